@@ -1,0 +1,119 @@
+"""The ``govern`` command group, its shared context and its error handling.
+
+Errors from the domain hierarchy become one line on stderr and exit 2 (1 is kept for a check
+that found violations); nothing else leaks a traceback unless ``GOVERN_DEBUG`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from governance.errors import GovernError, Unavailable
+from governance.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Failed(Exception):
+    """A command that ran correctly but whose verdict is negative (a check with violations)."""
+
+    def __init__(self, code: int = 1) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class CliContext:
+    settings: Settings
+    _db: Any = field(default=None, repr=False)
+
+    def db(self) -> Any:
+        """The database, created on first use and migrated if it is empty."""
+        if self._db is None:
+            from governance.migrate import open_database
+
+            self._db = open_database(self.settings.database_url)
+        return self._db
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+class GovernGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Failed as failed:
+            ctx.exit(failed.code)
+        except GovernError as exc:
+            click.echo(f"error: {_one_line(exc)}", err=True)
+            ctx.exit(exc.exit_code)
+        except OperationalError as exc:
+            message = _one_line(exc.orig) if exc.orig is not None else _one_line(exc)
+            click.echo(f"error: {_one_line(Unavailable(f'database error: {message}'))}", err=True)
+            ctx.exit(2)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            settings = ctx.obj.settings if isinstance(ctx.obj, CliContext) else None
+            if settings is not None and settings.debug:
+                raise
+            click.echo(
+                f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (set GOVERN_DEBUG=1 for a traceback)",
+                err=True,
+            )
+            ctx.exit(3)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(func)
+
+
+def emit(data: Any, as_json: bool, human: Callable[[], None] | str | None = None) -> None:
+    """Print ``data`` as JSON, or the human form."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    elif callable(human):
+        human()
+    elif human is not None:
+        click.echo(human)
+    else:
+        click.echo(json.dumps(data, indent=2, default=str))
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """A plain aligned text table."""
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[str(r.get(c, "") if r.get(c) is not None else "") for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+pass_ctx = click.make_pass_decorator(CliContext)
+
+
+@click.group(cls=GovernGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.pass_context
+def main(ctx: click.Context, verbose: int) -> None:
+    """Model governance and monitoring: registry, compliance, audit, monitors, retraining."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if ctx.obj is None:
+        ctx.obj = CliContext(settings=Settings())

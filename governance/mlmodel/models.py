@@ -1,0 +1,123 @@
+"""Models, their immutable versions, training-data links and stage history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from governance.dataset.models import DatasetVersion
+from governance.db import Base, utcnow
+
+STAGES = ("candidate", "staging", "production", "archived")
+INTENDED_USES = ("commercial", "internal", "research")
+RISK_TIERS = ("low", "medium", "high")
+DATASET_ROLES = ("train", "validation", "test", "reference")
+
+
+class Model(Base):
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    versions: Mapped[list[ModelVersion]] = relationship(back_populates="model", order_by="ModelVersion.id")
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    artifact_location: Mapped[str] = mapped_column(String(1024))
+    source_path: Mapped[str | None] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    framework: Mapped[str] = mapped_column(String(32))
+    task: Mapped[str | None] = mapped_column(String(64))
+    license_expression: Mapped[str | None] = mapped_column(String(512))
+    base_model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    dependencies: Mapped[list[Any]] = mapped_column(default=list)
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seed: Mapped[int | None] = mapped_column()
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    intended_use: Mapped[str] = mapped_column(String(16))
+    risk_tier: Mapped[str] = mapped_column(String(8), default="low")
+    stage: Mapped[str] = mapped_column(String(16), default="candidate")
+    description: Mapped[str | None] = mapped_column(Text)
+    registered_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    model: Mapped[Model] = relationship(back_populates="versions")
+    base_model: Mapped[ModelVersion | None] = relationship(remote_side="ModelVersion.id")
+    datasets: Mapped[list[ModelDataset]] = relationship(
+        back_populates="model_version", order_by="ModelDataset.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.model.name,
+            "version": self.version,
+            "ref": self.ref,
+            "artifact_location": self.artifact_location,
+            "source_path": self.source_path,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "framework": self.framework,
+            "task": self.task,
+            "license": self.license_expression,
+            "base_model": self.base_model.ref if self.base_model is not None else None,
+            "datasets": [{"dataset": link.dataset_version.ref, "role": link.role} for link in self.datasets],
+            "dependencies": self.dependencies,
+            "hyperparameters": self.hyperparameters,
+            "seed": self.seed,
+            "metrics": self.metrics,
+            "mlflow_run_id": self.mlflow_run_id,
+            "intended_use": self.intended_use,
+            "risk_tier": self.risk_tier,
+            "stage": self.stage,
+            "description": self.description,
+            "registered_by": self.registered_by,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+class ModelDataset(Base):
+    """A dataset version a model version was trained, validated or tested on."""
+
+    __tablename__ = "model_datasets"
+    __table_args__ = (UniqueConstraint("model_version_id", "dataset_version_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    dataset_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+
+    model_version: Mapped[ModelVersion] = relationship(back_populates="datasets")
+    dataset_version: Mapped[DatasetVersion] = relationship()
+
+
+class StageTransition(Base):
+    """Every stage change of a model version, so any past moment can be answered."""
+
+    __tablename__ = "stage_transitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    from_stage: Mapped[str | None] = mapped_column(String(16))
+    to_stage: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    model_version: Mapped[ModelVersion] = relationship()
