@@ -76,8 +76,15 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session inside ``session.begin()``: committed on success, rolled back on error."""
-        with self.sessionmaker() as session, session.begin():
-            yield session
+        with self.sessionmaker() as session:
+            try:
+                with session.begin():
+                    yield session
+            except BaseException:
+                for undo in reversed(session.info.pop("on_rollback", [])):
+                    undo()  # files written for a transaction that did not commit
+                raise
+            session.info.pop("on_rollback", None)
 
     def dispose(self) -> None:
         self.engine.dispose()

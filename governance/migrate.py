@@ -58,5 +58,7 @@ def open_database(url: str) -> Database:
         upgrade(db.engine)
     elif current != head:
         db.dispose()
-        raise Unavailable(f"the database is at schema revision {current}, not {head}: run `govern init` to upgrade it")
+        raise Unavailable(
+            f"the database is at schema revision {current}, not {head}: run `govern init` to upgrade it"
+        )
     return db

@@ -1,7 +1,7 @@
 """Every ORM model, imported so that ``Base.metadata`` is complete (Alembic reads it)."""
 
 from governance.audit.models import AuditEvent, AuditHead
-from governance.dataset.models import Dataset, DatasetVersion
+from governance.dataset.models import Dataset, DatasetLineage, DatasetVersion
 from governance.db import Base
 from governance.license.models import License
 from governance.mlmodel.models import Model, ModelDataset, ModelVersion, StageTransition
@@ -11,6 +11,7 @@ __all__ = [
     "AuditHead",
     "Base",
     "Dataset",
+    "DatasetLineage",
     "DatasetVersion",
     "License",
     "Model",

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 
 from governance.db import Database
@@ -60,3 +61,63 @@ def storage_root(tmp_path: Path) -> Path:
     root = tmp_path / "storage"
     root.mkdir()
     return root
+
+
+# -- the command line, against the test's database ---------------------------------------------
+@pytest.fixture
+def govern(database_url: str, tmp_path: Path) -> Callable[..., Result]:
+    """Run ``govern ARGS...`` in-process against this test's database; asserts the exit code."""
+    from governance.cli import main
+
+    runner = CliRunner()
+    env = {
+        "GOVERN_DATABASE_URL": database_url,
+        "GOVERN_STORAGE_ROOT": str(tmp_path / "storage"),
+        "GOVERN_ACTOR": "tester",
+        "GOVERN_DEBUG": "0",
+    }
+
+    def run(*args: str, expect: int = 0) -> Result:
+        result = runner.invoke(main, list(args), env=env, catch_exceptions=False)
+        assert result.exit_code == expect, (
+            f"govern {' '.join(args)} exited {result.exit_code}:\n{result.stdout}\n{result.stderr}"
+        )
+        return result
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def breast_cancer_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from sklearn.datasets import load_breast_cancer
+
+    path = tmp_path_factory.mktemp("data") / "breast_cancer.csv"
+    load_breast_cancer(as_frame=True).frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def torchscript_models(tmp_path_factory: pytest.TempPathFactory, breast_cancer_csv: Path) -> list[Path]:
+    """Three small, really trained TorchScript models on breast-cancer (distinct artifacts)."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    frame = pd.read_csv(breast_cancer_csv)
+    x = torch.tensor(frame.drop(columns="target").to_numpy(np.float32))
+    x = (x - x.mean(0)) / x.std(0)
+    y = torch.tensor(frame["target"].to_numpy())
+    folder = tmp_path_factory.mktemp("models")
+    paths = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+        for _ in range(30):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        path = folder / f"model{seed}.pt"
+        torch.jit.save(torch.jit.script(model), str(path))
+        paths.append(path)
+    return paths

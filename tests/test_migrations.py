@@ -35,6 +35,19 @@ def test_license_catalog_loaded(db: Database) -> None:
     with db.transaction() as session:
         ids = set(session.scalars(select(License.spdx_id)))
     assert len(ids) >= 30
-    for expected in ["CC0-1.0", "CC-BY-4.0", "CC-BY-NC-4.0", "CC-BY-ND-4.0", "ODbL-1.0", "PDDL-1.0", "MIT",
-                     "Apache-2.0", "GPL-3.0-only", "AGPL-3.0-only", "MPL-2.0", "OpenRAIL-M", "CDLA-Permissive-2.0"]:
+    for expected in [
+        "CC0-1.0",
+        "CC-BY-4.0",
+        "CC-BY-NC-4.0",
+        "CC-BY-ND-4.0",
+        "ODbL-1.0",
+        "PDDL-1.0",
+        "MIT",
+        "Apache-2.0",
+        "GPL-3.0-only",
+        "AGPL-3.0-only",
+        "MPL-2.0",
+        "OpenRAIL-M",
+        "CDLA-Permissive-2.0",
+    ]:
         assert expected in ids

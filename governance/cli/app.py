@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from governance.errors import GovernError, Unavailable
+from governance.errors import GovernError, InvalidInput, Unavailable
 from governance.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,15 @@ pass_ctx = click.make_pass_decorator(CliContext)
 def main(ctx: click.Context, verbose: int) -> None:
     """Model governance and monitoring: registry, compliance, audit, monitors, retraining."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     if ctx.obj is None:
-        ctx.obj = CliContext(settings=Settings())
+        try:
+            ctx.obj = CliContext(settings=Settings())
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = "GOVERN_" + str(error["loc"][0]).upper() if error["loc"] else "GOVERN_*"
+            raise InvalidInput(f"setting {name} is not valid: {error['msg']}") from exc
+    cli: CliContext = ctx.obj
+    ctx.call_on_close(lambda: cli._db.dispose() if cli._db is not None else None)

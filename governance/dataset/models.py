@@ -21,7 +21,9 @@ class Dataset(Base):
     name: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    versions: Mapped[list[DatasetVersion]] = relationship(back_populates="dataset", order_by="DatasetVersion.id")
+    versions: Mapped[list[DatasetVersion]] = relationship(
+        back_populates="dataset", order_by="DatasetVersion.id"
+    )
 
 
 class DatasetVersion(Base):
@@ -44,10 +46,17 @@ class DatasetVersion(Base):
     personal_data: Mapped[str] = mapped_column(String(16), default="none")
     legal_basis: Mapped[str | None] = mapped_column(String(256))
     jurisdictions: Mapped[list[Any]] = mapped_column(default=list)
+    quality_report: Mapped[dict[str, Any] | None] = mapped_column()
     registered_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     dataset: Mapped[Dataset] = relationship(back_populates="versions")
+    parents: Mapped[list[DatasetVersion]] = relationship(
+        secondary="dataset_lineage",
+        primaryjoin="DatasetVersion.id == DatasetLineage.child_id",
+        secondaryjoin="DatasetVersion.id == DatasetLineage.parent_id",
+        order_by="DatasetVersion.id",
+    )
 
     @property
     def ref(self) -> str:
@@ -71,6 +80,16 @@ class DatasetVersion(Base):
             "personal_data": self.personal_data,
             "legal_basis": self.legal_basis,
             "jurisdictions": list(self.jurisdictions or []),
+            "derived_from": [parent.ref for parent in self.parents],
             "registered_by": self.registered_by,
             "created_at": self.created_at.isoformat(),
         }
+
+
+class DatasetLineage(Base):
+    """A dataset version derived from others (e.g. a retraining set built from a reference set)."""
+
+    __tablename__ = "dataset_lineage"
+
+    child_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"), primary_key=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"), primary_key=True)

@@ -94,6 +94,7 @@ def upgrade() -> None:
     sa.Column('personal_data', sa.String(length=16), nullable=False),
     sa.Column('legal_basis', sa.String(length=256), nullable=True),
     sa.Column('jurisdictions', sa.JSON(), nullable=False),
+    sa.Column('quality_report', sa.JSON(), nullable=True),
     sa.Column('registered_by', sa.String(length=128), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['dataset_id'], ['datasets.id'], name=op.f('fk_dataset_versions_dataset_id_datasets')),
@@ -104,6 +105,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_dataset_versions_dataset_id'), ['dataset_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_dataset_versions_sha256'), ['sha256'], unique=False)
 
+    op.create_table('dataset_lineage',
+    sa.Column('child_id', sa.Integer(), nullable=False),
+    sa.Column('parent_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['child_id'], ['dataset_versions.id'], name=op.f('fk_dataset_lineage_child_id_dataset_versions')),
+    sa.ForeignKeyConstraint(['parent_id'], ['dataset_versions.id'], name=op.f('fk_dataset_lineage_parent_id_dataset_versions')),
+    sa.PrimaryKeyConstraint('child_id', 'parent_id', name=op.f('pk_dataset_lineage'))
+    )
     op.create_table('model_versions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('model_id', sa.Integer(), nullable=False),
@@ -187,6 +195,7 @@ def _load_license_catalog() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('dataset_lineage')
 
     with op.batch_alter_table('stage_transitions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stage_transitions_model_version_id'))

@@ -1,0 +1,341 @@
+"""Model registry: versions keyed by artifact hash, lineage, stages and their history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.audit import service as audit_service
+from governance.dataset import service as dataset_service
+from governance.db import utcnow
+from governance.errors import Conflict, InvalidInput, NotFound
+from governance.license import service as license_service
+from governance.mlmodel.models import (
+    DATASET_ROLES,
+    INTENDED_USES,
+    RISK_TIERS,
+    STAGES,
+    Model,
+    ModelDataset,
+    ModelVersion,
+    StageTransition,
+)
+from governance.refs import check_name, check_version, parse_ref
+from governance.storage import LocalStorage, check_readable, sha256_file
+
+FRAMEWORK_BY_SUFFIX = {
+    ".pt": "pytorch",
+    ".pth": "pytorch",
+    ".pts": "pytorch",
+    ".pt2": "pytorch",
+    ".ptz": "pytorch",
+    ".pkl": "sklearn",
+    ".joblib": "sklearn",
+    ".skops": "sklearn",
+    ".onnx": "onnx",
+}
+
+# Which stage may follow which; promotion to production also needs a clean compliance check.
+TRANSITIONS = {
+    "candidate": {"staging", "production", "archived"},
+    "staging": {"production", "archived"},
+    "production": {"archived"},
+    "archived": {"staging", "production"},
+}
+
+
+@dataclass(frozen=True)
+class Registration:
+    version: ModelVersion
+    created: bool
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    path: Path
+    sha256: str
+    size_bytes: int
+    suffix: str
+
+
+def inspect_artifact(path: Path) -> ModelArtifact:
+    path = check_readable(Path(path))
+    sha = sha256_file(path)
+    return ModelArtifact(path.absolute(), sha, path.stat().st_size, "".join(path.suffixes[-1:]).lower())
+
+
+def get_version(session: Session, *, name: str, version: str) -> ModelVersion:
+    found = session.scalar(
+        select(ModelVersion).join(Model).where(Model.name == name, ModelVersion.version == version)
+    )
+    if found is None:
+        raise NotFound(f"model {name}@{version} is not registered")
+    return found
+
+
+def get_by_ref(session: Session, ref: str) -> ModelVersion:
+    name, version = parse_ref(ref)
+    return get_version(session, name=name, version=version)
+
+
+def get_model(session: Session, *, name: str) -> Model:
+    found = session.scalar(select(Model).where(Model.name == name))
+    if found is None:
+        raise NotFound(f"model '{name}' is not registered")
+    return found
+
+
+def list_versions(
+    session: Session, *, name: str | None = None, stage: str | None = None
+) -> list[ModelVersion]:
+    query = select(ModelVersion).join(Model)
+    if name is not None:
+        query = query.where(Model.name == name)
+    if stage is not None:
+        query = query.where(ModelVersion.stage == stage)
+    return list(session.scalars(query.order_by(Model.name, ModelVersion.id)))
+
+
+def _choice(value: str, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise InvalidInput(f"{what} '{value}' is not one of {', '.join(allowed)}")
+    return value
+
+
+def register(
+    session: Session,
+    *,
+    storage: LocalStorage | None,
+    artifact: ModelArtifact,
+    name: str,
+    version: str,
+    intended_use: str,
+    actor: str,
+    risk_tier: str = "low",
+    license_expression: str | None = None,
+    datasets: list[tuple[str, str]] | None = None,
+    base_model: str | None = None,
+    framework: str | None = None,
+    task: str | None = None,
+    dependencies: list[dict[str, Any]] | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+    seed: int | None = None,
+    metrics: dict[str, Any] | None = None,
+    mlflow_run_id: str | None = None,
+    description: str | None = None,
+) -> Registration:
+    """Register ``artifact`` as ``name@version``, a candidate; the same content again is a no-op.
+
+    ``datasets`` are ``(NAME@VERSION, role)`` pairs; ``base_model`` a ``NAME@VERSION``.
+    """
+    check_name(name, "model name")
+    check_version(version)
+    _choice(intended_use, INTENDED_USES, "intended use")
+    _choice(risk_tier, RISK_TIERS, "risk tier")
+    license_text = (
+        license_service.normalize_expression(session, license_expression) if license_expression else None
+    )
+    links = []
+    for ref, role in datasets or []:
+        _choice(role, DATASET_ROLES, "dataset role")
+        links.append((dataset_service.get_by_ref(session, ref), role))
+    if base_model is not None and parse_ref(base_model) == (name, version):
+        raise Conflict(f"lineage cycle: {name}@{version} cannot be its own base model")
+    base = get_by_ref(session, base_model) if base_model else None
+    resolved_framework = framework or FRAMEWORK_BY_SUFFIX.get(artifact.suffix)
+    if resolved_framework is None:
+        raise InvalidInput(f"cannot tell the framework of {artifact.path.name}: pass --framework")
+
+    model = session.scalar(select(Model).where(Model.name == name))
+    if model is not None:
+        existing = session.scalar(
+            select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == version)
+        )
+        if existing is not None:
+            if existing.sha256 == artifact.sha256:
+                return Registration(existing, created=False)
+            raise Conflict(
+                f"model {name}@{version} is already registered with another artifact "
+                f"(sha256 {existing.sha256[:12]}…, this file {artifact.sha256[:12]}…)"
+            )
+    else:
+        model = Model(name=name)
+        session.add(model)
+        session.flush()
+    if base is not None:
+        _assert_acyclic(base, {(name, version)})
+
+    location = (
+        storage.put_file(
+            session, artifact.path, kind="models", sha256=artifact.sha256, suffix=artifact.suffix
+        )
+        if storage is not None
+        else artifact.path
+    )
+    mv = ModelVersion(
+        model=model,
+        version=version,
+        artifact_location=str(location),
+        source_path=str(artifact.path),
+        sha256=artifact.sha256,
+        size_bytes=artifact.size_bytes,
+        framework=resolved_framework,
+        task=task,
+        license_expression=license_text,
+        base_model=base,
+        dependencies=dependencies or [],
+        hyperparameters=hyperparameters or {},
+        seed=seed,
+        metrics=metrics or {},
+        mlflow_run_id=mlflow_run_id,
+        intended_use=intended_use,
+        risk_tier=risk_tier,
+        stage="candidate",
+        description=description,
+        registered_by=actor,
+    )
+    mv.datasets = [ModelDataset(dataset_version=dv, role=role) for dv, role in links]
+    session.add(mv)
+    session.flush()
+    session.add(StageTransition(model_version=mv, from_stage=None, to_stage="candidate", actor=actor))
+    audit_service.record(
+        session,
+        actor=actor,
+        action="model.register",
+        entity_type="model_version",
+        entity_id=mv.ref,
+        changes={k: v for k, v in mv.to_dict().items() if k not in {"created_at", "registered_by"}},
+    )
+    return Registration(mv, created=True)
+
+
+def _assert_acyclic(start: ModelVersion, seen: set[tuple[str, str]]) -> None:
+    node: ModelVersion | None = start
+    while node is not None:
+        key = (node.model.name, node.version)
+        if key in seen:
+            raise Conflict(f"lineage cycle: {node.ref} is its own ancestor")
+        seen.add(key)
+        node = node.base_model
+
+
+def base_chain(mv: ModelVersion) -> list[ModelVersion]:
+    """``mv``'s base models, nearest first; a cycle raises Conflict."""
+    chain: list[ModelVersion] = []
+    seen = {mv.id}
+    node = mv.base_model
+    while node is not None:
+        if node.id in seen:
+            raise Conflict(f"lineage cycle: {node.ref} is its own ancestor")
+        seen.add(node.id)
+        chain.append(node)
+        node = node.base_model
+    return chain
+
+
+def lineage(mv: ModelVersion, _seen: frozenset[int] = frozenset()) -> dict[str, Any]:
+    """The upstream tree of ``mv``: datasets (and what they derive from) and base models."""
+    if mv.id in _seen:
+        raise Conflict(f"lineage cycle: {mv.ref} is its own ancestor")
+    seen = _seen | {mv.id}
+
+    def dataset_node(dv: Any, role: str | None, visited: frozenset[int]) -> dict[str, Any]:
+        if dv.id in visited:
+            raise Conflict(f"lineage cycle: dataset {dv.ref} derives from itself")
+        return {
+            "ref": dv.ref,
+            "kind": "dataset",
+            "role": role,
+            "license": dv.license_expression,
+            "personal_data": dv.personal_data,
+            "sha256": dv.sha256,
+            "derived_from": [dataset_node(p, None, visited | {dv.id}) for p in dv.parents],
+        }
+
+    return {
+        "ref": mv.ref,
+        "kind": "model",
+        "license": mv.license_expression,
+        "intended_use": mv.intended_use,
+        "stage": mv.stage,
+        "sha256": mv.sha256,
+        "datasets": [dataset_node(link.dataset_version, link.role, frozenset()) for link in mv.datasets],
+        "base_model": lineage(mv.base_model, seen) if mv.base_model is not None else None,
+        "dependencies": len(mv.dependencies or []),
+    }
+
+
+def set_stage(
+    session: Session,
+    *,
+    mv: ModelVersion,
+    stage: str,
+    actor: str,
+    reason: str | None = None,
+) -> list[StageTransition]:
+    """Move ``mv`` to ``stage``; promoting to production archives the previous production version.
+
+    The compliance and approval gates are applied by the caller (see ``governance.promotion``).
+    """
+    _choice(stage, STAGES, "stage")
+    if stage == mv.stage:
+        raise Conflict(f"{mv.ref} is already in {stage}")
+    if stage not in TRANSITIONS[mv.stage]:
+        raise Conflict(f"{mv.ref} cannot move from {mv.stage} to {stage}")
+    moves: list[tuple[ModelVersion, str, str | None]] = []
+    if stage == "production":
+        for other in list_versions(session, name=mv.model.name, stage="production"):
+            if other.id != mv.id:
+                moves.append((other, "archived", f"replaced by {mv.ref}"))
+    moves.append((mv, stage, reason))
+    transitions = []
+    now = utcnow()
+    for version, to_stage, why in moves:
+        transition = StageTransition(
+            model_version=version,
+            from_stage=version.stage,
+            to_stage=to_stage,
+            actor=actor,
+            reason=why,
+            at=now,
+        )
+        session.add(transition)
+        audit_service.record(
+            session,
+            actor=actor,
+            action="model.stage",
+            entity_type="model_version",
+            entity_id=version.ref,
+            changes={"from": version.stage, "to": to_stage, "reason": why},
+        )
+        version.stage = to_stage
+        transitions.append(transition)
+    session.flush()
+    return transitions
+
+
+def history(session: Session, *, name: str) -> list[StageTransition]:
+    model = get_model(session, name=name)
+    return list(
+        session.scalars(
+            select(StageTransition)
+            .join(ModelVersion)
+            .where(ModelVersion.model_id == model.id)
+            .order_by(StageTransition.at, StageTransition.id)
+        )
+    )
+
+
+def in_production_at(transitions: list[StageTransition], at: datetime) -> list[str]:
+    """Which versions were in production at ``at``, replaying the stage history."""
+    stage: dict[str, str] = {}
+    for t in transitions:
+        if t.at > at:
+            break
+        stage[t.model_version.ref] = t.to_stage
+    return [ref for ref, s in stage.items() if s == "production"]

@@ -1,0 +1,27 @@
+"""Moving a model version between stages, behind the gates that guard production."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from governance.compliance import service as compliance_service
+from governance.compliance.service import format_path
+from governance.errors import ComplianceViolation
+from governance.mlmodel import service as model_service
+from governance.mlmodel.models import ModelVersion, StageTransition
+
+
+def promote(
+    session: Session, *, mv: ModelVersion, stage: str, actor: str, reason: str | None = None
+) -> list[StageTransition]:
+    """Move ``mv`` to ``stage``; production is refused while the compliance check finds violations."""
+    if stage == "production":
+        # Recorded with the promotion; a refusal rolls the whole transaction back, audit event included.
+        report = compliance_service.check(session, mv=mv, actor=actor)
+        if report.violations:
+            first = report.violations[0]
+            raise ComplianceViolation(
+                f"{mv.ref} cannot go to production: {len(report.violations)} license violation(s), "
+                f"first: {first.message} ({format_path(first.path)})"
+            )
+    return model_service.set_stage(session, mv=mv, stage=stage, actor=actor, reason=reason)
