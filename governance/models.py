@@ -5,17 +5,25 @@ from governance.dataset.models import Dataset, DatasetLineage, DatasetVersion
 from governance.db import Base
 from governance.license.models import License
 from governance.mlmodel.models import Model, ModelDataset, ModelVersion, StageTransition
+from governance.monitoring.models import Alert, AlertDelivery, Monitor, MonitorRun, RetrainJob
+from governance.production.models import InferenceBatch
 
 __all__ = [
+    "Alert",
+    "AlertDelivery",
     "AuditEvent",
     "AuditHead",
     "Base",
     "Dataset",
     "DatasetLineage",
     "DatasetVersion",
+    "InferenceBatch",
     "License",
     "Model",
     "ModelDataset",
     "ModelVersion",
+    "Monitor",
+    "MonitorRun",
+    "RetrainJob",
     "StageTransition",
 ]
