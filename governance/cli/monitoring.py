@@ -1,0 +1,332 @@
+"""Monitoring commands: monitor add|list|show|run, alert list|ack|resolve, scheduler."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from governance.cli.app import CliContext, emit, json_option, main, pass_ctx, table
+from governance.errors import InvalidInput
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"{what} '{item}' is not KEY=VALUE")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def _channel(text: str, secret_env: str | None) -> dict[str, Any]:
+    kind, _, target = text.partition(":")
+    if kind == "log" and not target:
+        return {"type": "log"}
+    if kind == "webhook" and target:
+        channel: dict[str, Any] = {"type": "webhook", "url": target}
+        if secret_env:
+            channel["secret_env"] = secret_env
+        return channel
+    if kind == "email" and target:
+        return {"type": "email", "to": target}
+    if text.startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"--channel '{text}' is not valid JSON: {exc.msg}") from exc
+        if isinstance(parsed, dict):
+            return parsed
+    raise InvalidInput(f"--channel '{text}' is not log, webhook:URL, email:ADDRESS or a JSON object")
+
+
+def _time(text: str | None, what: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(f"{what} '{text}' is not an ISO time") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@main.group("monitor")
+def monitor_group() -> None:
+    """Scheduled monitors over a model's production data."""
+
+
+@monitor_group.command("add")
+@click.argument("name")
+@click.option("--model", "model_ref", required=True, help="NAME@VERSION the monitor watches.")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(
+        [
+            "data_drift",
+            "concept_drift",
+            "model_drift",
+            "quality",
+            "robustness",
+            "consistency",
+            "attribution_drift",
+        ]
+    ),
+)
+@click.option(
+    "--schedule", default="every 1h", show_default=True, help="'every <duration>' or a cron expression."
+)
+@click.option(
+    "--window", default="1h", show_default=True, help="How much data each run looks at (e.g. 1h, 1d)."
+)
+@click.option("--start", "start_text", help="ISO time of the first window's start (default: now).")
+@click.option("--threshold", "thresholds", multiple=True, help="KEY=VALUE; repeat.")
+@click.option("--param", "params", multiple=True, help="KEY=VALUE check parameter; repeat.")
+@click.option(
+    "--channel",
+    "channel_texts",
+    multiple=True,
+    help="log | webhook:URL | email:ADDRESS | JSON object; repeat (default: log).",
+)
+@click.option("--webhook-secret-env", help="Environment variable holding the webhook HMAC secret.")
+@click.option("--retrain/--no-retrain", default=False, help="Request a retrain when it breaches.")
+@click.option(
+    "--retrain-after",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Consecutive breaches before a retrain is requested.",
+)
+@click.option("--cooldown", default="1h", show_default=True, help="Minimum time between retrain jobs.")
+@click.option(
+    "--adversarial", is_flag=True, help="Retrain with PGD adversarial examples (robustness breach)."
+)
+@click.option(
+    "--catchup",
+    type=click.Choice(["coalesce", "all"]),
+    default="coalesce",
+    show_default=True,
+    help="Missed windows: run only the latest (coalesce) or every one (all).",
+)
+@json_option
+@pass_ctx
+def monitor_add(
+    cli: CliContext,
+    name: str,
+    model_ref: str,
+    kind: str,
+    schedule: str,
+    window: str,
+    start_text: str | None,
+    thresholds: tuple[str, ...],
+    params: tuple[str, ...],
+    channel_texts: tuple[str, ...],
+    webhook_secret_env: str | None,
+    retrain: bool,
+    retrain_after: int,
+    cooldown: str,
+    adversarial: bool,
+    catchup: str,
+    as_json: bool,
+) -> None:
+    """Define monitor NAME on a model version."""
+    from governance.mlmodel import service as model_service
+    from governance.monitoring import service
+    from governance.monitoring.schedule import parse_duration
+
+    policy = None
+    if retrain:
+        policy = {"consecutive": retrain_after, "cooldown_seconds": parse_duration(cooldown, "--cooldown")}
+        if adversarial:
+            policy["adversarial"] = True
+    channels = [_channel(t, webhook_secret_env) for t in channel_texts] or [{"type": "log"}]
+    with cli.db().transaction() as session:
+        monitor = service.create(
+            session,
+            name=name,
+            mv=model_service.get_by_ref(session, model_ref),
+            kind=kind,
+            schedule=schedule,
+            window=window,
+            actor=cli.settings.actor,
+            start_at=_time(start_text, "--start"),
+            thresholds=_pairs(thresholds, "--threshold"),
+            params=_pairs(params, "--param"),
+            channels=channels,
+            retrain_policy=policy,
+            catchup=catchup,
+        )
+        data = monitor.to_dict()
+    emit(
+        data,
+        as_json,
+        f"monitor {data['name']} (#{data['id']}) watches {data['model']} for {kind}, {schedule}",
+    )
+
+
+@monitor_group.command("list")
+@json_option
+@pass_ctx
+def monitor_list(cli: CliContext, as_json: bool) -> None:
+    """List monitors with their latest status."""
+    from governance.monitoring import service
+
+    with cli.db().transaction() as session:
+        rows = []
+        for m in service.list_monitors(session):
+            last = service.runs(session, monitor=m, limit=1)
+            rows.append(
+                {
+                    **m.to_dict(),
+                    "last_status": last[0].status if last else None,
+                    "last_window_end": last[0].window_end.isoformat() if last else None,
+                }
+            )
+    emit(
+        rows,
+        as_json,
+        lambda: table(rows, ["id", "name", "model", "kind", "schedule", "last_status", "last_window_end"]),
+    )
+
+
+@monitor_group.command("show")
+@click.argument("ident")
+@click.option("--runs", "limit", type=click.IntRange(0), default=10, show_default=True)
+@json_option
+@pass_ctx
+def monitor_show(cli: CliContext, ident: str, limit: int, as_json: bool) -> None:
+    """A monitor's definition and its latest runs (the metric history)."""
+    from governance.monitoring import service
+
+    with cli.db().transaction() as session:
+        monitor = service.get(session, ident=ident)
+        data = {
+            **monitor.to_dict(),
+            "runs": [r.to_dict() for r in service.runs(session, monitor=monitor, limit=limit)],
+        }
+
+    def human() -> None:
+        click.echo(json.dumps({k: v for k, v in data.items() if k != "runs"}, indent=2))
+        table(
+            [{**r, "summary": r["details"].get("summary", r.get("error"))} for r in data["runs"]],
+            ["id", "window_start", "status", "duration_ms", "summary"],
+        )
+
+    emit(data, as_json, human)
+
+
+@monitor_group.command("run")
+@click.argument("ident")
+@click.option("--at", "at_text", help="Run the window ending at this ISO time (default: now).")
+@json_option
+@pass_ctx
+def monitor_run(cli: CliContext, ident: str, at_text: str | None, as_json: bool) -> None:
+    """Run monitor ID now over the window that ends now (or --at)."""
+    from governance.monitoring import service
+    from monitors import checks as _checks  # noqa: F401
+    from monitors.runner import now_window, run_window
+
+    at = _time(at_text, "--at") or datetime.now(UTC)
+    db = cli.db()
+    with db.transaction() as session:
+        monitor = service.get(session, ident=ident)
+        monitor_id, window = monitor.id, now_window(monitor, at)
+    report = run_window(
+        db,
+        monitor_id=monitor_id,
+        window=window,
+        worker="cli",
+        actor=cli.settings.actor,
+        storage_root=cli.settings.storage_root,
+    )
+    if report is None:
+        raise InvalidInput(
+            f"monitor {ident} has already run (or is running) for the window ending {at.isoformat()}"
+        )
+    emit(report.to_dict(), as_json, f"{report.monitor}: {report.status}: {report.summary}")
+
+
+@main.command("scheduler")
+@click.option(
+    "--interval", type=click.FloatRange(0.1), default=30.0, show_default=True, help="Seconds between ticks."
+)
+@click.option("--once", is_flag=True, help="Run one tick (every due window) and exit.")
+@json_option
+@pass_ctx
+def scheduler_command(cli: CliContext, interval: float, once: bool, as_json: bool) -> None:
+    """Run due monitor windows; several schedulers may share one PostgreSQL database."""
+    import sys
+
+    from monitors import scheduler
+
+    db = cli.db()
+    if once:
+        reports = scheduler.tick(
+            db,
+            actor=cli.settings.actor,
+            storage_root=cli.settings.storage_root,
+            progress=sys.stderr.isatty() and not as_json,
+        )
+        rows = [r.to_dict() for r in reports]
+        emit(
+            rows,
+            as_json,
+            lambda: table(rows, ["run_id", "monitor", "window_end", "status", "duration_ms", "summary"]),
+        )
+        return
+    scheduler.serve(
+        db, interval_seconds=interval, actor=cli.settings.actor, storage_root=cli.settings.storage_root
+    )
+
+
+@main.group("alert")
+def alert_group() -> None:
+    """Alerts raised by monitor breaches."""
+
+
+@alert_group.command("list")
+@click.option("--status", type=click.Choice(["open", "acknowledged", "resolved"]))
+@json_option
+@pass_ctx
+def alert_list(cli: CliContext, status: str | None, as_json: bool) -> None:
+    """List alerts, newest first."""
+    from governance.monitoring import alerts
+
+    with cli.db().transaction() as session:
+        rows = [a.to_dict() for a in alerts.list_alerts(session, status=status)]
+    emit(rows, as_json, lambda: table(rows, ["id", "status", "severity", "monitor", "breaches", "message"]))
+
+
+@alert_group.command("ack")
+@click.argument("alert_id", type=int)
+@json_option
+@pass_ctx
+def alert_ack(cli: CliContext, alert_id: int, as_json: bool) -> None:
+    """Acknowledge an open alert."""
+    from governance.monitoring import alerts
+
+    with cli.db().transaction() as session:
+        data = alerts.acknowledge(session, alert_id=alert_id, actor=cli.settings.actor).to_dict()
+    emit(data, as_json, f"alert {alert_id} acknowledged")
+
+
+@alert_group.command("resolve")
+@click.argument("alert_id", type=int)
+@click.option("--comment")
+@json_option
+@pass_ctx
+def alert_resolve(cli: CliContext, alert_id: int, comment: str | None, as_json: bool) -> None:
+    """Resolve an alert by hand."""
+    from governance.monitoring import alerts, channels
+
+    db = cli.db()
+    with db.transaction() as session:
+        data = alerts.resolve(session, alert_id=alert_id, actor=cli.settings.actor, comment=comment).to_dict()
+    channels.deliver_pending(db)
+    emit(data, as_json, f"alert {alert_id} resolved")

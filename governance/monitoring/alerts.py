@@ -1,0 +1,198 @@
+"""Alerts: one open alert per monitor, updated by further breaches, resolved when it passes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.audit import service as audit_service
+from governance.db import utcnow
+from governance.errors import Conflict, InvalidInput, NotFound
+from governance.monitoring.models import Alert, AlertDelivery, Monitor, MonitorRun
+
+CHANNEL_TYPES = ("log", "webhook", "email")
+SEVERITIES = ("low", "medium", "high", "critical")
+ACTIVE = ("open", "acknowledged")
+
+
+def validate_channel(channel: dict[str, Any]) -> dict[str, Any]:
+    kind = channel.get("type")
+    if kind not in CHANNEL_TYPES:
+        raise InvalidInput(f"alert channel type '{kind}' is not one of {', '.join(CHANNEL_TYPES)}")
+    if kind == "webhook" and not str(channel.get("url", "")).startswith(("http://", "https://")):
+        raise InvalidInput("a webhook channel needs an http(s) url")
+    if kind == "email" and not channel.get("to"):
+        raise InvalidInput("an email channel needs a 'to' address")
+    return channel
+
+
+def _target(channel: dict[str, Any]) -> str:
+    return str(channel.get("url") or channel.get("to") or "log")
+
+
+def _queue(session: Session, alert: Alert, monitor: Monitor, event: str) -> None:
+    for channel in monitor.channels or [{"type": "log"}]:
+        session.add(
+            AlertDelivery(
+                alert_id=alert.id,
+                channel=channel["type"],
+                target=_target(channel),
+                event=event,
+                next_attempt_at=utcnow(),
+            )
+        )
+
+
+def active_for(session: Session, monitor: Monitor) -> Alert | None:
+    return session.scalar(
+        select(Alert)
+        .where(Alert.monitor_id == monitor.id, Alert.status.in_(ACTIVE))
+        .order_by(Alert.id.desc())
+    )
+
+
+def raise_breach(
+    session: Session, *, monitor: Monitor, run: MonitorRun, summary: str, severity: str, actor: str
+) -> Alert:
+    alert = active_for(session, monitor)
+    now = utcnow()
+    if alert is None:
+        alert = Alert(
+            monitor_id=monitor.id,
+            status="open",
+            severity=severity,
+            message=summary,
+            first_run_id=run.id,
+            last_run_id=run.id,
+            window_start=run.window_start,
+            window_end=run.window_end,
+            metrics=run.metrics,
+            thresholds=run.thresholds,
+            breaches=1,
+            opened_at=now,
+            updated_at=now,
+        )
+        session.add(alert)
+        session.flush()
+        _queue(session, alert, monitor, "opened")
+        action = "alert.open"
+    else:
+        escalated = SEVERITIES.index(severity) > SEVERITIES.index(alert.severity)
+        alert.severity = severity if escalated else alert.severity
+        alert.message, alert.last_run_id, alert.window_end = summary, run.id, run.window_end
+        alert.metrics, alert.thresholds, alert.updated_at = run.metrics, run.thresholds, now
+        alert.breaches += 1
+        session.flush()
+        if escalated:
+            _queue(session, alert, monitor, "escalated")
+        action = "alert.update"
+    audit_service.record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type="alert",
+        entity_id=str(alert.id),
+        changes={
+            "monitor": monitor.name,
+            "severity": alert.severity,
+            "message": summary,
+            "breaches": alert.breaches,
+        },
+    )
+    return alert
+
+
+def resolve_for_monitor(session: Session, *, monitor: Monitor, run: MonitorRun, actor: str) -> Alert | None:
+    alert = active_for(session, monitor)
+    if alert is None:
+        return None
+    return _resolve(session, alert, actor=actor, why=f"monitor passed on {run.window_end.isoformat()}")
+
+
+def _resolve(session: Session, alert: Alert, *, actor: str, why: str) -> Alert:
+    alert.status = "resolved"
+    alert.resolved_at = alert.updated_at = utcnow()
+    alert.resolved_by = actor
+    session.flush()
+    _queue(session, alert, alert.monitor, "resolved")
+    audit_service.record(
+        session,
+        actor=actor,
+        action="alert.resolve",
+        entity_type="alert",
+        entity_id=str(alert.id),
+        changes={"monitor": alert.monitor.name, "why": why},
+    )
+    return alert
+
+
+def get(session: Session, *, alert_id: int) -> Alert:
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound(f"alert {alert_id} does not exist")
+    return alert
+
+
+def list_alerts(
+    session: Session, *, status: str | None = None, limit: int = 100, offset: int = 0
+) -> list[Alert]:
+    query = select(Alert).order_by(Alert.id.desc()).limit(limit).offset(offset)
+    if status is not None:
+        query = query.where(Alert.status == status)
+    return list(session.scalars(query))
+
+
+def acknowledge(session: Session, *, alert_id: int, actor: str) -> Alert:
+    alert = get(session, alert_id=alert_id)
+    if alert.status != "open":
+        raise Conflict(f"alert {alert_id} is {alert.status}, not open")
+    alert.status, alert.acknowledged_by, alert.updated_at = "acknowledged", actor, utcnow()
+    audit_service.record(
+        session, actor=actor, action="alert.ack", entity_type="alert", entity_id=str(alert.id), changes={}
+    )
+    return alert
+
+
+def resolve(session: Session, *, alert_id: int, actor: str, comment: str | None = None) -> Alert:
+    alert = get(session, alert_id=alert_id)
+    if alert.status == "resolved":
+        raise Conflict(f"alert {alert_id} is already resolved")
+    return _resolve(session, alert, actor=actor, why=comment or "resolved by hand")
+
+
+def due_deliveries(session: Session, *, limit: int = 100) -> list[AlertDelivery]:
+    return list(
+        session.scalars(
+            select(AlertDelivery)
+            .where(AlertDelivery.status == "pending", AlertDelivery.next_attempt_at <= utcnow())
+            .order_by(AlertDelivery.id)
+            .limit(limit)
+        )
+    )
+
+
+def record_attempt(
+    delivery: AlertDelivery,
+    *,
+    ok: bool,
+    attempts: int,
+    error: str | None,
+    code: int | None,
+    max_attempts: int = 8,
+) -> None:
+    delivery.attempts += attempts
+    delivery.response_code = code
+    if ok:
+        delivery.status, delivery.delivered_at, delivery.last_error = "delivered", utcnow(), None
+        delivery.next_attempt_at = None
+    else:
+        delivery.last_error = error
+        if delivery.attempts >= max_attempts:
+            delivery.status, delivery.next_attempt_at = "failed", None
+        else:  # backoff between rounds: 30 s, 60 s, 120 s, ... capped at an hour
+            delivery.next_attempt_at = utcnow() + timedelta(
+                seconds=min(3600, 30 * 2 ** (delivery.attempts // 3))
+            )

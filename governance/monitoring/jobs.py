@@ -1,0 +1,192 @@
+"""Retrain jobs: requested by breaches under a policy, claimed by workers exactly once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from governance.audit import service as audit_service
+from governance.db import Database, utcnow
+from governance.errors import InvalidInput, NotFound
+from governance.monitoring.models import Monitor, MonitorRun, RetrainJob
+
+ACTIVE = ("queued", "running")
+DEFAULT_POLICY = {"consecutive": 1, "cooldown_seconds": 3600}
+JOB_LEASE = timedelta(minutes=30)
+MAX_JOB_ATTEMPTS = 3
+
+
+def validate_policy(policy: dict[str, Any]) -> dict[str, Any]:
+    merged = {**DEFAULT_POLICY, **policy}
+    for key in ("consecutive", "cooldown_seconds"):
+        if not isinstance(merged[key], int) or merged[key] < (1 if key == "consecutive" else 0):
+            raise InvalidInput(
+                f"retrain policy '{key}' must be a {'positive' if key == 'consecutive' else 'non-negative'} integer"
+            )
+    unknown = set(merged) - {"consecutive", "cooldown_seconds", "adversarial", "epochs", "approve"}
+    if unknown:
+        raise InvalidInput(f"retrain policy has unknown key(s) {', '.join(sorted(unknown))}")
+    return merged
+
+
+def job_key(model_version_id: int, monitor_id: int | None, window_start: Any) -> str:
+    stamp = window_start.isoformat() if window_start is not None else "manual"
+    return f"{model_version_id}:{monitor_id or '-'}:{stamp}"
+
+
+def _consecutive_breaches(session: Session, monitor: Monitor, k: int) -> bool:
+    statuses = session.scalars(
+        select(MonitorRun.status)
+        .where(MonitorRun.monitor_id == monitor.id, MonitorRun.status.in_(("ok", "warning", "breach")))
+        .order_by(MonitorRun.window_start.desc())
+        .limit(k)
+    ).all()
+    return len(statuses) == k and all(s == "breach" for s in statuses)
+
+
+def request_for_breach(
+    session: Session, *, monitor: Monitor, run: MonitorRun, actor: str
+) -> RetrainJob | None:
+    """A retrain job for this breach, unless the policy or an active job says not now."""
+    policy = monitor.retrain_policy or DEFAULT_POLICY
+    if not _consecutive_breaches(session, monitor, int(policy["consecutive"])):
+        return None
+    mv_id = monitor.model_version_id
+    active = session.scalar(
+        select(RetrainJob).where(RetrainJob.model_version_id == mv_id, RetrainJob.status.in_(ACTIVE))
+    )
+    if active is not None:
+        return None
+    cooldown = timedelta(seconds=int(policy["cooldown_seconds"]))
+    recent = session.scalar(
+        select(RetrainJob).where(
+            RetrainJob.model_version_id == mv_id, RetrainJob.created_at > utcnow() - cooldown
+        )
+    )
+    if recent is not None:
+        return None
+    return create(
+        session,
+        model_version_id=mv_id,
+        monitor=monitor,
+        window_start=run.window_start,
+        reason=f"{monitor.kind} breach on {monitor.name}: {run.details.get('summary', '')}".strip(),
+        params={k: v for k, v in policy.items() if k in ("adversarial", "epochs")},
+        actor=actor,
+    )
+
+
+def create(
+    session: Session,
+    *,
+    model_version_id: int,
+    monitor: Monitor | None,
+    window_start: Any,
+    reason: str,
+    params: dict[str, Any],
+    actor: str,
+) -> RetrainJob | None:
+    key = job_key(model_version_id, monitor.id if monitor else None, window_start)
+    if session.scalar(select(RetrainJob).where(RetrainJob.key == key)) is not None:
+        return None
+    job = RetrainJob(
+        key=key,
+        model_version_id=model_version_id,
+        monitor_id=monitor.id if monitor else None,
+        window_start=window_start,
+        reason=reason,
+        params=params,
+    )
+    try:
+        with session.begin_nested():
+            session.add(job)
+            session.flush()
+    except IntegrityError:  # a concurrent process created it first: the key makes it one job
+        return None
+    audit_service.record(
+        session,
+        actor=actor,
+        action="retrain.request",
+        entity_type="retrain_job",
+        entity_id=str(job.id),
+        changes={"key": key, "reason": reason},
+    )
+    return job
+
+
+def claim(db: Database, *, worker: str) -> int | None:
+    """Claim the oldest queued job (or one whose worker died); FOR UPDATE SKIP LOCKED on PostgreSQL."""
+    now = utcnow()
+    with db.transaction() as session:
+        claimable = (RetrainJob.status == "queued") | (
+            (RetrainJob.status == "running")
+            & (RetrainJob.lease_until < now)
+            & (RetrainJob.attempts < MAX_JOB_ATTEMPTS)
+        )
+        query = select(RetrainJob.id).where(claimable).order_by(RetrainJob.id).limit(1)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        job_id = session.scalar(query)
+        if job_id is None:
+            return None
+        claimed = session.execute(
+            update(RetrainJob)
+            .where(RetrainJob.id == job_id, claimable)
+            .values(
+                status="running",
+                claimed_by=worker,
+                lease_until=now + JOB_LEASE,
+                attempts=RetrainJob.attempts + 1,
+                started_at=now,
+            )
+            .returning(RetrainJob.id)
+        ).first()
+        return int(claimed[0]) if claimed else None
+
+
+def heartbeat(db: Database, *, job_id: int, worker: str) -> None:
+    with db.transaction() as session:
+        session.execute(
+            update(RetrainJob)
+            .where(RetrainJob.id == job_id, RetrainJob.claimed_by == worker)
+            .values(lease_until=utcnow() + JOB_LEASE)
+        )
+
+
+def finish(
+    session: Session, *, job_id: int, status: str, result: dict[str, Any], error: str | None, actor: str
+) -> RetrainJob:
+    job = session.get(RetrainJob, job_id)
+    if job is None:
+        raise NotFound(f"retrain job {job_id} does not exist")
+    job.status, job.result, job.error = status, result, error
+    job.finished_at, job.lease_until = utcnow(), None
+    audit_service.record(
+        session,
+        actor=actor,
+        action=f"retrain.{status}",
+        entity_type="retrain_job",
+        entity_id=str(job.id),
+        changes={"result": result, "error": error},
+    )
+    return job
+
+
+def get(session: Session, *, job_id: int) -> RetrainJob:
+    job = session.get(RetrainJob, job_id)
+    if job is None:
+        raise NotFound(f"retrain job {job_id} does not exist")
+    return job
+
+
+def list_jobs(
+    session: Session, *, status: str | None = None, limit: int = 100, offset: int = 0
+) -> list[RetrainJob]:
+    query = select(RetrainJob).order_by(RetrainJob.id.desc()).limit(limit).offset(offset)
+    if status is not None:
+        query = query.where(RetrainJob.status == status)
+    return list(session.scalars(query))

@@ -1,0 +1,92 @@
+"""When monitors run and which window each run looks at.
+
+A schedule is ``every 30m`` / ``every 3600s`` (interval) or a five-field cron expression. Each fire
+time ``T`` evaluates the window ``[T - window, T)``. Fire times missed while nothing was running are
+either all caught up (``catchup="all"``) or coalesced into the latest one (``"coalesce"``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from governance.errors import InvalidInput
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+MAX_CATCHUP = 10_000
+
+
+def parse_duration(text: str, what: str = "duration") -> int:
+    """``90s``, ``15m``, ``1h``, ``7d`` or a number of seconds."""
+    text = str(text).strip()
+    if text.isdigit():
+        seconds = int(text)
+    else:
+        match = _DURATION.match(text)
+        if not match:
+            raise InvalidInput(f"{what} '{text}' is not a duration like 90s, 15m, 1h or 7d")
+        seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise InvalidInput(f"{what} '{text}' must be longer than zero")
+    return seconds
+
+
+def trigger_for(schedule: str, start_at: datetime) -> BaseTrigger:
+    text = schedule.strip()
+    if text.startswith("every "):
+        seconds = parse_duration(text[len("every ") :], "schedule interval")
+        return IntervalTrigger(seconds=seconds, start_date=start_at, timezone=UTC)
+    try:
+        return CronTrigger.from_crontab(text, timezone=UTC)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"schedule '{schedule}' is neither 'every <duration>' nor a cron expression: {exc}"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    def label(self) -> str:
+        return f"{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC"
+
+
+def fire_times(schedule: str, start_at: datetime, after: datetime | None, now: datetime) -> list[datetime]:
+    """Fire times in ``(after, now]``; ``after`` defaults to ``start_at`` (the first window starts there)."""
+    trigger = trigger_for(schedule, start_at)
+    times: list[datetime] = []
+    previous: datetime | None = None
+    after = max(start_at, after) if after is not None else start_at
+    cursor = after
+    while len(times) < MAX_CATCHUP:
+        nxt = trigger.get_next_fire_time(previous, cursor)
+        if nxt is None or nxt > now:
+            break
+        if nxt > after:
+            times.append(nxt)
+        previous = nxt
+        cursor = nxt + timedelta(microseconds=1)
+    return times
+
+
+def due_windows(
+    schedule: str,
+    start_at: datetime,
+    window_seconds: int,
+    last_fire: datetime | None,
+    now: datetime,
+    catchup: str,
+) -> list[Window]:
+    times = fire_times(schedule, start_at, last_fire, now)
+    if catchup == "coalesce":
+        times = times[-1:]
+    span = timedelta(seconds=window_seconds)
+    return [Window(t - span, t) for t in times]

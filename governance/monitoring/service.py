@@ -1,0 +1,264 @@
+"""Monitor definitions and their runs.
+
+The database is the source of truth for what has run: a run is *claimed* by inserting its
+``(monitor, window_start)`` row (unique), so one window runs once however many schedulers race for
+it. A claim carries a lease; a process killed mid-run leaves a ``running`` row whose lease expires,
+and the next claim takes it over (``attempts`` counts the tries). Results, the alert and the retrain
+job are written together in one transaction when the run finishes, so there is never a half-written
+result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from governance.audit import service as audit_service
+from governance.db import Database, utcnow
+from governance.errors import Conflict, InvalidInput, NotFound
+from governance.mlmodel.models import ModelVersion
+from governance.monitoring import alerts as alert_service
+from governance.monitoring import jobs as job_service
+from governance.monitoring.models import MONITOR_KINDS, Monitor, MonitorRun
+from governance.monitoring.schedule import Window, due_windows, parse_duration, trigger_for
+from governance.refs import check_name
+
+RESULT_STATUSES = ("ok", "warning", "breach")
+MAX_ATTEMPTS = 3
+DEFAULT_LEASE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What a check says about a window; the runner turns a check's result into this."""
+
+    status: str
+    metrics: dict[str, Any]
+    thresholds: dict[str, Any]
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+    rows: int | None = None
+    severity: str | None = None
+
+
+def create(
+    session: Session,
+    *,
+    name: str,
+    mv: ModelVersion,
+    kind: str,
+    schedule: str,
+    window: str,
+    actor: str,
+    start_at: datetime | None = None,
+    thresholds: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    channels: list[dict[str, Any]] | None = None,
+    retrain_policy: dict[str, Any] | None = None,
+    catchup: str = "coalesce",
+) -> Monitor:
+    check_name(name, "monitor name")
+    if kind not in MONITOR_KINDS:
+        raise InvalidInput(f"monitor kind '{kind}' is not one of {', '.join(MONITOR_KINDS)}")
+    if catchup not in ("coalesce", "all"):
+        raise InvalidInput(f"catch-up policy '{catchup}' is not coalesce or all")
+    window_seconds = parse_duration(window, "window")
+    start = start_at or utcnow()
+    trigger_for(schedule, start)  # validates the schedule
+    for channel in channels or []:
+        alert_service.validate_channel(channel)
+    policy = job_service.validate_policy(retrain_policy) if retrain_policy else None
+    if session.scalar(select(Monitor).where(Monitor.name == name)) is not None:
+        raise Conflict(f"monitor '{name}' already exists")
+    monitor = Monitor(
+        name=name,
+        model_version=mv,
+        kind=kind,
+        schedule=schedule,
+        window_seconds=window_seconds,
+        start_at=start,
+        thresholds=thresholds or {},
+        params=params or {},
+        channels=channels or [],
+        retrain_policy=policy,
+        catchup=catchup,
+        created_by=actor,
+    )
+    session.add(monitor)
+    session.flush()
+    audit_service.record(
+        session,
+        actor=actor,
+        action="monitor.add",
+        entity_type="monitor",
+        entity_id=name,
+        changes=monitor.to_dict(),
+    )
+    return monitor
+
+
+def get(session: Session, *, ident: str | int) -> Monitor:
+    text = str(ident)
+    query = (
+        select(Monitor).where(Monitor.id == int(text))
+        if text.isdigit()
+        else select(Monitor).where(Monitor.name == text)
+    )
+    found = session.scalar(query)
+    if found is None:
+        raise NotFound(f"monitor '{ident}' does not exist")
+    return found
+
+
+def list_monitors(session: Session, *, model_version_id: int | None = None) -> list[Monitor]:
+    query = select(Monitor).order_by(Monitor.id)
+    if model_version_id is not None:
+        query = query.where(Monitor.model_version_id == model_version_id)
+    return list(session.scalars(query))
+
+
+def runs(session: Session, *, monitor: Monitor, limit: int = 100) -> list[MonitorRun]:
+    return list(
+        session.scalars(
+            select(MonitorRun)
+            .where(MonitorRun.monitor_id == monitor.id)
+            .order_by(MonitorRun.window_start.desc())
+            .limit(limit)
+        )
+    )
+
+
+def pending_windows(session: Session, *, monitor: Monitor, now: datetime) -> list[Window]:
+    """Windows whose fire time has come and that have no finished run, oldest first."""
+    last = session.scalar(
+        select(func.max(MonitorRun.window_end)).where(
+            MonitorRun.monitor_id == monitor.id, MonitorRun.status.in_(RESULT_STATUSES)
+        )
+    )
+    windows = due_windows(
+        monitor.schedule, monitor.start_at, monitor.window_seconds, last, now, monitor.catchup
+    )
+    retry = session.scalars(
+        select(MonitorRun).where(
+            MonitorRun.monitor_id == monitor.id,
+            or_(
+                (MonitorRun.status == "running") & (MonitorRun.lease_until < now),
+                (MonitorRun.status == "error") & (MonitorRun.attempts < MAX_ATTEMPTS),
+            ),
+        )
+    ).all()
+    found = {w.start for w in windows}
+    windows += [Window(r.window_start, r.window_end) for r in retry if r.window_start not in found]
+    return sorted(windows, key=lambda w: w.start)
+
+
+def claim(
+    db: Database, *, monitor_id: int, window: Window, worker: str, lease: timedelta = DEFAULT_LEASE
+) -> int | None:
+    """Claim one (monitor, window) run in its own transaction; None if another process has it."""
+    now = utcnow()
+    try:
+        with db.transaction() as session:
+            run = MonitorRun(
+                monitor_id=monitor_id,
+                window_start=window.start,
+                window_end=window.end,
+                status="running",
+                attempts=1,
+                claimed_by=worker,
+                lease_until=now + lease,
+                started_at=now,
+            )
+            session.add(run)
+            session.flush()
+            return run.id
+    except IntegrityError:
+        pass
+    with db.transaction() as session:
+        result = session.execute(
+            update(MonitorRun)
+            .where(
+                MonitorRun.monitor_id == monitor_id,
+                MonitorRun.window_start == window.start,
+                or_(
+                    (MonitorRun.status == "running") & (MonitorRun.lease_until < now),
+                    (MonitorRun.status == "error") & (MonitorRun.attempts < MAX_ATTEMPTS),
+                ),
+            )
+            .values(
+                status="running",
+                attempts=MonitorRun.attempts + 1,
+                claimed_by=worker,
+                lease_until=now + lease,
+                started_at=now,
+                error=None,
+            )
+            .returning(MonitorRun.id)
+        )
+        row = result.first()
+        return int(row[0]) if row is not None else None
+
+
+def finish(
+    session: Session, *, run_id: int, outcome: CheckOutcome, duration_ms: int, actor: str
+) -> MonitorRun:
+    """Store the result; open, update or resolve the alert; request a retrain if the policy says so."""
+    if outcome.status not in RESULT_STATUSES:
+        raise InvalidInput(f"monitor status '{outcome.status}' is not one of {', '.join(RESULT_STATUSES)}")
+    run = session.get(MonitorRun, run_id, with_for_update=True)
+    if run is None:
+        raise NotFound(f"monitor run {run_id} does not exist")
+    if run.status != "running":
+        raise Conflict(f"monitor run {run_id} is already {run.status}")
+    run.status = outcome.status
+    run.metrics = outcome.metrics
+    run.thresholds = outcome.thresholds
+    run.details = {**outcome.details, "summary": outcome.summary}
+    run.rows = outcome.rows
+    run.duration_ms = duration_ms
+    run.finished_at = utcnow()
+    run.lease_until = None
+    session.flush()
+    monitor = run.monitor
+    if outcome.status == "breach":
+        alert_service.raise_breach(
+            session,
+            monitor=monitor,
+            run=run,
+            summary=outcome.summary,
+            severity=outcome.severity or "high",
+            actor=actor,
+        )
+        if monitor.retrain_policy:
+            job_service.request_for_breach(session, monitor=monitor, run=run, actor=actor)
+    elif outcome.status == "ok":
+        alert_service.resolve_for_monitor(session, monitor=monitor, run=run, actor=actor)
+    audit_service.record(
+        session,
+        actor=actor,
+        action="monitor.run",
+        entity_type="monitor",
+        entity_id=monitor.name,
+        changes={
+            "run": run.id,
+            "window_start": run.window_start.isoformat(),
+            "status": run.status,
+            "metrics": run.metrics,
+        },
+    )
+    return run
+
+
+def fail(db: Database, *, run_id: int, error: str) -> None:
+    with db.transaction() as session:
+        run = session.get(MonitorRun, run_id)
+        if run is not None and run.status == "running":
+            run.status = "error"
+            run.error = error[:4000]
+            run.lease_until = None
+            run.finished_at = utcnow()

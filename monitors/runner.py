@@ -1,0 +1,203 @@
+"""The runner: claim a (monitor, window), load its data, run the check, store the run.
+
+Loading and storing are here; the checks themselves are pure functions registered in
+:data:`CHECKS` (see ``monitors/checks.py``). A check that raises leaves the run in ``error``
+(retried by a later tick); a process killed mid-run leaves a ``running`` row whose lease expires,
+and a later claim runs the window again. Results are written in one transaction together with
+the alert and retrain job they cause, then pending alert deliveries are sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from governance.db import Database
+from governance.errors import GovernError, InvalidInput
+from governance.monitoring import channels
+from governance.monitoring import service as monitoring
+from governance.monitoring.models import Monitor
+from governance.monitoring.schedule import Window
+from governance.monitoring.service import CheckOutcome
+from governance.production import service as production
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WindowData:
+    """Everything a check may look at for one window; the reference is loaded on first use."""
+
+    monitor: dict[str, Any]
+    model_ref: str
+    model_path: Path
+    model_sha256: str
+    model_metrics: dict[str, Any]
+    window: Window
+    frame: pd.DataFrame
+    features: list[str]
+    reference_path: Path | None
+    reference_sha256: str | None
+    reference_label: str | None
+    storage_root: Path
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def thresholds(self) -> dict[str, Any]:
+        return dict(self.monitor.get("thresholds") or {})
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.monitor.get("params") or {})
+
+    @cached_property
+    def reference(self) -> pd.DataFrame:
+        if self.reference_path is None:
+            raise InvalidInput(f"{self.model_ref} has no reference or training dataset to compare against")
+        if self.reference_path.suffix == ".parquet":
+            return pd.read_parquet(self.reference_path)
+        return pd.read_csv(self.reference_path)
+
+    def load_model(self) -> Any:
+        from monitors.modelio import load_model
+
+        return load_model(self.model_path, expected_sha256=self.model_sha256)
+
+
+CheckFn = Callable[[WindowData], CheckOutcome]
+CHECKS: dict[str, CheckFn] = {}
+
+
+def register_check(kind: str) -> Callable[[CheckFn], CheckFn]:
+    def wrap(fn: CheckFn) -> CheckFn:
+        CHECKS[kind] = fn
+        return fn
+
+    return wrap
+
+
+def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: Path) -> WindowData:
+    with db.transaction() as session:
+        monitor: Monitor = monitoring.get(session, ident=monitor_id)
+        mv = monitor.model_version
+        frame = production.read_window(session, mv=mv, start=window.start, end=window.end)
+        schema = production.feature_schema(mv)
+        reference = next(
+            (
+                link.dataset_version
+                for role in ("reference", "train")
+                for link in mv.datasets
+                if link.role == role
+            ),
+            None,
+        )
+        known = {"request_id", "timestamp", "prediction", "label", "latency_ms", "error", "status"}
+        features = (
+            list(schema)
+            if schema is not None
+            else [
+                c for c in frame.columns if c not in known and not c.startswith(production.PROBABILITY_PREFIX)
+            ]
+        )
+        return WindowData(
+            monitor=monitor.to_dict(),
+            model_ref=mv.ref,
+            model_path=Path(mv.artifact_location),
+            model_sha256=mv.sha256,
+            model_metrics=dict(mv.metrics or {}),
+            window=window,
+            frame=frame,
+            features=features,
+            reference_path=Path(reference.location) if reference is not None else None,
+            reference_sha256=reference.sha256 if reference is not None else None,
+            reference_label=reference.label_column if reference is not None else None,
+            storage_root=storage_root,
+        )
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: int
+    monitor: str
+    window: Window
+    status: str
+    summary: str
+    duration_ms: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "monitor": self.monitor,
+            "window_start": self.window.start.isoformat(),
+            "window_end": self.window.end.isoformat(),
+            "status": self.status,
+            "summary": self.summary,
+            "duration_ms": self.duration_ms,
+        }
+
+
+def run_window(
+    db: Database,
+    *,
+    monitor_id: int,
+    window: Window,
+    worker: str,
+    actor: str,
+    storage_root: Path,
+    lease: timedelta = monitoring.DEFAULT_LEASE,
+) -> RunReport | None:
+    """Claim and run one window; None when another process has it (or it already ran)."""
+    run_id = monitoring.claim(db, monitor_id=monitor_id, window=window, worker=worker, lease=lease)
+    if run_id is None:
+        return None
+    started = time.perf_counter()
+    name = str(monitor_id)
+    try:
+        data = load_window(db, monitor_id=monitor_id, window=window, storage_root=storage_root)
+        name = str(data.monitor["name"])
+        kind = str(data.monitor["kind"])
+        logger.info("monitor %s (%s): window %s, %d records", name, kind, window.label(), len(data.frame))
+        check = CHECKS.get(kind)
+        if check is None:
+            raise InvalidInput(f"no check is installed for monitor kind '{kind}'")
+        if data.frame.empty and kind != "model_drift":
+            outcome = CheckOutcome(
+                "warning",
+                {"rows": 0},
+                data.thresholds,
+                f"{kind.replace('_', ' ')} on {data.model_ref}: no production records in "
+                f"window {window.label()}",
+                rows=0,
+            )
+        else:
+            outcome = check(data)
+    except Exception as exc:  # the run fails, the window is retried; nothing half-written
+        message = str(exc) if isinstance(exc, GovernError) else f"{type(exc).__name__}: {exc}"
+        logger.error("monitor %s: window %s failed: %s", name, window.label(), message)
+        monitoring.fail(db, run_id=run_id, error=message)
+        return RunReport(run_id, name, window, "error", message, int((time.perf_counter() - started) * 1000))
+    duration_ms = int((time.perf_counter() - started) * 1000)
+    with db.transaction() as session:
+        monitoring.finish(session, run_id=run_id, outcome=outcome, duration_ms=duration_ms, actor=actor)
+    logger.info(
+        "monitor %s: window %s -> %s in %d ms: %s",
+        name,
+        window.label(),
+        outcome.status,
+        duration_ms,
+        outcome.summary,
+    )
+    channels.deliver_pending(db)
+    return RunReport(run_id, name, window, outcome.status, outcome.summary, duration_ms)
+
+
+def now_window(monitor: Monitor, at: datetime) -> Window:
+    return Window(at - timedelta(seconds=monitor.window_seconds), at)
