@@ -152,6 +152,20 @@ def pending_windows(session: Session, *, monitor: Monitor, now: datetime) -> lis
             ),
         )
     ).all()
+    retry_starts = {r.window_start for r in retry}
+    taken = (
+        set(
+            session.scalars(
+                select(MonitorRun.window_start).where(
+                    MonitorRun.monitor_id == monitor.id,
+                    MonitorRun.window_start.in_([w.start for w in windows]),
+                )
+            )
+        )
+        if windows
+        else set()
+    )
+    windows = [w for w in windows if w.start not in taken or w.start in retry_starts]
     found = {w.start for w in windows}
     windows += [Window(r.window_start, r.window_end) for r in retry if r.window_start not in found]
     return sorted(windows, key=lambda w: w.start)

@@ -1,0 +1,289 @@
+"""The monitoring core: window claims, alerts, retrain-job policy and alert deliveries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from governance.db import Database
+from governance.errors import InvalidInput
+from governance.monitoring import alerts, channels, jobs
+from governance.monitoring import service as monitoring
+from governance.monitoring.models import Alert, AlertDelivery, MonitorRun, RetrainJob
+from governance.monitoring.schedule import Window
+from governance.monitoring.service import CheckOutcome
+from tests.governance import factories as make
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _monitor(db: Database, tmp_path: Path, **fields: Any) -> int:
+    with db.transaction() as s:
+        mv = make.model(s, tmp_path, "m@1")
+        defaults: dict[str, Any] = {
+            "name": "drift",
+            "kind": "data_drift",
+            "schedule": "every 1h",
+            "window": "1h",
+            "start_at": T0,
+        }
+        monitor = monitoring.create(s, mv=mv, actor="t", **{**defaults, **fields})
+        return monitor.id
+
+
+def _run(db: Database, monitor_id: int, hour: int, status: str) -> int:
+    window = Window(T0 + timedelta(hours=hour), T0 + timedelta(hours=hour + 1))
+    run_id = monitoring.claim(db, monitor_id=monitor_id, window=window, worker="w")
+    assert run_id is not None
+    with db.transaction() as s:
+        monitoring.finish(
+            s,
+            run_id=run_id,
+            outcome=CheckOutcome(status, {"share": 0.6}, {"share": 0.5}, f"window {hour}: {status}"),
+            duration_ms=5,
+            actor="t",
+        )
+    return run_id
+
+
+def test_pending_windows_follow_the_schedule_and_catchup(db: Database, tmp_path: Path) -> None:
+    coalesce = _monitor(db, tmp_path)
+    with db.transaction() as s:
+        m = monitoring.get(s, ident=coalesce)
+        assert monitoring.pending_windows(s, monitor=m, now=T0 + timedelta(minutes=30)) == []
+        windows = monitoring.pending_windows(s, monitor=m, now=T0 + timedelta(hours=3, minutes=1))
+        assert windows == [Window(T0 + timedelta(hours=2), T0 + timedelta(hours=3))]
+        m.catchup = "all"
+        windows = monitoring.pending_windows(s, monitor=m, now=T0 + timedelta(hours=3, minutes=1))
+        assert [w.end for w in windows] == [T0 + timedelta(hours=h) for h in (1, 2, 3)]
+    _run(db, coalesce, 0, "ok")
+    with db.transaction() as s:
+        m = monitoring.get(s, ident=coalesce)
+        m.catchup = "all"
+        assert [w.end for w in monitoring.pending_windows(s, monitor=m, now=T0 + timedelta(hours=3))] == [
+            T0 + timedelta(hours=2),
+            T0 + timedelta(hours=3),
+        ]
+
+
+def test_a_window_is_claimed_once_and_an_expired_lease_is_retried(db: Database, tmp_path: Path) -> None:
+    monitor_id = _monitor(db, tmp_path)
+    window = Window(T0, T0 + timedelta(hours=1))
+    first = monitoring.claim(
+        db, monitor_id=monitor_id, window=window, worker="a", lease=timedelta(seconds=-1)
+    )
+    assert first is not None
+    # the lease already ran out (as if worker a was killed): b takes the window over, c gets nothing
+    second = monitoring.claim(db, monitor_id=monitor_id, window=window, worker="b")
+    assert second == first
+    assert monitoring.claim(db, monitor_id=monitor_id, window=window, worker="c") is None
+    with db.transaction() as s:
+        run = s.get(MonitorRun, first)
+        assert run is not None and run.attempts == 2 and run.claimed_by == "b"
+        assert monitoring.pending_windows(s, monitor=run.monitor, now=T0 + timedelta(hours=1)) == []
+
+
+def test_alert_opens_updates_and_resolves(db: Database, tmp_path: Path) -> None:
+    monitor_id = _monitor(db, tmp_path)
+    _run(db, monitor_id, 0, "breach")
+    _run(db, monitor_id, 1, "breach")
+    with db.transaction() as s:
+        open_alerts = alerts.list_alerts(s, status="open")
+        assert len(open_alerts) == 1 and open_alerts[0].breaches == 2
+        assert open_alerts[0].message == "window 1: breach"
+    _run(db, monitor_id, 2, "warning")
+    with db.transaction() as s:
+        assert len(alerts.list_alerts(s, status="open")) == 1
+    _run(db, monitor_id, 3, "ok")
+    with db.transaction() as s:
+        (alert,) = alerts.list_alerts(s)
+        assert alert.status == "resolved" and alert.resolved_by == "t"
+        events = [d.event for d in s.scalars(select(AlertDelivery).order_by(AlertDelivery.id))]
+        assert events == ["opened", "resolved"]
+
+
+def test_ack_and_resolve_by_hand(db: Database, tmp_path: Path) -> None:
+    monitor_id = _monitor(db, tmp_path)
+    _run(db, monitor_id, 0, "breach")
+    with db.transaction() as s:
+        alert_id = alerts.list_alerts(s)[0].id
+        alerts.acknowledge(s, alert_id=alert_id, actor="ops")
+    _run(db, monitor_id, 1, "breach")  # still the same alert while acknowledged
+    with db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Alert)) == 1
+        alerts.resolve(s, alert_id=alert_id, actor="ops", comment="false alarm")
+    _run(db, monitor_id, 2, "breach")  # a new breach after resolution opens a new alert
+    with db.transaction() as s:
+        assert [a.status for a in alerts.list_alerts(s)] == ["open", "resolved"]
+
+
+def test_retrain_policy_consecutive_one_active_job_and_cooldown(db: Database, tmp_path: Path) -> None:
+    monitor_id = _monitor(db, tmp_path, retrain_policy={"consecutive": 2, "cooldown_seconds": 0})
+    _run(db, monitor_id, 0, "breach")
+    with db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(RetrainJob)) == 0  # one breach is not two
+    _run(db, monitor_id, 1, "breach")
+    _run(db, monitor_id, 2, "breach")  # a job is already queued for the model: no second one
+    with db.transaction() as s:
+        (job,) = s.scalars(select(RetrainJob)).all()
+        assert job.key.endswith(":" + (T0 + timedelta(hours=1)).isoformat())
+    first = jobs.claim(db, worker="w1")
+    assert first == job.id and jobs.claim(db, worker="w2") is None
+    with db.transaction() as s:
+        jobs.finish(s, job_id=job.id, status="succeeded", result={}, error=None, actor="w1")
+    _run(db, monitor_id, 3, "breach")
+    with db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(RetrainJob)) == 2
+
+
+def test_cooldown_blocks_a_second_job(db: Database, tmp_path: Path) -> None:
+    monitor_id = _monitor(db, tmp_path, retrain_policy={"consecutive": 1, "cooldown_seconds": 3600})
+    _run(db, monitor_id, 0, "breach")
+    job_id = jobs.claim(db, worker="w")
+    with db.transaction() as s:
+        jobs.finish(s, job_id=job_id, status="succeeded", result={}, error=None, actor="w")  # type: ignore[arg-type]
+    _run(db, monitor_id, 1, "breach")
+    with db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(RetrainJob)) == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"kind": "vibes"}, "monitor kind 'vibes'"),
+        ({"schedule": "whenever"}, "schedule 'whenever'"),
+        ({"window": "0m"}, "window '0m'"),
+        ({"channels": [{"type": "pager"}]}, "alert channel type 'pager'"),
+        ({"channels": [{"type": "webhook", "url": "ftp://x"}]}, "webhook channel needs"),
+        ({"retrain_policy": {"consecutive": 0}}, "'consecutive' must be"),
+    ],
+)
+def test_bad_monitor_definitions(db: Database, tmp_path: Path, fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        _monitor(db, tmp_path, **fields)
+
+
+# -- a real receiver on loopback: fails twice, then accepts -------------------------------------
+@pytest.fixture
+def receiver() -> Iterator[dict[str, Any]]:
+    state: dict[str, Any] = {"calls": 0, "bodies": [], "headers": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            state["calls"] += 1
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state["bodies"].append(body)
+            state["headers"].append(dict(self.headers))
+            self.send_response(503 if state["calls"] <= 2 else 200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def test_webhook_is_signed_retried_and_recorded(
+    db: Database, tmp_path: Path, receiver: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    channel = {
+        "type": "webhook",
+        "url": receiver["url"],
+        "secret_env": "HOOK_SECRET",
+        "backoff_seconds": 0.01,
+    }
+    monitor_id = _monitor(db, tmp_path, channels=[channel, {"type": "log"}])
+    _run(db, monitor_id, 0, "breach")
+    report = channels.deliver_pending(db)
+    webhook = next(d for d in report if d["channel"] == "webhook")
+    assert webhook["status"] == "delivered" and webhook["attempts"] == 3 and webhook["response_code"] == 200
+    assert receiver["calls"] == 3
+    body, headers = receiver["bodies"][-1], receiver["headers"][-1]
+    expected = hmac.new(b"s3cret", headers["X-Govern-Timestamp"].encode() + b"." + body, hashlib.sha256)
+    assert headers["X-Govern-Signature"] == "sha256=" + expected.hexdigest()
+    sent = json.loads(body)
+    assert sent["text"].startswith("[HIGH] opened: window 0: breach") and sent["alert"]["monitor"] == "drift"
+
+
+def test_a_failing_channel_never_loses_the_alert(db: Database, tmp_path: Path) -> None:
+    channel = {
+        "type": "webhook",
+        "url": "http://127.0.0.1:9/nothing-listens",
+        "retries": 2,
+        "backoff_seconds": 0,
+    }
+    monitor_id = _monitor(db, tmp_path, channels=[channel])
+    _run(db, monitor_id, 0, "breach")
+    (delivery,) = channels.deliver_pending(db)
+    assert delivery["status"] == "pending" and delivery["attempts"] == 2 and delivery["last_error"]
+    with db.transaction() as s:
+        assert alerts.list_alerts(s, status="open")[0].message == "window 0: breach"
+        row = s.get(AlertDelivery, delivery["id"])
+        assert row is not None and row.next_attempt_at is not None and row.next_attempt_at > datetime.now(UTC)
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[dict[str, Any]]:
+    """A minimal SMTP server on loopback that keeps the messages it receives."""
+    import socketserver
+
+    state: dict[str, Any] = {"messages": []}
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(b"220 sink ESMTP\r\n")
+            data: list[bytes] | None = None
+            for raw in self.rfile:
+                if data is not None:
+                    if raw in (b".\r\n", b".\n"):
+                        state["messages"].append(b"".join(data).decode())
+                        data = None
+                        self.wfile.write(b"250 queued\r\n")
+                    else:
+                        data.append(raw)
+                    continue
+                verb = raw[:4].upper()
+                if verb == b"DATA":
+                    data = []
+                    self.wfile.write(b"354 go ahead\r\n")
+                elif verb == b"QUIT":
+                    self.wfile.write(b"221 bye\r\n")
+                    return
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state["port"] = server.server_address[1]
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def test_email_channel(db: Database, tmp_path: Path, smtp_sink: dict[str, Any]) -> None:
+    channel = {"type": "email", "to": "risk@bank.example", "host": "127.0.0.1", "port": smtp_sink["port"]}
+    monitor_id = _monitor(db, tmp_path, channels=[channel])
+    _run(db, monitor_id, 0, "breach")
+    (delivery,) = channels.deliver_pending(db)
+    assert delivery["status"] == "delivered"
+    (message,) = smtp_sink["messages"]
+    assert "To: risk@bank.example" in message and "window 0: breach" in message
