@@ -64,7 +64,9 @@ class MLPConfig:
 
     ``n_outputs`` is the number of logits: the number of classes, or 1 for a binary classifier
     with a single logit (class 1 when the logit is positive). ``input_bounds`` is set for models
-    whose inputs have natural bounds (pixels); tabular models leave it ``None``.
+    whose inputs have natural bounds (pixels); tabular models leave it ``None``. With
+    ``standardize`` the model takes raw features and standardises them itself with the
+    ``input_mean`` and ``input_scale`` buffers (part of the weights; see :meth:`MLP.set_standardization`).
     """
 
     n_features: int
@@ -72,6 +74,7 @@ class MLPConfig:
     hidden: tuple[int, ...] = (64,)
     dropout: float = 0.0
     input_bounds: tuple[float, float] | None = None
+    standardize: bool = False
     kind: str = field(default="mlp", init=False)
 
 
@@ -110,9 +113,27 @@ class MLP(nn.Module):
             width = hidden
         layers.append(nn.Linear(width, config.n_outputs))
         self.net = nn.Sequential(*layers)
+        self.input_mean: torch.Tensor | None
+        self.input_scale: torch.Tensor | None
+        if config.standardize:
+            self.register_buffer("input_mean", torch.zeros(config.n_features))
+            self.register_buffer("input_scale", torch.ones(config.n_features))
+        else:
+            self.input_mean = self.input_scale = None
+
+    def set_standardization(self, mean: torch.Tensor, scale: torch.Tensor) -> None:
+        """Set the training data's feature means and spreads (zero spreads count as one)."""
+        if self.input_mean is None or self.input_scale is None:
+            raise InvalidInput("this MLP was configured without standardize=True.")
+        scale = torch.as_tensor(scale, dtype=torch.float32)
+        self.input_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.input_scale.copy_(torch.where(scale > 0, scale, torch.ones_like(scale)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(1))
+        x = x.flatten(1)
+        if self.input_mean is not None and self.input_scale is not None:
+            x = (x - self.input_mean) / self.input_scale
+        return self.net(x)
 
 
 class CNN(nn.Module):

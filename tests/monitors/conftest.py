@@ -74,16 +74,16 @@ def digits_cnn(digits: tuple[np.ndarray, np.ndarray]) -> Trained:
 
 @pytest.fixture(scope="session")
 def cancer_mlp() -> Trained:
-    """A single-logit binary MLP on standardised breast-cancer features."""
+    """A single-logit binary MLP on raw breast-cancer features, which it standardises itself."""
     data = load_breast_cancer()
     rng = np.random.default_rng(0)
     order = rng.permutation(len(data.target))
-    x, y = data.data[order], data.target[order].astype(np.int64)
-    mean, std = x[:400].mean(axis=0), x[:400].std(axis=0)
-    x = ((x - mean) / std).astype(np.float32)
-    config = MLPConfig(n_features=30, n_outputs=1, hidden=(32,))
+    x, y = data.data[order].astype(np.float32), data.target[order].astype(np.int64)
+    config = MLPConfig(n_features=30, n_outputs=1, hidden=(32,), standardize=True)
     torch.manual_seed(0)
-    model = train(build_module(config), x[:400], y[:400], epochs=30)
+    model = build_module(config)
+    model.set_standardization(torch.tensor(x[:400].mean(axis=0)), torch.tensor(x[:400].std(axis=0)))
+    model = train(model, x[:400], y[:400], epochs=30)
     return Trained(
         model, config, x[:400], y[:400], x[400:], y[400:], tuple(str(n) for n in data.feature_names)
     )

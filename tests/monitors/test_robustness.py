@@ -116,7 +116,7 @@ def test_single_logit_binary_model_is_attacked_as_two_logits(cancer_mlp: Trained
     # The equivalent two-logit model is [-z/2, z/2]. [0, z] is equivalent on paper but not in float32:
     # on confident examples p1 - 1 rounds to 0 and the gradient through the single live logit vanishes.
     single = cancer_mlp.model
-    two = build_module(MLPConfig(n_features=30, n_outputs=2, hidden=(32,)))
+    two = build_module(MLPConfig(n_features=30, n_outputs=2, hidden=(32,), standardize=True))
     with torch.no_grad():
         two.load_state_dict(
             {k: v for k, v in single.state_dict().items() if not k.startswith("net.2")}, strict=False
@@ -139,7 +139,7 @@ def test_single_logit_binary_model_is_attacked_as_two_logits(cancer_mlp: Trained
     assert ours.worst_case[-1] < 0.2 < ours.worst_case[1]
     # Unwrapped, Foolbox's argmax over one column always says class 0: every class-1 example counts as
     # fooled and no class-0 example ever can be, whatever the model does.
-    naive = fb.PyTorchModel(single, bounds=(-1e3, 1e3))
+    naive = fb.PyTorchModel(single, bounds=(float(cancer_mlp.x_test.min()), float(cancer_mlp.x_test.max())))
     inputs, labels = torch.tensor(cancer_mlp.x_test), torch.tensor(cancer_mlp.y_test)
     _, _, success = fb.attacks.LinfAdditiveUniformNoiseAttack()(naive, inputs, labels, epsilons=[0.0, 1.0])
     assert torch.equal(success[0], labels == 1) and torch.equal(success[1], labels == 1)
