@@ -1,6 +1,7 @@
 """``govern``: the command line. Each module adds its commands to :data:`main`."""
 
 from governance.cli import demo as _demo  # noqa: F401  (registers commands)
+from governance.cli import insight as _insight  # noqa: F401
 from governance.cli import registry as _registry  # noqa: F401
 from governance.cli.app import main
 

@@ -1,0 +1,363 @@
+"""Loading registered PyTorch models without running untrusted pickles, and the platform's own models.
+
+Three archive formats load:
+
+* **TorchScript** (``torch.jit.save``): restored by the TorchScript interpreter, whose unpickler
+  only rebuilds TorchScript types.
+* **torch.export** (``torch.export.save``, ``.pt2``): restored by ``torch.export.load`` with every
+  inner ``torch.load`` forced to ``weights_only=True`` (PyTorch itself falls back to a full
+  unpickle when that fails; here the archive is refused instead).
+* **platform archives** (:func:`save_platform_model`): a zip holding ``governance_model.json`` (the
+  architecture as an :class:`MLPConfig` or :class:`CNNConfig`, plus metadata) and ``weights.pt`` (a
+  ``state_dict`` read with ``weights_only=True``). The retrainer saves what it trains this way.
+
+Anything else, a plain ``torch.save`` pickle of a whole module included, is refused. When the
+registry gives a sha256, a file whose content hashes differently is refused before it is opened.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> config = MLPConfig(n_features=4, hidden=(8,), n_outputs=3)
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     path = pathlib.Path(tmp) / "model.zip"
+...     digest = save_platform_model(build_module(config), config, path)
+...     loaded = load_model(path, expected_sha256=digest, device="cpu")
+>>> loaded.format, loaded.config == config
+('platform', True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import threading
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from governance.errors import InvalidInput
+
+logger = logging.getLogger(__name__)
+
+PLATFORM_FORMAT = "governance-platform-model"
+PLATFORM_VERSION = 1
+_CONFIG_ENTRY = "governance_model.json"
+_WEIGHTS_ENTRY = "weights.pt"
+_EXPORT_LOAD_LOCK = threading.Lock()
+
+
+class ModelIntegrityError(InvalidInput):
+    """A model artifact's content does not match the hash the registry recorded."""
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """A fully connected classifier on ``n_features`` inputs.
+
+    ``n_outputs`` is the number of logits: the number of classes, or 1 for a binary classifier
+    with a single logit (class 1 when the logit is positive). ``input_bounds`` is set for models
+    whose inputs have natural bounds (pixels); tabular models leave it ``None``. With
+    ``standardize`` the model takes raw features and standardises them itself with the
+    ``input_mean`` and ``input_scale`` buffers (part of the weights; see :meth:`MLP.set_standardization`).
+    """
+
+    n_features: int
+    n_outputs: int
+    hidden: tuple[int, ...] = (64,)
+    dropout: float = 0.0
+    input_bounds: tuple[float, float] | None = None
+    standardize: bool = False
+    kind: str = field(default="mlp", init=False)
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """A small convolutional classifier on images of shape ``(in_channels, height, width)``.
+
+    Each entry of ``channels`` is one block: 3x3 convolution, ReLU, 2x2 max-pooling.
+    """
+
+    in_channels: int
+    height: int
+    width: int
+    n_outputs: int
+    channels: tuple[int, ...] = (16, 32)
+    hidden: int = 64
+    input_bounds: tuple[float, float] | None = (0.0, 1.0)
+    kind: str = field(default="cnn", init=False)
+
+
+ModelConfig = MLPConfig | CNNConfig
+
+
+class MLP(nn.Module):
+    """A plain multi-layer perceptron built from an :class:`MLPConfig`."""
+
+    def __init__(self, config: MLPConfig) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        width = config.n_features
+        for hidden in config.hidden:
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            if config.dropout > 0:
+                layers.append(nn.Dropout(config.dropout))
+            width = hidden
+        layers.append(nn.Linear(width, config.n_outputs))
+        self.net = nn.Sequential(*layers)
+        self.input_mean: torch.Tensor | None
+        self.input_scale: torch.Tensor | None
+        if config.standardize:
+            self.register_buffer("input_mean", torch.zeros(config.n_features))
+            self.register_buffer("input_scale", torch.ones(config.n_features))
+        else:
+            self.input_mean = self.input_scale = None
+
+    def set_standardization(self, mean: torch.Tensor, scale: torch.Tensor) -> None:
+        """Set the training data's feature means and spreads (zero spreads count as one)."""
+        if self.input_mean is None or self.input_scale is None:
+            raise InvalidInput("this MLP was configured without standardize=True.")
+        scale = torch.as_tensor(scale, dtype=torch.float32)
+        self.input_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.input_scale.copy_(torch.where(scale > 0, scale, torch.ones_like(scale)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        if self.input_mean is not None and self.input_scale is not None:
+            x = (x - self.input_mean) / self.input_scale
+        return self.net(x)
+
+
+class CNN(nn.Module):
+    """A plain convolutional network built from a :class:`CNNConfig`."""
+
+    def __init__(self, config: CNNConfig) -> None:
+        super().__init__()
+        self.config = config
+        blocks: list[nn.Module] = []
+        channels, height, width = config.in_channels, config.height, config.width
+        for out_channels in config.channels:
+            blocks += [nn.Conv2d(channels, out_channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            channels, height, width = out_channels, height // 2, width // 2
+        if height < 1 or width < 1:
+            raise InvalidInput(
+                f"CNNConfig has {len(config.channels)} pooling blocks, too many for {config.height}x{config.width} images."
+            )
+        self.features = nn.Sequential(*blocks)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(channels * height * width, config.hidden),
+            nn.ReLU(),
+            nn.Linear(config.hidden, config.n_outputs),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (-1, self.config.in_channels, self.config.height, self.config.width)
+        return self.head(self.features(x.reshape(shape)))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model read from an artifact: the module (in eval mode), its format, hash and description."""
+
+    module: nn.Module
+    format: str
+    sha256: str
+    config: ModelConfig | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_bounds(self) -> tuple[float, float] | None:
+        """The input bounds from the architecture or the metadata, if the model has any."""
+        if self.config is not None and self.config.input_bounds is not None:
+            return self.config.input_bounds
+        bounds = self.metadata.get("input_bounds")
+        return (float(bounds[0]), float(bounds[1])) if bounds is not None else None
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        names = self.metadata.get("feature_names")
+        return [str(n) for n in names] if names is not None else None
+
+
+def select_device(device: str | torch.device | None = None) -> torch.device:
+    """The given device, else CUDA when available, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def build_module(config: ModelConfig) -> nn.Module:
+    """The untrained module that ``config`` describes."""
+    if isinstance(config, MLPConfig):
+        return MLP(config)
+    if isinstance(config, CNNConfig):
+        return CNN(config)
+    raise InvalidInput(f"unknown model configuration {type(config).__name__}.")
+
+
+def config_to_dict(config: ModelConfig) -> dict[str, Any]:
+    return asdict(config)
+
+
+def config_from_dict(data: dict[str, Any]) -> ModelConfig:
+    """The configuration a ``governance_model.json`` describes."""
+    values = dict(data)
+    kind = values.pop("kind", None)
+    for key in ("hidden", "channels", "input_bounds"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    try:
+        if kind == "mlp":
+            return MLPConfig(**values)
+        if kind == "cnn":
+            return CNNConfig(**values)
+    except TypeError as exc:
+        raise InvalidInput(f"the model configuration is malformed: {exc}.") from exc
+    raise InvalidInput(f"the model configuration has unknown kind {kind!r}.")
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_platform_model(
+    module: nn.Module, config: ModelConfig, path: str | Path, *, metadata: dict[str, Any] | None = None
+) -> str:
+    """Write ``module``'s weights and ``config`` as one platform archive; return its sha256.
+
+    ``metadata`` (JSON-serialisable: feature names, class names, input bounds...) travels with it.
+    """
+    path = Path(path)
+    state = {name: tensor.detach().cpu() for name, tensor in module.state_dict().items()}
+    weights = io.BytesIO()
+    torch.save(state, weights)
+    description = {
+        "format": PLATFORM_FORMAT,
+        "version": PLATFORM_VERSION,
+        "config": config_to_dict(config),
+        "metadata": metadata or {},
+    }
+    # Fixed timestamps so that the same weights and description always hash the same.
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            zipfile.ZipInfo(_CONFIG_ENTRY, (1980, 1, 1, 0, 0, 0)), json.dumps(description, sort_keys=True)
+        )
+        archive.writestr(zipfile.ZipInfo(_WEIGHTS_ENTRY, (1980, 1, 1, 0, 0, 0)), weights.getvalue())
+    return file_sha256(path)
+
+
+def detect_format(path: str | Path) -> str:
+    """``platform``, ``torchscript``, ``export`` or ``pickle`` (refused), from the archive's entries."""
+    if not zipfile.is_zipfile(path):
+        return "pickle"
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+    if _CONFIG_ENTRY in names:
+        return "platform"
+    if any(n.endswith("/archive_format") or n == "archive_format" for n in names) or any(
+        "/models/" in n and n.endswith(".json") for n in names
+    ):
+        return "export"
+    if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
+        return "torchscript"
+    return "pickle"
+
+
+def load_model(
+    path: str | Path, *, expected_sha256: str | None = None, device: str | torch.device | None = None
+) -> LoadedModel:
+    """Load a model artifact safely, in eval mode, on ``device`` (CUDA when available by default).
+
+    Raises
+    ------
+    InvalidInput
+        The file is missing, is an arbitrary pickle, or is malformed.
+    ModelIntegrityError
+        Its sha256 differs from ``expected_sha256``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"model file {path} does not exist.")
+    digest = file_sha256(path)
+    if expected_sha256 is not None and digest != expected_sha256.lower():
+        raise ModelIntegrityError(
+            f"model file {path} has sha256 {digest} but the registry recorded {expected_sha256.lower()}, so it is refused."
+        )
+    target = select_device(device)
+    kind = detect_format(path)
+    config: ModelConfig | None = None
+    metadata: dict[str, Any] = {}
+    try:
+        if kind == "platform":
+            module, config, metadata = _load_platform(path, target)
+        elif kind == "torchscript":
+            module = torch.jit.load(str(path), map_location=target)
+        elif kind == "export":
+            module = _load_export(path).module().to(target)
+        else:
+            raise InvalidInput(
+                f"model file {path} is not a TorchScript, torch.export or platform archive; arbitrary pickles are not loaded."
+            )
+    except InvalidInput:
+        raise
+    except Exception as exc:
+        raise InvalidInput(f"model file {path} could not be loaded as a {kind} archive: {exc}.") from exc
+    _set_eval(module)
+    logger.info("loaded %s model %s (sha256 %s) on %s", kind, path, digest, target)
+    return LoadedModel(module=module, format=kind, sha256=digest, config=config, metadata=metadata)
+
+
+def _set_eval(module: nn.Module) -> None:
+    try:
+        module.eval()
+    except NotImplementedError:  # exported programs' modules refuse eval(); they are traced in eval mode
+        logger.debug("module %s does not support eval()", type(module).__name__)
+
+
+def _load_platform(path: Path, device: torch.device) -> tuple[nn.Module, ModelConfig, dict[str, Any]]:
+    with zipfile.ZipFile(path) as archive:
+        description = json.loads(archive.read(_CONFIG_ENTRY))
+        weights = archive.read(_WEIGHTS_ENTRY)
+    if description.get("format") != PLATFORM_FORMAT or description.get("version") != PLATFORM_VERSION:
+        raise InvalidInput(
+            f"model file {path} has an unsupported platform format {description.get('format')!r} version {description.get('version')!r}."
+        )
+    config = config_from_dict(description["config"])
+    module = build_module(config)
+    state = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
+    module.load_state_dict(state, strict=True)
+    return module.to(device), config, dict(description.get("metadata") or {})
+
+
+@contextmanager
+def _weights_only_torch_load() -> Iterator[None]:
+    original = torch.load
+
+    def weights_only_load(*args: Any, **kwargs: Any) -> Any:
+        kwargs["weights_only"] = True
+        return original(*args, **kwargs)
+
+    with _EXPORT_LOAD_LOCK:
+        torch.load = weights_only_load
+        try:
+            yield
+        finally:
+            torch.load = original
+
+
+def _load_export(path: Path) -> Any:
+    with _weights_only_torch_load():
+        return torch.export.load(str(path))
