@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import Trained
+from tests.monitors.conftest import Trained
 
 from governance.cli import main
 from monitors.modelio import save_platform_model

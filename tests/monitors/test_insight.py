@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import IntegratedGradients
-from conftest import Trained
+from tests.monitors.conftest import Trained
 from torch import nn
 
 from governance.errors import InvalidInput

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import Trained
+from tests.monitors.conftest import Trained
 
 from governance.errors import InvalidInput
 from monitors.modelio import (

@@ -8,7 +8,7 @@ import foolbox as fb
 import numpy as np
 import pytest
 import torch
-from conftest import Trained
+from tests.monitors.conftest import Trained
 from torch import nn
 
 from governance.errors import InvalidInput
