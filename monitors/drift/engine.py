@@ -273,7 +273,14 @@ def compare_profiles(
     skipped: list[str] = []
     for name in current.columns:
         ref, cur = reference.columns[name], current.columns[name]
+        for side, col in (("reference", ref), ("current", cur)):
+            if col.rows == col.missing:
+                raise InvalidInput(f"column {name!r} is entirely missing in the {side} data")
         column_type = infer_type(cur)
+        if ref.count and cur.count and ref.kind != cur.kind:
+            raise InvalidInput(
+                f"column {name!r} is {_describe(ref)} in the reference but {_describe(cur)} in the current data"
+            )
         if column_type in (TEXT_TYPE, UNKNOWN):
             logger.info("column %r is %s: not tested for drift", name, column_type)
             skipped.append(name)

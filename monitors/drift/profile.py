@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zipfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -508,7 +509,7 @@ def _load(path: Path) -> DatasetProfile:
                     i = sketch.pop("arrays")
                     for part in ("ids", "counts", "lows", "highs"):
                         sketch[part] = archive[f"{i}_{part}"]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise InvalidInput(f"{path} is not a readable drift profile ({exc})") from exc
     return _profile_from_dict(meta)
 
