@@ -413,8 +413,8 @@ def _column_to_dict(col: ColumnProfile) -> dict[str, Any]:
             "max_bins": s.max_bins,
             "ids": [int(i) for i in s.ids],
             "counts": s.counts.tolist(),
-            "lows": s.lows.tolist(),
-            "highs": s.highs.tolist(),
+            "vmin": s.vmin,
+            "vmax": s.vmax,
         }
     if col.categories is not None:
         data["categories"] = [[_key_to_json(k), v] for k, v in col.categories.items()]
@@ -429,8 +429,8 @@ def _column_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
             int(s["shift"]),
             np.asarray(s["ids"], dtype=np.uint64),
             np.asarray(s["counts"], dtype=np.int64),
-            np.asarray(s["lows"], dtype=np.float64),
-            np.asarray(s["highs"], dtype=np.float64),
+            float(s["vmin"]),
+            float(s["vmax"]),
             int(s["max_bins"]),
         )
     categories = None
@@ -492,8 +492,9 @@ def _save(profile: DatasetProfile, path: Path) -> None:
             sk = profile.columns[col["name"]].sketch
             assert sk is not None
             arrays[f"{i}_ids"], arrays[f"{i}_counts"] = sk.ids, sk.counts
-            arrays[f"{i}_lows"], arrays[f"{i}_highs"] = sk.lows, sk.highs
-            col["sketch"] = {"shift": sketch["shift"], "max_bins": sketch["max_bins"], "arrays": i}
+            col["sketch"] = {key: sketch[key] for key in ("shift", "max_bins", "vmin", "vmax")} | {
+                "arrays": i
+            }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     with path.open("wb") as fh:
         np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
@@ -507,7 +508,7 @@ def _load(path: Path) -> DatasetProfile:
                 sketch = col.get("sketch")
                 if sketch is not None and "arrays" in sketch:
                     i = sketch.pop("arrays")
-                    for part in ("ids", "counts", "lows", "highs"):
+                    for part in ("ids", "counts"):
                         sketch[part] = archive[f"{i}_{part}"]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise InvalidInput(f"{path} is not a readable drift profile ({exc})") from exc

@@ -100,8 +100,8 @@ def histogram_percents(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Shares of each side in ``numpy.histogram_bin_edges(ref + cur, bins="sturges")``."""
     n = ref.count + cur.count
-    first = float(min(ref.lows[0], cur.lows[0]))
-    last = float(max(ref.highs[-1], cur.highs[-1]))
+    first = float(min(ref.vmin, cur.vmin))
+    last = float(max(ref.vmax, cur.vmax))
     ptp = last - first
     if first == last:
         first, last = first - 0.5, last + 0.5

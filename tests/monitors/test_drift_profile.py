@@ -21,11 +21,7 @@ def _sketch_state(profile: DatasetProfile) -> dict[str, tuple[object, ...]]:
     state: dict[str, tuple[object, ...]] = {}
     for name, col in profile.columns.items():
         sk = col.sketch
-        bins = (
-            None
-            if sk is None
-            else (sk.shift, sk.ids.tobytes(), sk.counts.tobytes(), sk.lows.tobytes(), sk.highs.tobytes())
-        )
+        bins = None if sk is None else (sk.shift, sk.ids.tobytes(), sk.counts.tobytes(), sk.vmin, sk.vmax)
         state[name] = (col.dtype, col.kind, col.rows, col.missing, col.infinite, bins, col.categories)
     return state
 
