@@ -39,7 +39,7 @@ def _frames(data: pd.DataFrame, partitions: int) -> Iterator[pd.DataFrame]:
         yield data.iloc[start : start + step]
 
 
-def _connect(scheduler: Any) -> tuple[Any, bool]:
+def _connect(scheduler: Any, timeout: float) -> tuple[Any, bool]:
     from distributed import Client
 
     if isinstance(scheduler, Client):
@@ -47,7 +47,7 @@ def _connect(scheduler: Any) -> tuple[Any, bool]:
     if scheduler is None:
         raise InvalidInput("the dask engine needs a scheduler address (--scheduler tcp://host:8786)")
     try:
-        return Client(scheduler, timeout="10s"), True
+        return Client(scheduler, timeout=f"{timeout}s"), True
     except (OSError, TimeoutError) as exc:
         raise Unavailable(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
 
@@ -60,6 +60,7 @@ def profile_with_dask(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     sample_size: int = 0,
     max_bins: int = DEFAULT_MAX_BINS,
+    connect_timeout: float = 10.0,
 ) -> DatasetProfile:
     """The profile of ``data`` computed on the cluster at ``scheduler``.
 
@@ -70,8 +71,10 @@ def profile_with_dask(
         chunk and shipped to the workers), or a data frame (split into ``partitions``).
     scheduler : str or distributed.Client
         The scheduler address, or a connected client.
+    connect_timeout : float
+        Seconds to wait for the scheduler before giving up with :class:`Unavailable`.
     """
-    client, owned = _connect(scheduler)
+    client, owned = _connect(scheduler, connect_timeout)
     try:
         futures: list[Any]
         if isinstance(data, str | Path):

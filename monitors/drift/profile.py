@@ -288,7 +288,7 @@ def build_profile(
     >>> import pandas as pd
     >>> p = build_profile(pd.DataFrame({"x": [1.0, 2.0, None]}))
     >>> p.columns["x"].count, p.columns["x"].missing
-    (3 - 1, 1)
+    (2, 1)
     """
     series = [frame.iloc[:, i].rename(str(c), copy=False) for i, c in enumerate(frame.columns)]
     if len(series) > 1 and frame.size >= _PARALLEL_CELLS and (os.cpu_count() or 1) > 1:

@@ -53,3 +53,42 @@ def test_dask_engine_on_many_valued_columns(cluster: distributed.LocalCluster) -
 
     remote = profile_with_dask(current, scheduler=cluster.scheduler_address, partitions=7, max_bins=512)
     assert detect_drift(profile, remote).to_dict() == local.to_dict()
+
+
+@pytest.mark.slow
+def test_cli_dask_engine_equals_local_engine(cluster: distributed.LocalCluster, tmp_path: Path) -> None:  # type: ignore[name-defined]
+    import json
+
+    from click.testing import CliRunner
+
+    from governance.cli import main
+
+    reference, current = generate_case(5, 2000, 3000)
+    ref_path, cur_path = tmp_path / "ref.parquet", tmp_path / "cur.csv"
+    reference.to_parquet(ref_path)
+    current.to_csv(cur_path, index=False)
+    runner = CliRunner()
+    local = runner.invoke(main, ["drift", str(ref_path), str(cur_path), "--json"])
+    remote = runner.invoke(
+        main,
+        [
+            "drift",
+            str(ref_path),
+            str(cur_path),
+            "--json",
+            "--engine",
+            "dask",
+            "--scheduler",
+            cluster.scheduler_address,
+        ],
+    )
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.stderr
+    assert json.loads(remote.stdout) == json.loads(local.stdout)
+
+
+def test_unreachable_scheduler_is_unavailable_naming_it() -> None:
+    from governance.errors import Unavailable
+    from monitors.drift.dask_engine import profile_with_dask
+
+    with pytest.raises(Unavailable, match=r"127\.0\.0\.1:1"):
+        profile_with_dask(pd.DataFrame({"a": [1.0]}), scheduler="tcp://127.0.0.1:1", connect_timeout=1)
