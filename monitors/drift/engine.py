@@ -1,0 +1,390 @@
+"""``detect_drift``: Evidently's ``DataDriftPreset`` verdicts, computed from profiles.
+
+The column type and the default method follow Evidently 0.7 exactly:
+
+* type (inferred on the *current* data, as ``Report.run`` does): ``float*`` is numerical;
+  ``int*`` is categorical with at most 10 distinct values, else numerical; ``bool`` and
+  ``category`` are categorical; strings are text when more than half of the non-missing values are
+  distinct, else categorical; anything else (unsigned or nullable integers, dates, mixed objects)
+  is not tested. Text columns are skipped: Evidently tests them with a trained classifier that
+  this engine does not reproduce.
+* method (counts after dropping missing values; ``n`` = distinct values of both sides together):
+  reference of at most 1000 values: numerical -> chi-square if 2 < n <= 5, Z-test if n <= 2,
+  else K-S; categorical -> chi-square if n > 2 else Z-test. Larger reference: numerical ->
+  Jensen-Shannon if n <= 5 else Wasserstein (normed); categorical -> Jensen-Shannon.
+* dataset drift when the share of drifted columns reaches ``drift_share``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pandas as pd
+
+from governance.errors import InvalidInput
+from monitors.drift import stattests
+from monitors.drift.profile import BOOLEAN, NUMERIC, TEXT, ColumnProfile, DatasetProfile, build_profile
+
+logger = logging.getLogger(__name__)
+
+NUMERICAL, CATEGORICAL, TEXT_TYPE, UNKNOWN = "num", "cat", "text", "unknown"
+INTEGER_CARDINALITY_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class Method:
+    """A drift test as Evidently registers it."""
+
+    name: str
+    display_name: str
+    column_types: tuple[str, ...]
+    default_threshold: float
+    p_value: bool  # drift when the score is below the threshold (else: at or above it)
+    inclusive: bool = False  # for p-values: ``<=`` rather than ``<``
+
+    def drifted(self, score: float, threshold: float) -> bool:
+        if self.p_value:
+            return bool(score <= threshold) if self.inclusive else bool(score < threshold)
+        return bool(score >= threshold)
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("ks", "K-S p_value", (NUMERICAL,), 0.05, True, inclusive=True),
+        Method("chisquare", "chi-square p_value", (CATEGORICAL,), 0.05, True),
+        Method("z", "Z-test p_value", (CATEGORICAL,), 0.05, True),
+        Method("wasserstein", "Wasserstein distance (normed)", (NUMERICAL,), 0.1, False),
+        Method("jensenshannon", "Jensen-Shannon distance", (CATEGORICAL, NUMERICAL), 0.1, False),
+        Method("psi", "PSI", (CATEGORICAL, NUMERICAL), 0.1, False),
+        Method("kl_div", "Kullback-Leibler divergence", (CATEGORICAL, NUMERICAL), 0.1, False),
+    )
+}
+_BY_DISPLAY = {m.display_name.lower(): m for m in METHODS.values()}
+
+
+def get_method(name: str) -> Method:
+    """A method by Evidently's name (``ks``, ``wasserstein``...) or display name (``K-S p_value``)."""
+    method = METHODS.get(name.strip().lower()) or _BY_DISPLAY.get(name.strip().lower())
+    if method is None:
+        raise InvalidInput(f"unknown drift method {name!r}; choose one of {', '.join(METHODS)}")
+    return method
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """One column's verdict."""
+
+    column: str
+    type: str
+    method: str
+    score: float
+    threshold: float
+    drift_detected: bool
+    reference_missing: int = 0
+    current_missing: int = 0
+    approximate: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "type": self.type,
+            "method": self.method,
+            "score": self.score,
+            "threshold": self.threshold,
+            "drift_detected": self.drift_detected,
+        }
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Every tested column's verdict and the dataset verdict.
+
+    ``skipped`` names columns not tested (text and unknown types); ``*_missing`` on each column
+    counts the missing values dropped before testing, as Evidently drops them.
+    """
+
+    columns: tuple[ColumnDrift, ...]
+    drifted_count: int
+    drift_share: float
+    dataset_drift: bool
+    drift_share_threshold: float = 0.5
+    skipped: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "columns": [c.to_dict() for c in self.columns],
+            "drifted_count": self.drifted_count,
+            "drift_share": self.drift_share,
+            "dataset_drift": self.dataset_drift,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# the rules
+
+
+def infer_type(col: ColumnProfile) -> str:
+    """Evidently's ``infer_column_type`` on the profile of the current data."""
+    dtype = col.dtype
+    if dtype.startswith("float"):
+        return NUMERICAL
+    if dtype.startswith("int"):
+        n_unique = col.n_unique
+        return CATEGORICAL if n_unique is not None and n_unique <= INTEGER_CARDINALITY_LIMIT else NUMERICAL
+    if dtype in ("string", "str") or (dtype == "object" and col.kind == TEXT):
+        n_unique = col.n_unique or 0
+        return TEXT_TYPE if n_unique > col.count * 0.5 else CATEGORICAL
+    if dtype in ("bool", "category"):
+        return CATEGORICAL
+    return UNKNOWN
+
+
+def _union_unique(ref: ColumnProfile, cur: ColumnProfile) -> int | None:
+    a, b = ref.value_counts(), cur.value_counts()
+    if a is None or b is None:
+        return None  # more distinct values than any sketch budget: certainly more than 5
+    return len(set(a) | set(b))
+
+
+def default_method(ref: ColumnProfile, cur: ColumnProfile, column_type: str) -> Method:
+    """Evidently's ``_get_default_stattest``."""
+    n_values = _union_unique(ref, cur)
+    few = n_values is not None and n_values <= 5
+    if ref.count <= 1000:
+        if column_type == NUMERICAL and not few:
+            return METHODS["ks"]
+        return METHODS["chisquare"] if n_values is not None and n_values > 2 else METHODS["z"]
+    if column_type == NUMERICAL and not few:
+        return METHODS["wasserstein"]
+    return METHODS["jensenshannon"]
+
+
+def _describe(col: ColumnProfile) -> str:
+    return {NUMERIC: "numeric", BOOLEAN: "boolean", TEXT: "text"}.get(col.kind, col.dtype)
+
+
+def _check_column(name: str, ref: ColumnProfile, cur: ColumnProfile, column_type: str) -> None:
+    for side, col in (("reference", ref), ("current", cur)):
+        if col.infinite:
+            raise InvalidInput(f"column {name!r} has {col.infinite} infinite values in the {side} data")
+        if col.count == 0:
+            raise InvalidInput(f"column {name!r} is entirely missing in the {side} data")
+    compatible = ref.kind == cur.kind
+    if column_type == NUMERICAL:
+        compatible = ref.kind == NUMERIC and ref.sketch is not None
+    if not compatible:
+        raise InvalidInput(
+            f"column {name!r} is {_describe(ref)} in the reference but {_describe(cur)} in the current data"
+        )
+
+
+def _counts(name: str, side: str, col: ColumnProfile, method: Method) -> Mapping[Any, int]:
+    counts = col.value_counts()
+    if counts is None:
+        raise InvalidInput(
+            f"column {name!r} has too many distinct values in the {side} data for the {method.name} test"
+        )
+    return counts
+
+
+def score_column(
+    name: str, ref: ColumnProfile, cur: ColumnProfile, column_type: str, method: Method
+) -> tuple[float, bool]:
+    """The method's score for one column and whether it was approximated."""
+    if method.name in ("ks", "wasserstein"):
+        assert ref.sketch is not None and cur.sketch is not None
+        approx = not (ref.sketch.exact and cur.sketch.exact)
+        if method.name == "ks":
+            return stattests.ks_p_value(ref.sketch, cur.sketch), approx
+        return stattests.wasserstein_normed(ref.sketch, cur.sketch, ref.std()), approx
+    if method.name in ("chisquare", "z"):
+        ref_counts, cur_counts = (
+            _counts(name, "reference", ref, method),
+            _counts(name, "current", cur, method),
+        )
+        if method.name == "z":
+            return stattests.z_p_value(ref_counts, cur_counts), False
+        return stattests.chi_square_p_value(ref_counts, cur_counts), False
+    # jensenshannon, psi, kl_div: histogram of numbers with many values, else shares per value
+    approx = False
+    ref_unique = ref.n_unique
+    if column_type == NUMERICAL and (ref_unique is None or ref_unique > 20):
+        assert ref.sketch is not None and cur.sketch is not None
+        integer = ref.dtype.startswith("int") and cur.dtype.startswith("int")
+        p, q = stattests.histogram_percents(ref.sketch, cur.sketch, integer=integer)
+        approx = not (ref.sketch.exact and cur.sketch.exact)
+    else:
+        p, q = stattests.value_percents(
+            _counts(name, "reference", ref, method), _counts(name, "current", cur, method)
+        )
+    if method.name == "jensenshannon":
+        return stattests.jensenshannon(p, q), approx
+    if method.name == "psi":
+        return stattests.psi(p, q), approx
+    return stattests.kl_div(p, q), approx
+
+
+# ---------------------------------------------------------------------------------------------
+# the entry point
+
+
+def _as_profile(data: pd.DataFrame | DatasetProfile, side: str) -> DatasetProfile:
+    if isinstance(data, DatasetProfile):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return build_profile(data)
+    raise InvalidInput(
+        f"the {side} data must be a pandas DataFrame or a DatasetProfile, not {type(data).__name__}"
+    )
+
+
+def compare_profiles(
+    reference: DatasetProfile,
+    current: DatasetProfile,
+    *,
+    methods: Mapping[str, str] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    drift_share: float = 0.5,
+) -> DriftResult:
+    """The drift verdicts of ``current`` against ``reference`` (both profiles)."""
+    methods, thresholds = dict(methods or {}), dict(thresholds or {})
+    if reference.rows == 0:
+        raise InvalidInput("the reference data is empty")
+    if current.rows == 0:
+        raise InvalidInput("the current window is empty")
+    ref_names, cur_names = set(reference.columns), set(current.columns)
+    if ref_names != cur_names:
+        only_ref, only_cur = sorted(ref_names - cur_names), sorted(cur_names - ref_names)
+        parts = [f"{only_ref} only in the reference"] if only_ref else []
+        parts += [f"{only_cur} only in the current data"] if only_cur else []
+        raise InvalidInput(f"the column sets differ: {'; '.join(parts)}")
+    for kind, given in (("method", methods), ("threshold", thresholds)):
+        unknown = sorted(set(given) - ref_names)
+        if unknown:
+            raise InvalidInput(f"a {kind} is given for unknown column {unknown[0]!r}")
+    if not 0 <= drift_share <= 1:
+        raise InvalidInput(f"drift_share {drift_share} is not between 0 and 1")
+
+    results: list[ColumnDrift] = []
+    skipped: list[str] = []
+    for name in current.columns:
+        ref, cur = reference.columns[name], current.columns[name]
+        for side, col in (("reference", ref), ("current", cur)):
+            if col.rows == col.missing:
+                raise InvalidInput(f"column {name!r} is entirely missing in the {side} data")
+        column_type = infer_type(cur)
+        if ref.count and cur.count and ref.kind != cur.kind:
+            raise InvalidInput(
+                f"column {name!r} is {_describe(ref)} in the reference but {_describe(cur)} in the current data"
+            )
+        if column_type in (TEXT_TYPE, UNKNOWN):
+            logger.info("column %r is %s: not tested for drift", name, column_type)
+            skipped.append(name)
+            continue
+        _check_column(name, ref, cur, column_type)
+        if name in methods:
+            method = get_method(methods[name])
+            if column_type not in method.column_types:  # Evidently checks only the methods it is given
+                raise InvalidInput(f"method {method.name} does not apply to {column_type} column {name!r}")
+        else:
+            method = default_method(ref, cur, column_type)
+        threshold = float(thresholds.get(name, method.default_threshold))
+        score, approx = score_column(name, ref, cur, column_type, method)
+        results.append(
+            ColumnDrift(
+                column=name,
+                type=column_type,
+                method=method.display_name,
+                score=float(score),
+                threshold=threshold,
+                drift_detected=method.drifted(score, threshold),
+                reference_missing=ref.missing,
+                current_missing=cur.missing,
+                approximate=approx,
+            )
+        )
+    drifted = sum(r.drift_detected for r in results)
+    share = drifted / len(results) if results else 0.0
+    return DriftResult(
+        columns=tuple(results),
+        drifted_count=drifted,
+        drift_share=share,
+        dataset_drift=bool(results) and share >= drift_share,
+        drift_share_threshold=drift_share,
+        skipped=tuple(skipped),
+    )
+
+
+def detect_drift(
+    reference: pd.DataFrame | DatasetProfile,
+    current: Any,
+    *,
+    methods: Mapping[str, str] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    drift_share: float = 0.5,
+    engine: Literal["local", "dask"] = "local",
+    scheduler: Any = None,
+) -> DriftResult:
+    """Compare ``current`` with ``reference`` column by column, as Evidently's ``DataDriftPreset``.
+
+    Parameters
+    ----------
+    reference : pandas.DataFrame or DatasetProfile
+        The reference data, or its stored profile.
+    current : pandas.DataFrame or DatasetProfile
+        The current window; with ``engine="dask"`` also a dask DataFrame or a file path.
+    methods : mapping, optional
+        Column -> method (``ks``, ``chisquare``, ``z``, ``wasserstein``, ``jensenshannon``,
+        ``psi``, ``kl_div``, or Evidently's display names); other columns get the default rule.
+    thresholds : mapping, optional
+        Column -> threshold; other columns get the method's default.
+    drift_share : float
+        Dataset drift when at least this share of tested columns drifted.
+    engine : {"local", "dask"}
+        Where the current window is profiled.
+    scheduler : str or distributed.Client, optional
+        The Dask scheduler address (or a client) for ``engine="dask"``.
+
+    Returns
+    -------
+    DriftResult
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> ref = pd.DataFrame({"x": rng.normal(size=2000)})
+    >>> cur = pd.DataFrame({"x": rng.normal(1.0, size=2000)})
+    >>> result = detect_drift(ref, cur)
+    >>> result.columns[0].method, result.dataset_drift
+    ('Wasserstein distance (normed)', True)
+    """
+    if engine not in ("local", "dask"):
+        raise InvalidInput(f"unknown engine {engine!r}; choose local or dask")
+    reference_profile = _as_profile(reference, "reference")
+    if engine == "dask":
+        from monitors.drift.dask_engine import profile_with_dask
+
+        current_profile = profile_with_dask(current, scheduler=scheduler)
+    else:
+        current_profile = _as_profile(current, "current")
+    return compare_profiles(
+        reference_profile, current_profile, methods=methods, thresholds=thresholds, drift_share=drift_share
+    )
+
+
+__all__ = [
+    "METHODS",
+    "ColumnDrift",
+    "DriftResult",
+    "Method",
+    "compare_profiles",
+    "default_method",
+    "detect_drift",
+    "get_method",
+    "infer_type",
+]
