@@ -1,6 +1,212 @@
 """The checks the runner can run, one adapter per monitor kind, over :class:`WindowData`.
 
-Each adapter calls a pure check from ``monitors/`` and turns its result into a CheckOutcome.
+Each adapter calls a pure check from ``monitors/`` and turns its result into a CheckOutcome
+(status, metrics, the thresholds used, one sentence for people, details for the dashboards).
+Reference profiles and reports are files under the storage root, written atomically.
 """
 
 from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from governance.errors import InvalidInput
+from governance.monitoring.service import CheckOutcome
+from monitors.runner import WindowData, register_check
+
+
+def _atomic_target(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _report_stem(data: WindowData, suffix: str) -> Path:
+    stamp = data.window.start.strftime("%Y%m%dT%H%M%S")
+    return data.storage_root / "reports" / str(data.monitor["name"]) / f"{stamp}-{suffix}"
+
+
+# -- data drift ---------------------------------------------------------------------------------
+def reference_profile(data: WindowData) -> Any:
+    """The reference dataset's drift profile, built once and kept beside the data (keyed by its hash)."""
+    from monitors.drift import DatasetProfile, build_profile
+
+    path = data.storage_root / "profiles" / f"{data.reference_sha256}.npz"
+    if path.exists():
+        return DatasetProfile.load(path)
+    profile = build_profile(data.reference[data.features], sample_size=5000)
+    tmp = _atomic_target(path)
+    profile.save(tmp)
+    os.replace(tmp, path)
+    return profile
+
+
+@register_check("data_drift")
+def data_drift(data: WindowData) -> CheckOutcome:
+    from monitors.drift import detect_drift
+
+    share = float(data.thresholds.get("drift_share", 0.5))
+    methods = data.params.get("methods")
+    column_thresholds = data.params.get("column_thresholds")
+    current = data.frame[data.features]
+    result = detect_drift(
+        reference_profile(data), current, methods=methods, thresholds=column_thresholds, drift_share=share
+    )
+    summary = result.to_dict()
+    tested = len(summary["columns"])
+    status = "breach" if result.dataset_drift else ("warning" if result.drifted_count else "ok")
+    details: dict[str, Any] = {"columns": summary["columns"]}
+    if data.params.get("report", True):
+        from monitors.drift.report import save_report
+
+        path = _report_stem(data, "data-drift").with_suffix(".html")
+        tmp = _atomic_target(path)
+        save_report(
+            data.reference[data.features],
+            current,
+            tmp,
+            methods=methods,
+            thresholds=column_thresholds,
+            drift_share=share,
+        )
+        os.replace(tmp, path)
+        details["report"] = str(path)
+    drifted = [c["column"] for c in summary["columns"] if c["drift_detected"]]
+    return CheckOutcome(
+        status=status,
+        metrics={
+            "drift_share": result.drift_share,
+            "drifted_columns": result.drifted_count,
+            "columns": tested,
+        },
+        thresholds={"drift_share": share, **({"columns": column_thresholds} if column_thresholds else {})},
+        summary=(
+            f"data drift on {data.model_ref}: {result.drifted_count} of {tested} columns drifted "
+            f"({result.drift_share:.0%}; dataset drift at {share:.0%}) in {data.window.label()}"
+            + (f": {', '.join(drifted[:5])}{'…' if len(drifted) > 5 else ''}" if drifted else "")
+        ),
+        details=details,
+        rows=len(current),
+    )
+
+
+# -- model-based checks -----------------------------------------------------------------------------
+def _inputs(data: WindowData, model: Any, frame: pd.DataFrame) -> np.ndarray:
+    from monitors.modelio import CNNConfig
+
+    x = frame[data.features].to_numpy(np.float32)
+    config = model.config
+    if isinstance(config, CNNConfig):
+        x = x.reshape(-1, config.in_channels, config.height, config.width)
+    return x
+
+
+def _label_indices(model: Any, labels: pd.Series) -> np.ndarray:
+    classes = model.metadata.get("classes")
+    if classes is None:
+        return labels.to_numpy(dtype=np.int64)
+    lookup = {str(c): i for i, c in enumerate(classes)}
+    return np.asarray([lookup.get(str(v), -1) for v in labels], dtype=np.int64)
+
+
+@register_check("robustness")
+def robustness(data: WindowData) -> CheckOutcome:
+    from monitors.robustness import assess_robustness, evaluate_robustness_breach, plot_robustness
+
+    model = data.load_model()
+    labelled = data.frame[data.frame["label"].notna()] if "label" in data.frame else data.frame.iloc[0:0]
+    if labelled.empty:
+        raise InvalidInput(f"robustness needs labelled records and window {data.window.label()} has none")
+    epsilon = float(data.thresholds.get("epsilon", 0.1))
+    epsilons = sorted({0.0, epsilon, *map(float, data.params.get("epsilons", [0.05, 0.1, 0.2]))})
+    result = assess_robustness(
+        model.module,
+        _inputs(data, model, labelled),
+        _label_indices(model, labelled["label"]),
+        epsilons=epsilons,
+        attacks=data.params.get("attacks", ["fgsm", "pgd"]),
+        input_bounds=model.input_bounds,
+        reference=data.reference[data.features].to_numpy(np.float32) if model.input_bounds is None else None,
+        max_samples=int(data.params.get("max_samples", 200)),
+        seed=int(data.params.get("seed", 0)),
+    )
+    verdict = evaluate_robustness_breach(
+        result, epsilon=epsilon, min_accuracy=data.thresholds.get("min_accuracy", 0.5)
+    )
+    png, svg = plot_robustness(result, _report_stem(data, "robustness"))
+    return CheckOutcome(
+        status=verdict.status if verdict.status != "ok" or not result.warnings else "warning",
+        metrics={"clean_accuracy": result.clean_accuracy, "worst_case_at_epsilon": verdict.value},
+        thresholds={"epsilon": epsilon, "min_accuracy": verdict.min_accuracy},
+        summary=(
+            f"robustness of {data.model_ref}: worst-case robust accuracy {verdict.value:.2f} at ε={epsilon} "
+            f"(minimum {verdict.min_accuracy}), clean {result.clean_accuracy:.2f}"
+            + (f"; {'; '.join(verdict.reasons)}" if verdict.reasons else "")
+        ),
+        details={**result.to_dict(), "plots": [str(png), str(svg)]},
+        rows=result.n_samples,
+    )
+
+
+@register_check("attribution_drift")
+def attribution_drift(data: WindowData) -> CheckOutcome:
+    from monitors.insight import NDCG_THRESHOLD, assess_attribution_drift
+
+    model = data.load_model()
+    threshold = float(data.thresholds.get("ndcg", NDCG_THRESHOLD))
+    drift = assess_attribution_drift(
+        model.module,
+        _inputs(data, model, data.reference),
+        _inputs(data, model, data.frame),
+        method=str(data.params.get("method", "ig")),
+        feature_names=data.features,
+        top_k=int(data.params.get("top_k", 10)),
+        threshold=threshold,
+        max_rows=int(data.params.get("max_rows", 300)),
+        seed=int(data.params.get("seed", 0)),
+    )
+    return CheckOutcome(
+        status=drift.status,
+        metrics={
+            "ndcg": drift.ndcg,
+            "value_change": drift.value_change,
+            "relative_change": drift.relative_change,
+        },
+        thresholds={"ndcg": threshold, "top_k": drift.top_k},
+        summary=(
+            f"attribution drift on {data.model_ref}: NDCG@{drift.top_k} {drift.ndcg:.3f} (threshold "
+            f"{threshold}); top features now {', '.join(drift.current_top[:3])}"
+        ),
+        details=drift.to_dict(),
+        rows=len(data.frame),
+    )
+
+
+@register_check("consistency")
+def consistency(data: WindowData) -> CheckOutcome:
+    from monitors.consistency import check_consistency
+
+    model = data.load_model()
+    tolerance = float(data.thresholds.get("tolerance", 1e-4))
+    rtol = float(data.thresholds.get("rtol", 1e-4))
+    result = check_consistency(
+        model.module,
+        _inputs(data, model, data.frame),
+        tolerance=tolerance,
+        rtol=rtol,
+        max_rows=int(data.params.get("max_rows", 512)),
+    )
+    return CheckOutcome(
+        status=result.status,
+        metrics=result.metrics,
+        thresholds={"tolerance": tolerance, "rtol": rtol},
+        summary=f"prediction consistency of {data.model_ref}: {result.summary}",
+        details=result.to_dict(),
+        rows=result.n_rows,
+    )

@@ -70,19 +70,8 @@ def _train(csv_files: list[Path], out: Path, seed: int) -> dict[str, Any]:
     return {"accuracy": round(accuracy, 4), "test_rows": len(y_test)}
 
 
-@main.command("demo")
-@click.option(
-    "--workdir",
-    type=click.Path(path_type=Path),
-    default=Path("demo-data"),
-    show_default=True,
-    help="Where the demo writes its data and model files.",
-)
-@json_option
-@pass_ctx
-def demo_command(cli: CliContext, workdir: Path, as_json: bool) -> None:
-    """Run the platform on real data: register, check, promote, audit."""
-    from governance.audit import service as audit_service
+def _compliance_phase(cli: CliContext, workdir: Path, say: Any) -> list[dict[str, Any]]:
+    """Two models on breast-cancer data: one compliant and promoted, one refused for its NC data."""
     from governance.compliance import service as compliance_service
     from governance.dataset import service as dataset_service
     from governance.dataset.files import inspect_file
@@ -91,13 +80,10 @@ def demo_command(cli: CliContext, workdir: Path, as_json: bool) -> None:
     from governance.promotion import promote
     from governance.storage import LocalStorage
 
-    say = (lambda message: None) if as_json else click.echo
     actor = cli.settings.actor
     db = cli.db()
     storage = LocalStorage(cli.settings.storage_root)
     public_csv, partner_csv = _write_datasets(workdir)
-    say(f"1. datasets written to {workdir}/ (scikit-learn's breast-cancer data and a partner set)")
-
     with db.transaction() as session:
         dataset_service.register(
             session,
@@ -124,8 +110,7 @@ def demo_command(cli: CliContext, workdir: Path, as_json: bool) -> None:
             jurisdictions=["GDPR"],
             source="jittered copies of the public rows, shared by a research partner for non-commercial use",
         )
-    say("2. registered breast-cancer@1 (CC-BY-4.0) and partner-augmentation@1 (CC-BY-NC-4.0)")
-
+    say("registered breast-cancer@1 (CC-BY-4.0) and partner-augmentation@1 (CC-BY-NC-4.0)")
     deps = environment.capture_for_framework("pytorch")
     results: list[dict[str, Any]] = []
     plans = [
@@ -153,9 +138,6 @@ def demo_command(cli: CliContext, workdir: Path, as_json: bool) -> None:
                 hyperparameters={"hidden": 32, "epochs": 200, "lr": 0.01},
             ).version
             report = compliance_service.check(session, mv=mv, actor=actor)
-        say(
-            f"{3 + len(results)}. trained and registered {name}@1 (accuracy {metrics['accuracy']}) for commercial use"
-        )
         outcome: dict[str, Any] = {"model": f"{name}@1", "metrics": metrics, "compliance": report.to_dict()}
         try:
             with db.transaction() as session:
@@ -167,20 +149,71 @@ def demo_command(cli: CliContext, workdir: Path, as_json: bool) -> None:
                 )
             outcome["stage"] = "production"
             say(
-                f"   compliant: promoted {name}@1 to production "
-                f"({len(report.obligations)} obligations, e.g. {report.obligations[0].message})"
+                f"{name}@1 (accuracy {metrics['accuracy']}): compliant, promoted to production "
+                f"with {len(report.obligations)} obligations"
             )
         except ComplianceViolation as refused:
             outcome["stage"] = "candidate"
             outcome["refused"] = str(refused)
-            say(f"   VIOLATION: {report.violations[0].message}")
-            say(f"   path: {compliance_service.format_path(report.violations[0].path)}; promotion refused")
+            say(
+                f"{name}@1 (accuracy {metrics['accuracy']}): VIOLATION {report.violations[0].message}; "
+                f"path {compliance_service.format_path(report.violations[0].path)}; promotion refused"
+            )
         results.append(outcome)
+    return results
 
-    with db.transaction() as session:
+
+@main.command("demo")
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=Path("demo-data"),
+    show_default=True,
+    help="Where the demo writes its data and model files.",
+)
+@click.option(
+    "--windows",
+    type=click.IntRange(3, 48),
+    default=6,
+    show_default=True,
+    help="Hourly production windows to stream (drift starts at the third).",
+)
+@json_option
+@pass_ctx
+def demo_command(cli: CliContext, workdir: Path, windows: int, as_json: bool) -> None:
+    """Run the platform on real data: registry and compliance, then the whole monitoring loop."""
+    import time
+
+    from governance.audit import service as audit_service
+    from governance.cli.scenario import Scenario, run
+
+    started = time.perf_counter()
+    say = (
+        (lambda message: None)
+        if as_json
+        else (lambda message: click.echo(f"[{time.perf_counter() - started:5.1f}s] {message}"))
+    )
+    say("1. registry and license compliance (breast-cancer data)")
+    compliance = _compliance_phase(cli, workdir, say)
+    say("2. the closed loop (digits): deploy, stream, monitor, alert, retrain, gate, promote")
+    loop = run(cli.db(), cli.settings, workdir, Scenario(windows=windows), say)
+    with cli.db().transaction() as session:
         chain = audit_service.verify(session)
     say(
-        f"{3 + len(results)}. audit chain: {'holds' if chain.ok else 'BROKEN'} over {chain.events} events (head {chain.head_hash})"
+        f"3. audit chain {'holds' if chain.ok else 'BROKEN'} over {chain.events} events (head {chain.head_hash})"
     )
-    summary = ", ".join(f"{r['model']}: {r['stage']}" for r in results)
-    emit({"models": results, "audit": chain.to_dict()}, as_json, f"done. {summary}")
+    data = {
+        "alerts": [{k: a[k] for k in ("monitor", "severity", "status")} for a in loop["alerts"]],
+        "retrain_jobs": [{"id": j["id"], "status": j["status"]} for j in loop["retrain_jobs"]],
+        "versions": loop["versions"],
+        "dashboard": None,
+        "report": None,
+        "compliance": [
+            {"model": c["model"], "stage": c["stage"], "violations": len(c["compliance"]["violations"])}
+            for c in compliance
+        ],
+        "audit": chain.to_dict(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    versions = ", ".join(f"{v['name']}@{v['version']}: {v['stage']}" for v in loop["versions"])
+    emit(data, as_json, f"done in {data['seconds']} s. {versions}")

@@ -330,3 +330,97 @@ def alert_resolve(cli: CliContext, alert_id: int, comment: str | None, as_json: 
         data = alerts.resolve(session, alert_id=alert_id, actor=cli.settings.actor, comment=comment).to_dict()
     channels.deliver_pending(db)
     emit(data, as_json, f"alert {alert_id} resolved")
+
+
+@main.command("worker")
+@click.option("--once", is_flag=True, help="Run the queued jobs, then exit.")
+@click.option(
+    "--poll", type=click.FloatRange(0.1), default=5.0, show_default=True, help="Seconds between polls."
+)
+@click.option("--max-jobs", type=click.IntRange(1), help="Stop after this many jobs.")
+@click.option(
+    "--epochs", type=click.IntRange(1), default=60, show_default=True, help="Maximum epochs per retrain."
+)
+@json_option
+@pass_ctx
+def worker_command(
+    cli: CliContext, once: bool, poll: float, max_jobs: int | None, epochs: int, as_json: bool
+) -> None:
+    """Claim retrain jobs and carry each to a gated, promoted (or staged) version."""
+    from trainer.worker import WorkerConfig, work, worker_name
+
+    config = WorkerConfig(
+        storage_root=cli.settings.storage_root,
+        actor=cli.settings.actor,
+        mlflow_uri=cli.settings.mlflow_uri,
+        name=worker_name(),
+        epochs=epochs,
+    )
+    done = work(cli.db(), config=config, once=once, poll_seconds=poll, max_jobs=max_jobs)
+    rows = [
+        {
+            "id": d["id"],
+            "status": d["status"],
+            "candidate": d.get("candidate"),
+            "stage": d.get("stage"),
+            "passed": d.get("passed"),
+            "error": d.get("error"),
+        }
+        for d in done
+    ]
+    emit(done, as_json, lambda: table(rows, ["id", "status", "candidate", "stage", "passed", "error"]))
+
+
+@main.group("retrain")
+def retrain_group() -> None:
+    """Retrain jobs."""
+
+
+@retrain_group.command("list")
+@click.option("--status", type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"]))
+@json_option
+@pass_ctx
+def retrain_list(cli: CliContext, status: str | None, as_json: bool) -> None:
+    """List retrain jobs, newest first."""
+    from governance.monitoring import jobs
+
+    with cli.db().transaction() as session:
+        rows = [j.to_dict() for j in jobs.list_jobs(session, status=status)]
+    emit(
+        rows,
+        as_json,
+        lambda: table(
+            [{**r, "candidate": r["result"].get("candidate")} for r in rows],
+            ["id", "model", "status", "monitor", "candidate", "reason"],
+        ),
+    )
+
+
+@retrain_group.command("request")
+@click.argument("ref")
+@click.option("--reason", default="requested by hand", show_default=True)
+@click.option("--adversarial", is_flag=True, help="Train with PGD adversarial examples.")
+@json_option
+@pass_ctx
+def retrain_request(cli: CliContext, ref: str, reason: str, adversarial: bool, as_json: bool) -> None:
+    """Queue a retrain of NAME@VERSION by hand."""
+    from governance.db import utcnow
+    from governance.errors import Conflict
+    from governance.mlmodel import service as model_service
+    from governance.monitoring import jobs
+
+    with cli.db().transaction() as session:
+        mv = model_service.get_by_ref(session, ref)
+        job = jobs.create(
+            session,
+            model_version_id=mv.id,
+            monitor=None,
+            window_start=utcnow(),
+            reason=reason,
+            params={"adversarial": True} if adversarial else {},
+            actor=cli.settings.actor,
+        )
+        if job is None:
+            raise Conflict(f"a retrain of {ref} was just requested")
+        data = job.to_dict()
+    emit(data, as_json, f"queued retrain job {data['id']} for {ref}")

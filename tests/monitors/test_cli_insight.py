@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
-from tests.monitors.conftest import Trained
 
 from governance.cli import main
 from monitors.modelio import save_platform_model
 from monitors.robustness import AttackSettings, assess_robustness
+from tests.monitors.conftest import Trained
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import IntegratedGradients
-from tests.monitors.conftest import Trained
 from torch import nn
 
 from governance.errors import InvalidInput
@@ -18,6 +17,7 @@ from monitors.insight import (
     ndcg,
     randomisation_check,
 )
+from tests.monitors.conftest import Trained
 
 
 def test_integrated_gradients_match_captum_and_converge(digits_mlp: Trained, digits_cnn: Trained) -> None:

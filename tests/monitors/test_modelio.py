@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.monitors.conftest import Trained
 
 from governance.errors import InvalidInput
 from monitors.modelio import (
@@ -23,6 +22,7 @@ from monitors.modelio import (
     load_model,
     save_platform_model,
 )
+from tests.monitors.conftest import Trained
 
 
 def test_platform_archive_round_trips_and_is_reproducible(digits_cnn: Trained, tmp_path: Path) -> None:

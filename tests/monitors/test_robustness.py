@@ -8,7 +8,6 @@ import foolbox as fb
 import numpy as np
 import pytest
 import torch
-from tests.monitors.conftest import Trained
 from torch import nn
 
 from governance.errors import InvalidInput
@@ -21,6 +20,7 @@ from monitors.robustness import (
     evaluate_robustness_breach,
     plot_robustness,
 )
+from tests.monitors.conftest import Trained
 
 FAST = AttackSettings(pgd_steps=10, pgd_restarts=1, noise_repeats=5, deepfool_steps=20)
 EPS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)

@@ -1,0 +1,272 @@
+"""The closed loop on scikit-learn's digits, used by ``govern demo`` and the end-to-end tests.
+
+Register the digits as a dataset, train a classifier with the platform's trainer, deploy it,
+stream hourly production batches of held-out digits that drift after a while (brighter, noisier
+scans), let the scheduled monitors run over every window, and let the worker retrain, gate and
+promote the next version.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from governance.db import Database, utcnow
+from governance.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+LABEL = "digit"
+FEATURES = [f"p{i:02d}" for i in range(64)]
+MODEL = "digits-classifier"
+DATASET = "digits"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    windows: int = 6
+    drift_from: int = 2
+    rows_per_window: int = 150
+    epochs: int = 40
+    seed: int = 0
+
+
+def write_digits(folder: Path, seed: int) -> tuple[Path, pd.DataFrame]:
+    """The reference CSV (70 % of the digits) and the held-out rows production will see."""
+    from sklearn.datasets import load_digits
+
+    folder.mkdir(parents=True, exist_ok=True)
+    digits = load_digits()
+    frame = pd.DataFrame(digits.data.astype(np.float32), columns=FEATURES)
+    frame[LABEL] = digits.target
+    shuffled = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    cut = int(len(shuffled) * 0.7)
+    reference = folder / "digits_reference.csv"
+    shuffled.iloc[:cut].to_csv(reference, index=False)
+    return reference, shuffled.iloc[cut:].reset_index(drop=True)
+
+
+def drifted(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Brighter, noisier scans: the kind of shift a new scanner brings."""
+    out = frame.copy()
+    pixels = out[FEATURES].to_numpy(np.float32)
+    pixels = np.clip(pixels * 0.7 + 5.0 + rng.normal(0.0, 2.0, pixels.shape), 0.0, 16.0)
+    out[FEATURES] = pixels.astype(np.float32)
+    return out
+
+
+def train_initial(reference: Path, out: Path, *, epochs: int, seed: int, storage_root: Path) -> Any:
+    from monitors.modelio import MLPConfig
+    from trainer.config import TrainConfig
+    from trainer.data import split_training_set, to_tensors
+    from trainer.loop import train
+
+    splits = split_training_set(pd.read_csv(reference), None, label=LABEL, features=FEATURES, seed=seed)
+    config = MLPConfig(
+        n_features=len(FEATURES), n_outputs=len(splits.classes), hidden=(64,), standardize=True
+    )
+    return train(
+        config, to_tensors(splits), TrainConfig(epochs=epochs, seed=seed, patience=6), output_path=out
+    )
+
+
+def _predict(model_path: Path, sha256: str, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    from monitors.modelio import load_model
+
+    model = load_model(model_path, expected_sha256=sha256, device="cpu")
+    with torch.no_grad():
+        proba = torch.softmax(model.module(torch.from_numpy(frame[FEATURES].to_numpy(np.float32))), 1).numpy()
+    classes = np.asarray(model.metadata["classes"])
+    return classes[proba.argmax(1)], proba
+
+
+def run(db: Database, settings: Settings, workdir: Path, scenario: Scenario, say: Any) -> dict[str, Any]:
+    """Run the whole loop; returns what the demo prints as JSON."""
+    from governance.dataset import service as dataset_service
+    from governance.dataset.files import inspect_file
+    from governance.mlmodel import environment
+    from governance.mlmodel import service as model_service
+    from governance.monitoring import alerts, jobs
+    from governance.monitoring import service as monitoring
+    from governance.production import service as production
+    from governance.promotion import promote
+    from governance.storage import LocalStorage
+    from monitors import scheduler
+    from trainer.worker import WorkerConfig, work, worker_name
+
+    actor = settings.actor
+    storage = LocalStorage(settings.storage_root)
+    rng = np.random.default_rng(scenario.seed)
+    reference_csv, pool = write_digits(workdir, scenario.seed)
+    with db.transaction() as session:
+        dataset_service.register(
+            session,
+            storage=storage,
+            file=inspect_file(reference_csv),
+            name=DATASET,
+            version="1",
+            license_expression="CC-BY-4.0",
+            label_column=LABEL,
+            actor=actor,
+            source="UCI Optical Recognition of Handwritten Digits, via scikit-learn (70 % split)",
+        )
+    say(f"registered dataset {DATASET}@1 ({len(pd.read_csv(reference_csv))} digits, CC-BY-4.0)")
+
+    result = train_initial(
+        reference_csv,
+        workdir / "digits-v1.zip",
+        epochs=scenario.epochs,
+        seed=scenario.seed,
+        storage_root=settings.storage_root,
+    )
+    with db.transaction() as session:
+        mv = model_service.register(
+            session,
+            storage=storage,
+            artifact=model_service.inspect_artifact(result.model_path),
+            name=MODEL,
+            version="1",
+            intended_use="commercial",
+            risk_tier="low",
+            actor=actor,
+            license_expression=None,
+            datasets=[(f"{DATASET}@1", "train"), (f"{DATASET}@1", "reference")],
+            framework="pytorch",
+            task="classification",
+            dependencies=environment.capture_for_framework("pytorch"),
+            hyperparameters={"architecture": "mlp", "hidden": [64], "epochs": scenario.epochs},
+            seed=scenario.seed,
+            metrics={f"test_{k}": v for k, v in result.test_metrics.items()},
+        ).version
+        promote(session, mv=mv, stage="production", actor=actor, reason="first deployment")
+        deployed_path, deployed_sha = Path(mv.artifact_location), mv.sha256
+    say(
+        f"trained {MODEL}@1 (test accuracy {result.test_metrics.get('accuracy', float('nan')):.3f}) "
+        f"and deployed it to production"
+    )
+
+    now = utcnow().replace(minute=0, second=0, microsecond=0)
+    start = now - timedelta(hours=scenario.windows)
+    with db.transaction() as session:
+        mv = model_service.get_version(session, name=MODEL, version="1")
+        retrain = {"consecutive": 2, "cooldown_seconds": 0}
+        monitoring.create(
+            session,
+            name="digits-data-drift",
+            mv=mv,
+            kind="data_drift",
+            schedule="every 1h",
+            window="1h",
+            start_at=start,
+            actor=actor,
+            thresholds={"drift_share": 0.5},
+            catchup="all",
+            retrain_policy=retrain,
+            channels=[{"type": "log"}],
+        )
+        monitoring.create(
+            session,
+            name="digits-consistency",
+            mv=mv,
+            kind="consistency",
+            schedule="every 1h",
+            window="1h",
+            start_at=start,
+            actor=actor,
+            catchup="coalesce",
+        )
+
+    for w in range(scenario.windows):
+        rows = pool.sample(n=scenario.rows_per_window, random_state=scenario.seed + w).reset_index(drop=True)
+        if w >= scenario.drift_from:
+            rows = drifted(rows, rng)
+        window_start = start + timedelta(hours=w)
+        predictions, proba = _predict(deployed_path, deployed_sha, rows)
+        batch = rows[FEATURES].copy()
+        batch.insert(
+            0,
+            "timestamp",
+            [window_start + timedelta(seconds=float(s)) for s in np.sort(rng.uniform(0, 3599, len(rows)))],
+        )
+        batch.insert(0, "request_id", [f"w{w}-{i}" for i in range(len(rows))])
+        batch["prediction"] = predictions
+        for c in range(proba.shape[1]):
+            batch[f"proba_{c}"] = proba[:, c]
+        batch["latency_ms"] = rng.gamma(4.0, 3.0, len(rows))
+        batch["error"] = False
+        batch_path = workdir / f"batch-{w}.parquet"
+        batch.to_parquet(batch_path, index=False)
+        labels_path = workdir / f"labels-{w}.csv"
+        pd.DataFrame({"request_id": batch["request_id"], "label": rows[LABEL]}).to_csv(
+            labels_path, index=False
+        )
+        with db.transaction() as session:
+            mv = model_service.get_version(session, name=MODEL, version="1")
+            production.ingest(
+                session, storage=storage, mv=mv, path=batch_path, kind="predictions", actor=actor
+            )
+            production.ingest(session, storage=storage, mv=mv, path=labels_path, kind="labels", actor=actor)
+        accuracy = float(np.mean(predictions == rows[LABEL].to_numpy()))
+        say(
+            f"window {w}: {len(rows)} requests{' (drifted scans)' if w >= scenario.drift_from else ''}, "
+            f"live accuracy {accuracy:.2f}; labels arrived"
+        )
+
+    reports = scheduler.tick(db, actor=actor, storage_root=settings.storage_root, worker="demo-scheduler")
+    for r in reports:
+        say(f"monitor {r.monitor} {r.window.label()}: {r.status}")
+    done = work(
+        db,
+        config=WorkerConfig(
+            storage_root=settings.storage_root,
+            actor=actor,
+            mlflow_uri=settings.mlflow_uri,
+            name=worker_name(),
+            epochs=scenario.epochs,
+        ),
+        once=True,
+    )
+    for job in done:
+        if job["status"] == "succeeded":
+            gates = ", ".join(f"{g['name']} {'passed' if g['passed'] else 'FAILED'}" for g in job["gates"])
+            say(
+                f"retrain job {job['id']}: {job['candidate']} trained on {job['training_set']}; gates: {gates}; "
+                f"now {job['stage']}"
+            )
+        else:
+            say(f"retrain job {job['id']} failed: {job.get('error')}")
+
+    with db.transaction() as session:
+        summary = {
+            "alerts": [
+                {"monitor": a.monitor.name, "severity": a.severity, "status": a.status, "message": a.message}
+                for a in alerts.list_alerts(session)
+            ],
+            "retrain_jobs": [
+                {
+                    "id": j.id,
+                    "status": j.status,
+                    "candidate": j.result.get("candidate"),
+                    "passed_gates": j.result.get("passed"),
+                }
+                for j in jobs.list_jobs(session)
+            ],
+            "versions": [
+                {"name": v.model.name, "version": v.version, "stage": v.stage}
+                for v in model_service.list_versions(session, name=MODEL)
+            ],
+            "monitor_runs": [r.to_dict() for r in reports],
+        }
+    return summary
+
+
+def started_at() -> datetime:
+    return utcnow()

@@ -1,0 +1,371 @@
+"""``govern worker``: claim retrain jobs and carry them through to a gated, promoted version.
+
+A job: assemble the training set (the model's reference dataset plus the labelled production
+records) and register it as a dataset version derived from the reference; train (resuming from
+the job's checkpoints when a previous worker was killed); register the candidate with its lineage;
+run the gates (champion against challenger, robustness, consistency, licenses); promote by policy
+(automatically for low risk, to staging to await approval otherwise). Each step is a transaction
+with its audit events; a retried job reuses what an earlier attempt already registered, because
+datasets and models are keyed by content.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+
+from governance.audit import service as audit_service
+from governance.compliance import service as compliance_service
+from governance.dataset import service as dataset_service
+from governance.dataset.files import inspect_file
+from governance.dataset.models import Dataset, DatasetVersion
+from governance.db import Database
+from governance.errors import ComplianceViolation, GovernError, InvalidInput
+from governance.mlmodel import environment
+from governance.mlmodel import service as model_service
+from governance.mlmodel.models import Model, ModelVersion
+from governance.monitoring import jobs as job_service
+from governance.production import service as production
+from governance.production.records import labelled_records
+from governance.promotion import promote
+from governance.storage import LocalStorage
+from monitors.modelio import CNNConfig, MLPConfig, load_model
+from trainer import gates
+from trainer.config import AdversarialConfig, TrainConfig
+from trainer.data import split_training_set, to_tensors
+from trainer.loop import train
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    storage_root: Path
+    actor: str
+    mlflow_uri: str | None = None
+    name: str = ""
+    epochs: int = 60
+    gate_margin: float = 0.0
+    robustness_epsilon: float = 0.05
+    robustness_margin: float = 0.05
+
+
+def worker_name() -> str:
+    return f"worker@{socket.gethostname()}:{os.getpid()}"
+
+
+def next_version(existing: list[str]) -> str:
+    numbers = [int(v) for v in existing if v.isdigit()]
+    return str(max(numbers, default=0) + 1) if numbers or not existing else f"{len(existing) + 1}"
+
+
+def _reference_of(mv: ModelVersion) -> DatasetVersion:
+    for role in ("reference", "train"):
+        for link in mv.datasets:
+            if link.role == role:
+                return link.dataset_version
+    raise InvalidInput(f"{mv.ref} has no reference or training dataset to retrain from")
+
+
+def _read(location: str) -> pd.DataFrame:
+    return pd.read_parquet(location) if location.endswith((".parquet", ".pq")) else pd.read_csv(location)
+
+
+def _register_training_set(
+    db: Database, *, job_id: int, config: WorkerConfig
+) -> tuple[int, int, str, list[str]]:
+    """Reference + labelled production rows as a new dataset version (reused when already there)."""
+    storage = LocalStorage(config.storage_root)
+    with db.transaction() as session:
+        job = job_service.get(session, job_id=job_id)
+        mv = job.model_version
+        parent = _reference_of(mv)
+        label = parent.label_column
+        if not label:
+            raise InvalidInput(f"dataset {parent.ref} has no label column to train on")
+        schema = production.feature_schema(mv)
+        features = (
+            list(schema) if schema is not None else [c["name"] for c in parent.columns if c["name"] != label]
+        )
+        reference = _read(parent.location)[[*features, label]]
+        labelled = list(labelled_records(session, mv=mv, columns=features))
+        rows = pd.concat(
+            [reference, *[f[[*features, "label"]].rename(columns={"label": label}) for f in labelled]],
+            ignore_index=True,
+        )
+        rows[label] = rows[label].astype(reference[label].dtype)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "training.parquet"
+            rows.to_parquet(path, index=False)
+            file = inspect_file(path)
+            same = session.scalar(
+                select(DatasetVersion)
+                .join(Dataset)
+                .where(Dataset.name == parent.dataset.name, DatasetVersion.sha256 == file.sha256)
+            )
+            if same is None:
+                version = next_version([v.version for v in parent.dataset.versions])
+                same = dataset_service.register(
+                    session,
+                    storage=storage,
+                    file=file,
+                    name=parent.dataset.name,
+                    version=version,
+                    license_expression=parent.license_expression,
+                    actor=config.actor,
+                    label_column=label,
+                    source=f"retrain job {job_id}: {parent.ref} plus {len(rows) - len(reference)} labelled "
+                    f"production records of {mv.ref}",
+                    personal_data=parent.personal_data,
+                    legal_basis=parent.legal_basis,
+                    jurisdictions=list(parent.jurisdictions or []),
+                    derived_from=[parent.ref],
+                ).version
+        return same.id, parent.id, label, features
+
+
+def _architecture(current: Any, n_features: int, n_classes: int) -> MLPConfig | CNNConfig:
+    config = current.config
+    if isinstance(config, CNNConfig):
+        return CNNConfig(
+            in_channels=config.in_channels,
+            height=config.height,
+            width=config.width,
+            n_outputs=n_classes,
+            channels=config.channels,
+            hidden=config.hidden,
+            input_bounds=config.input_bounds,
+        )
+    if isinstance(config, MLPConfig):
+        return MLPConfig(
+            n_features=n_features,
+            n_outputs=n_classes if config.n_outputs != 1 else 1,
+            hidden=config.hidden,
+            dropout=config.dropout,
+            input_bounds=config.input_bounds,
+            standardize=config.standardize,
+        )
+    return MLPConfig(n_features=n_features, n_outputs=n_classes, hidden=(64,), standardize=True)
+
+
+def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any]:
+    started = time.perf_counter()
+    training_id, reference_id, label, features = _register_training_set(db, job_id=job_id, config=config)
+    with db.transaction() as session:
+        job = job_service.get(session, job_id=job_id)
+        mv = job.model_version
+        params = dict(job.params or {})
+        training = session.get(DatasetVersion, training_id)
+        assert training is not None
+        training_ref, training_location = training.ref, training.location
+        reference_ref = session.get(DatasetVersion, reference_id).ref  # type: ignore[union-attr]
+        champion_mv = next(
+            iter(model_service.list_versions(session, name=mv.model.name, stage="production")), mv
+        )
+        champion_path, champion_sha = champion_mv.artifact_location, champion_mv.sha256
+        current: dict[str, Any] = {
+            "path": mv.artifact_location,
+            "sha": mv.sha256,
+            "ref": mv.ref,
+            "name": mv.model.name,
+            "use": mv.intended_use,
+            "risk": mv.risk_tier,
+            "license": mv.license_expression,
+            "seed": mv.seed if mv.seed is not None else 0,
+            "champion": champion_mv.ref,
+        }
+    current_model = load_model(current["path"], expected_sha256=current["sha"], device="cpu")
+    splits = split_training_set(
+        _read(training_location), None, label=label, features=features, seed=int(current["seed"])
+    )
+    architecture = _architecture(current_model, len(features), len(splits.classes))
+    image_shape = (
+        (architecture.in_channels, architecture.height, architecture.width)
+        if isinstance(architecture, CNNConfig)
+        else None
+    )
+    data = to_tensors(splits, image_shape=image_shape, input_bounds=architecture.input_bounds)
+    adversarial = AdversarialConfig() if params.get("adversarial") else None
+    checkpoint_dir = config.storage_root / "checkpoints" / f"job-{job_id}"
+    train_config = TrainConfig(
+        epochs=int(params.get("epochs", config.epochs)),
+        seed=int(current["seed"]),
+        checkpoint_dir=checkpoint_dir,
+        adversarial=adversarial,
+    )
+    tracker = _tracker(config, str(current["name"]))
+    result = train(
+        architecture,
+        data,
+        train_config,
+        tracker=tracker,
+        output_path=checkpoint_dir / "model.zip",
+        on_epoch=lambda _m: job_service.heartbeat(db, job_id=job_id, worker=config.name),
+    )
+    assert result.model_path is not None
+    challenger = load_model(result.model_path, device="cpu")
+    champion = load_model(champion_path, expected_sha256=champion_sha, device="cpu")
+
+    x_test = splits.test[list(features)].to_numpy(np.float32)
+    if image_shape is not None:
+        x_test = x_test.reshape(-1, *image_shape)
+    y_test = splits.test[label].to_numpy()
+    reference_x = splits.train[list(features)].to_numpy(np.float32)
+    checks = [
+        gates.champion_challenger(champion, challenger, x_test, y_test, margin=config.gate_margin),
+        gates.robustness(
+            champion,
+            challenger,
+            x_test,
+            gates.class_indices(champion, y_test),
+            gates.class_indices(challenger, y_test),
+            epsilon=config.robustness_epsilon,
+            margin=config.robustness_margin,
+            reference=reference_x,
+            seed=int(current["seed"]),
+        ),
+        gates.consistency(challenger, x_test),
+    ]
+
+    with db.transaction() as session:
+        candidate = model_service.register(
+            session,
+            storage=LocalStorage(config.storage_root),
+            artifact=model_service.inspect_artifact(result.model_path),
+            name=str(current["name"]),
+            version=next_version(
+                [v.version for v in model_service.get_model(session, name=str(current["name"])).versions]
+            ),
+            intended_use=str(current["use"]),
+            risk_tier=str(current["risk"]),
+            actor=config.actor,
+            license_expression=current["license"],
+            datasets=[(training_ref, "train"), (reference_ref, "reference")],
+            framework="pytorch",
+            task="classification",
+            dependencies=environment.capture_for_framework("pytorch"),
+            hyperparameters={
+                **train_config.to_params(),
+                "architecture": architecture.kind,
+                "retrained_from": current["ref"],
+                "retrain_job": job_id,
+            },
+            seed=int(current["seed"]),
+            metrics={
+                **{f"val_{k}": v for k, v in result.val_metrics.items()},
+                **{f"test_{k}": v for k, v in result.test_metrics.items()},
+            },
+            mlflow_run_id=result.tracking_run_id,
+            description=f"retrained by job {job_id} after: {job_service.get(session, job_id=job_id).reason}",
+        ).version
+        report = compliance_service.check(session, mv=candidate, actor=config.actor)
+        license_gate = gates.Gate(
+            "licenses",
+            report.compliant,
+            f"{len(report.violations)} license violation(s)",
+            {"violations": [f.to_dict() for f in report.violations]},
+        )
+        all_gates = [*checks, license_gate]
+        passed = all(g.passed for g in all_gates)
+        audit_service.record(
+            session,
+            actor=config.actor,
+            action="model.gates",
+            entity_type="model_version",
+            entity_id=candidate.ref,
+            changes={"passed": passed, "gates": [g.to_dict() for g in all_gates]},
+        )
+        stage = candidate.stage
+        if passed:
+            target = "production" if candidate.risk_tier == "low" else "staging"
+            try:
+                promote(
+                    session,
+                    mv=candidate,
+                    stage=target,
+                    actor=config.actor,
+                    reason=f"passed the gates of retrain job {job_id}",
+                )
+                stage = target
+            except (ComplianceViolation, GovernError) as refused:  # approvals pending, for instance
+                logger.warning("candidate %s stays %s: %s", candidate.ref, candidate.stage, refused)
+        outcome = {
+            "candidate": candidate.ref,
+            "stage": stage,
+            "gates": [g.to_dict() for g in all_gates],
+            "passed": passed,
+            "training_set": training_ref,
+            "test_metrics": result.test_metrics,
+            "mlflow_run_id": result.tracking_run_id,
+            "champion": current["champion"],
+            "resumed_from_epoch": result.resumed_from_epoch,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        job_service.finish(
+            session, job_id=job_id, status="succeeded", result=outcome, error=None, actor=config.actor
+        )
+    if tracker is not None and result.tracking_run_id:
+        _mirror(tracker, str(current["name"]), result.tracking_run_id, stage)
+    return outcome
+
+
+def _tracker(config: WorkerConfig, experiment: str) -> Any:
+    try:
+        from trainer.tracking import MlflowTracker
+    except ImportError:  # pragma: no cover - tracking ships with the trainer
+        return None
+    return MlflowTracker(config.mlflow_uri, experiment, local_dir=config.storage_root / "mlruns")
+
+
+def _mirror(tracker: Any, name: str, run_id: str, stage: str) -> None:
+    """Register the run's model in MLflow and move the champion/challenger aliases to match."""
+    try:
+        version = tracker.register(name, run_id)
+        tracker.mirror_stage(name, version, stage)
+    except Exception as exc:  # MLflow is a mirror: the registry stays the system of record
+        logger.warning("could not mirror %s (run %s) to MLflow: %s", name, run_id, exc)
+
+
+def work(
+    db: Database,
+    *,
+    config: WorkerConfig,
+    once: bool = False,
+    poll_seconds: float = 5.0,
+    max_jobs: int | None = None,
+) -> list[dict[str, Any]]:
+    """Claim and run jobs until none is left (``once``) or forever."""
+    done: list[dict[str, Any]] = []
+    while max_jobs is None or len(done) < max_jobs:
+        job_id = job_service.claim(db, worker=config.name)
+        if job_id is None:
+            if once:
+                break
+            time.sleep(poll_seconds)
+            continue
+        logger.warning("worker %s: running retrain job %s", config.name, job_id)
+        try:
+            outcome = run_job(db, job_id=job_id, config=config)
+            done.append({"id": job_id, "status": "succeeded", **outcome})
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, GovernError) else f"{type(exc).__name__}: {exc}"
+            logger.error("retrain job %s failed: %s", job_id, message)
+            with db.transaction() as session:
+                job_service.finish(
+                    session, job_id=job_id, status="failed", result={}, error=message, actor=config.actor
+                )
+            done.append({"id": job_id, "status": "failed", "error": message})
+    return done
+
+
+__all__ = ["Model", "WorkerConfig", "run_job", "work", "worker_name"]
