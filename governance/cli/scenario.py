@@ -88,23 +88,19 @@ def _predict(model_path: Path, sha256: str, frame: pd.DataFrame) -> tuple[np.nda
     return classes[proba.argmax(1)], proba
 
 
-def run(db: Database, settings: Settings, workdir: Path, scenario: Scenario, say: Any) -> dict[str, Any]:
-    """Run the whole loop; returns what the demo prints as JSON."""
+def deploy(
+    db: Database, settings: Settings, workdir: Path, scenario: Scenario, say: Any, name: str = MODEL
+) -> pd.DataFrame:
+    """Register the digits, train version 1 and put it in production; returns the held-out pool."""
     from governance.dataset import service as dataset_service
     from governance.dataset.files import inspect_file
     from governance.mlmodel import environment
     from governance.mlmodel import service as model_service
-    from governance.monitoring import alerts, jobs
-    from governance.monitoring import service as monitoring
-    from governance.production import service as production
     from governance.promotion import promote
     from governance.storage import LocalStorage
-    from monitors import scheduler
-    from trainer.worker import WorkerConfig, work, worker_name
 
     actor = settings.actor
     storage = LocalStorage(settings.storage_root)
-    rng = np.random.default_rng(scenario.seed)
     reference_csv, pool = write_digits(workdir, scenario.seed)
     with db.transaction() as session:
         dataset_service.register(
@@ -119,10 +115,9 @@ def run(db: Database, settings: Settings, workdir: Path, scenario: Scenario, say
             source="UCI Optical Recognition of Handwritten Digits, via scikit-learn (70 % split)",
         )
     say(f"registered dataset {DATASET}@1 ({len(pd.read_csv(reference_csv))} digits, CC-BY-4.0)")
-
     result = train_initial(
         reference_csv,
-        workdir / "digits-v1.zip",
+        workdir / f"{name}-v1.zip",
         epochs=scenario.epochs,
         seed=scenario.seed,
         storage_root=settings.storage_root,
@@ -132,7 +127,7 @@ def run(db: Database, settings: Settings, workdir: Path, scenario: Scenario, say
             session,
             storage=storage,
             artifact=model_service.inspect_artifact(result.model_path),
-            name=MODEL,
+            name=name,
             version="1",
             intended_use="commercial",
             risk_tier="low",
@@ -147,43 +142,74 @@ def run(db: Database, settings: Settings, workdir: Path, scenario: Scenario, say
             metrics={f"test_{k}": v for k, v in result.test_metrics.items()},
         ).version
         promote(session, mv=mv, stage="production", actor=actor, reason="first deployment")
-        deployed_path, deployed_sha = Path(mv.artifact_location), mv.sha256
     say(
-        f"trained {MODEL}@1 (test accuracy {result.test_metrics.get('accuracy', float('nan')):.3f}) "
+        f"trained {name}@1 (test accuracy {result.test_metrics.get('accuracy', float('nan')):.3f}) "
         f"and deployed it to production"
     )
+    return pool
 
-    now = utcnow().replace(minute=0, second=0, microsecond=0)
-    start = now - timedelta(hours=scenario.windows)
+
+def first_window(scenario: Scenario) -> datetime:
+    return utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(hours=scenario.windows)
+
+
+def add_monitors(db: Database, settings: Settings, scenario: Scenario, name: str = MODEL,
+                 report: bool = True) -> None:
+    """Hourly data drift (retrain after two breaches in a row) and prediction consistency."""
+    from governance.mlmodel import service as model_service
+    from governance.monitoring import service as monitoring
+
+    start = first_window(scenario)
     with db.transaction() as session:
-        mv = model_service.get_version(session, name=MODEL, version="1")
-        retrain = {"consecutive": 2, "cooldown_seconds": 0}
+        mv = model_service.get_version(session, name=name, version="1")
         monitoring.create(
             session,
-            name="digits-data-drift",
+            name=f"{name}-data-drift",
             mv=mv,
             kind="data_drift",
             schedule="every 1h",
             window="1h",
             start_at=start,
-            actor=actor,
-            thresholds={"drift_share": 0.5},
+            actor=settings.actor,
+            thresholds={"drift_share": 0.5}, params={"report": report},
             catchup="all",
-            retrain_policy=retrain,
+            retrain_policy={"consecutive": 2, "cooldown_seconds": 0},
             channels=[{"type": "log"}],
         )
         monitoring.create(
             session,
-            name="digits-consistency",
+            name=f"{name}-consistency",
             mv=mv,
             kind="consistency",
             schedule="every 1h",
             window="1h",
             start_at=start,
-            actor=actor,
+            actor=settings.actor,
             catchup="coalesce",
         )
 
+
+def stream(
+    db: Database,
+    settings: Settings,
+    workdir: Path,
+    scenario: Scenario,
+    pool: pd.DataFrame,
+    say: Any,
+    name: str = MODEL,
+) -> None:
+    """Hourly batches of held-out digits (drifted from ``drift_from`` on), and their labels."""
+    from governance.mlmodel import service as model_service
+    from governance.production import service as production
+    from governance.storage import LocalStorage
+
+    actor = settings.actor
+    storage = LocalStorage(settings.storage_root)
+    rng = np.random.default_rng(scenario.seed)
+    start = first_window(scenario)
+    with db.transaction() as session:
+        mv = model_service.get_version(session, name=name, version="1")
+        deployed_path, deployed_sha = Path(mv.artifact_location), mv.sha256
     for w in range(scenario.windows):
         rows = pool.sample(n=scenario.rows_per_window, random_state=scenario.seed + w).reset_index(drop=True)
         if w >= scenario.drift_from:
@@ -196,20 +222,20 @@ def run(db: Database, settings: Settings, workdir: Path, scenario: Scenario, say
             "timestamp",
             [window_start + timedelta(seconds=float(s)) for s in np.sort(rng.uniform(0, 3599, len(rows)))],
         )
-        batch.insert(0, "request_id", [f"w{w}-{i}" for i in range(len(rows))])
+        batch.insert(0, "request_id", [f"{name}-w{w}-{i}" for i in range(len(rows))])
         batch["prediction"] = predictions
         for c in range(proba.shape[1]):
             batch[f"proba_{c}"] = proba[:, c]
         batch["latency_ms"] = rng.gamma(4.0, 3.0, len(rows))
         batch["error"] = False
-        batch_path = workdir / f"batch-{w}.parquet"
+        batch_path = workdir / f"{name}-batch-{w}.parquet"
         batch.to_parquet(batch_path, index=False)
-        labels_path = workdir / f"labels-{w}.csv"
+        labels_path = workdir / f"{name}-labels-{w}.csv"
         pd.DataFrame({"request_id": batch["request_id"], "label": rows[LABEL]}).to_csv(
             labels_path, index=False
         )
         with db.transaction() as session:
-            mv = model_service.get_version(session, name=MODEL, version="1")
+            mv = model_service.get_version(session, name=name, version="1")
             production.ingest(
                 session, storage=storage, mv=mv, path=batch_path, kind="predictions", actor=actor
             )
@@ -220,14 +246,27 @@ def run(db: Database, settings: Settings, workdir: Path, scenario: Scenario, say
             f"live accuracy {accuracy:.2f}; labels arrived"
         )
 
-    reports = scheduler.tick(db, actor=actor, storage_root=settings.storage_root, worker="demo-scheduler")
+
+def run(db: Database, settings: Settings, workdir: Path, scenario: Scenario, say: Any) -> dict[str, Any]:
+    """The whole loop; returns what the demo reports."""
+    from governance.mlmodel import service as model_service
+    from governance.monitoring import alerts, jobs
+    from monitors import scheduler
+    from trainer.worker import WorkerConfig, work, worker_name
+
+    pool = deploy(db, settings, workdir, scenario, say)
+    add_monitors(db, settings, scenario)
+    stream(db, settings, workdir, scenario, pool, say)
+    reports = scheduler.tick(
+        db, actor=settings.actor, storage_root=settings.storage_root, worker="demo-scheduler"
+    )
     for r in reports:
         say(f"monitor {r.monitor} {r.window.label()}: {r.status}")
     done = work(
         db,
         config=WorkerConfig(
             storage_root=settings.storage_root,
-            actor=actor,
+            actor=settings.actor,
             mlflow_uri=settings.mlflow_uri,
             name=worker_name(),
             epochs=scenario.epochs,
@@ -243,9 +282,8 @@ def run(db: Database, settings: Settings, workdir: Path, scenario: Scenario, say
             )
         else:
             say(f"retrain job {job['id']} failed: {job.get('error')}")
-
     with db.transaction() as session:
-        summary = {
+        return {
             "alerts": [
                 {"monitor": a.monitor.name, "severity": a.severity, "status": a.status, "message": a.message}
                 for a in alerts.list_alerts(session)
@@ -256,6 +294,7 @@ def run(db: Database, settings: Settings, workdir: Path, scenario: Scenario, say
                     "status": j.status,
                     "candidate": j.result.get("candidate"),
                     "passed_gates": j.result.get("passed"),
+                    "gates": j.result.get("gates"),
                 }
                 for j in jobs.list_jobs(session)
             ],
@@ -265,8 +304,3 @@ def run(db: Database, settings: Settings, workdir: Path, scenario: Scenario, say
             ],
             "monitor_runs": [r.to_dict() for r in reports],
         }
-    return summary
-
-
-def started_at() -> datetime:
-    return utcnow()
