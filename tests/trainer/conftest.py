@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from trainer.data import TensorData, split_training_set, to_tensors
+
+# MLflow must not try to reach the network from the tests.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
 
 
 def blobs_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
