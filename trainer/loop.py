@@ -245,6 +245,8 @@ def train(
     world_size = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
     rank = dist.get_rank() if world_size > 1 else 0
     device = resolve_device(config.device)
+    if config.cpu_threads is not None:
+        torch.set_num_threads(config.cpu_threads)
     set_determinism(config.seed, device)
     module = build(model).to(device)
     standardize = getattr(module, "set_standardization", None)

@@ -21,7 +21,6 @@ from typing import Any
 
 import click
 import pandas as pd
-import torch
 
 from governance.errors import GovernError, InvalidInput
 from monitors.modelio import CNNConfig, MLPConfig, ModelConfig
@@ -122,8 +121,6 @@ def _ints(value: str) -> tuple[int, ...]:
 def main(**options: Any) -> None:
     """Train a classifier; resumable, deterministic, distributed under torchrun."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if options["threads"]:
-        torch.set_num_threads(options["threads"])
     try:
         run(options)
     except GovernError as exc:
@@ -145,6 +142,7 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         plateau_patience=options["plateau_patience"],
         seed=options["seed"],
         device=options["device"],
+        cpu_threads=options["threads"],
         amp=options["amp"],
         adversarial=adversarial,
         checkpoint_dir=options["checkpoint_dir"],

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from trainer.data import TensorData, split_training_set, to_tensors
+
+# MLflow must not try to reach the network from the tests.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
 
 
 def blobs_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -24,3 +32,12 @@ def blobs_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
 def blobs() -> TensorData:
     splits = split_training_set(blobs_frame(), None, label="label", features=["a", "b", "c", "d"], seed=0)
     return to_tensors(splits)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models train fastest on one thread, above all on a shared machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

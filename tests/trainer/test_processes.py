@@ -19,8 +19,20 @@ from trainer.checkpoint import load_checkpoint
 from trainer.distributed import weights_digest
 
 ROOT = Path(__file__).resolve().parents[2]
-EPOCHS = 6
-DIGITS_CNN = ["--dataset", "digits", "--model", "cnn", "--epochs", str(EPOCHS), "--patience", "20"]
+# Enough epochs after the first checkpoint that the kill lands mid-training even on a fast machine.
+EPOCHS = 8
+DIGITS_CNN = [
+    "--dataset",
+    "digits",
+    "--model",
+    "cnn",
+    "--epochs",
+    str(EPOCHS),
+    "--patience",
+    "20",
+    "--batch-size",
+    "32",
+]
 
 
 def launch(
@@ -61,15 +73,15 @@ def test_a_killed_training_process_resumes_to_the_same_weights(tmp_path: Path) -
     victim_args = [*common, "--checkpoint-dir", str(tmp_path / "b"), "--output", str(tmp_path / "b.zip")]
     victim = launch(victim_args)
     deadline = time.monotonic() + 180
-    while checkpoint_epoch(tmp_path / "b") < 2:
+    while checkpoint_epoch(tmp_path / "b") < 1:
         assert victim.poll() is None, "the run ended before it could be killed"
         assert time.monotonic() < deadline
-        time.sleep(0.02)
+        time.sleep(0.01)
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
     assert victim.returncode == -signal.SIGKILL
     killed_at = checkpoint_epoch(tmp_path / "b")
-    assert 2 <= killed_at < EPOCHS and not (tmp_path / "b.zip").exists()
+    assert 1 <= killed_at < EPOCHS and not (tmp_path / "b.zip").exists()
 
     resumed = finish(launch([*victim_args, "--result", str(tmp_path / "b.json")]))
     finish(reference)
