@@ -124,7 +124,7 @@ def histogram_percents(
 
 def value_percents(ref: Counts, cur: Counts) -> tuple[np.ndarray, np.ndarray]:
     """Shares of each side for every value seen on either side."""
-    keys = sorted(set(ref) | set(cur), key=_sort_key)
+    keys = _sorted_keys(ref, cur)
     n1, n2 = sum(ref.values()), sum(cur.values())
     return (
         np.array([ref.get(k, 0) / n1 for k in keys], dtype=np.float64),
@@ -155,7 +155,7 @@ def kl_div(ref_percents: np.ndarray, cur_percents: np.ndarray) -> float:
 
 def chi_square_p_value(ref: Counts, cur: Counts) -> float:
     """Evidently's chi-square: current counts against reference counts scaled to the current size."""
-    keys = sorted(set(ref) | set(cur), key=_sort_key)
+    keys = _sorted_keys(ref, cur)
     n1, n2 = sum(ref.values()), sum(cur.values())
     k_norm = n2 / n1
     f_exp = np.array([ref.get(k, 0) * k_norm for k in keys], dtype=np.float64)
@@ -168,7 +168,7 @@ def z_p_value(ref: Counts, cur: Counts) -> float:
     """Evidently's two-proportion Z-test: the share of values other than the smallest one."""
     if len(ref) == 1 and len(cur) == 1 and next(iter(ref)) == next(iter(cur)):
         return 1.0
-    key = sorted(set(ref) | set(cur), key=_sort_key)[0]
+    key = _sorted_keys(ref, cur)[0]
     n1, n2 = sum(ref.values()), sum(cur.values())
     p1 = float(n1 - ref.get(key, 0)) / n1
     p2 = float(n2 - cur.get(key, 0)) / n2
@@ -178,5 +178,10 @@ def z_p_value(ref: Counts, cur: Counts) -> float:
     return float(2 * (1 - stats.norm.cdf(np.abs(z))))
 
 
-def _sort_key(value: Any) -> Any:
-    return value
+def _sorted_keys(ref: Counts, cur: Counts) -> list[Any]:
+    """Every value of either side, in order (values of mixed types by type name, then text)."""
+    keys = set(ref) | set(cur)
+    try:
+        return sorted(keys)
+    except TypeError:
+        return sorted(keys, key=lambda v: (type(v).__name__, str(v)))
