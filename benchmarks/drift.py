@@ -116,6 +116,8 @@ def side_by_side(rows: int, columns: int) -> None:
         f"agreement: methods {same_method}/{len(ours.columns)}, verdicts {same_verdict}/{len(ours.columns)}, "
         f"max relative score difference {worst:.2e}"
     )
+    bound = max(c.score_error for c in ours.columns)
+    print(f"largest score error bound from binning (normed Wasserstein units): {bound:.2e}")
     print(f"(process RSS now {base / 2**30:.2f} GiB, data frames included)")
 
 

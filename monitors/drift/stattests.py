@@ -64,8 +64,12 @@ def ks_statistic(ref: NumericSketch, cur: NumericSketch) -> float:
 
 def ks_p_value(ref: NumericSketch, cur: NumericSketch) -> float:
     """``scipy.stats.ks_2samp(ref, cur).pvalue`` (two-sided, method ``auto``)."""
-    n1, n2 = ref.count, cur.count
-    d = ks_statistic(ref, cur)
+    return ks_p_value_of(ks_statistic(ref, cur), ref.count, cur.count)
+
+
+def ks_p_value_of(d: float, n1: int, n2: int) -> float:
+    """The two-sided p-value of the K-S statistic ``d`` for sample sizes ``n1`` and ``n2``."""
+    d = float(np.clip(d, 0.0, 1.0))
     if max(n1, n2) <= 10000:
         from scipy.stats._stats_py import _attempt_exact_2kssamp  # the exact path ks_2samp takes
 
@@ -75,6 +79,26 @@ def ks_p_value(ref: NumericSketch, cur: NumericSketch) -> float:
     m, n = sorted([float(n1), float(n2)], reverse=True)
     en = m * n / (m + n)
     return float(np.clip(stats.distributions.kstwo.sf(d, np.round(en)), 0, 1))
+
+
+def binning_error(sketch: NumericSketch) -> float:
+    """How far the binned distribution can be from the data (in Wasserstein-1): sum of width x share.
+
+    Moving each value anywhere inside its bin costs at most the bin's width, so the Wasserstein
+    distance computed from two sketches is within ``binning_error(ref) + binning_error(cur)`` of
+    the exact one.
+    """
+    if sketch.exact or sketch.count == 0:
+        return 0.0
+    return float(np.sum((sketch.highs - sketch.lows) * sketch.counts) / sketch.count)
+
+
+def largest_bin_share(sketch: NumericSketch) -> float:
+    """The K-S statistic from sketches is within the two sides' largest binned shares of the exact one."""
+    if sketch.exact or sketch.count == 0:
+        return 0.0
+    wide = sketch.highs > sketch.lows
+    return float(sketch.counts[wide].max() / sketch.count) if wide.any() else 0.0
 
 
 def wasserstein(ref: NumericSketch, cur: NumericSketch) -> float:
