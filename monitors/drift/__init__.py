@@ -5,6 +5,7 @@
 
 from monitors.drift.engine import METHODS, ColumnDrift, DriftResult, Method, compare_profiles, detect_drift
 from monitors.drift.profile import ColumnProfile, DatasetProfile, build_profile, merge
+from monitors.drift.report import save_report
 from monitors.drift.sketch import NumericSketch
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "compare_profiles",
     "detect_drift",
     "merge",
+    "save_report",
 ]

@@ -76,7 +76,12 @@ def get_method(name: str) -> Method:
 
 @dataclass(frozen=True)
 class ColumnDrift:
-    """One column's verdict."""
+    """One column's verdict.
+
+    ``approximate`` is true when a sketch beyond its bin budget was used; ``score_error`` then
+    bounds how far ``score`` can be from the exact score (NaN where no bound is computed: the
+    histogram path of Jensen-Shannon, PSI and KL requested on many-valued columns).
+    """
 
     column: str
     type: str
@@ -87,6 +92,7 @@ class ColumnDrift:
     reference_missing: int = 0
     current_missing: int = 0
     approximate: bool = False
+    score_error: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,39 +199,50 @@ def _counts(name: str, side: str, col: ColumnProfile, method: Method) -> Mapping
 
 def score_column(
     name: str, ref: ColumnProfile, cur: ColumnProfile, column_type: str, method: Method
-) -> tuple[float, bool]:
-    """The method's score for one column and whether it was approximated."""
+) -> tuple[float, float]:
+    """The method's score for one column, and a bound on its error (0.0 when exact)."""
     if method.name in ("ks", "wasserstein"):
         assert ref.sketch is not None and cur.sketch is not None
-        approx = not (ref.sketch.exact and cur.sketch.exact)
+        exact = ref.sketch.exact and cur.sketch.exact
         if method.name == "ks":
-            return stattests.ks_p_value(ref.sketch, cur.sketch), approx
-        return stattests.wasserstein_normed(ref.sketch, cur.sketch, ref.std()), approx
+            score = stattests.ks_p_value(ref.sketch, cur.sketch)
+            if exact:
+                return score, 0.0
+            d = stattests.ks_statistic(ref.sketch, cur.sketch)
+            slack = stattests.largest_bin_share(ref.sketch) + stattests.largest_bin_share(cur.sketch)
+            n1, n2 = ref.sketch.count, cur.sketch.count
+            low, high = stattests.ks_p_value_of(d + slack, n1, n2), stattests.ks_p_value_of(d - slack, n1, n2)
+            return score, max(score - low, high - score)
+        norm = max(ref.std(), 0.001)
+        score = stattests.wasserstein(ref.sketch, cur.sketch) / norm
+        error = (stattests.binning_error(ref.sketch) + stattests.binning_error(cur.sketch)) / norm
+        return score, error
     if method.name in ("chisquare", "z"):
         ref_counts, cur_counts = (
             _counts(name, "reference", ref, method),
             _counts(name, "current", cur, method),
         )
         if method.name == "z":
-            return stattests.z_p_value(ref_counts, cur_counts), False
-        return stattests.chi_square_p_value(ref_counts, cur_counts), False
+            return stattests.z_p_value(ref_counts, cur_counts), 0.0
+        return stattests.chi_square_p_value(ref_counts, cur_counts), 0.0
     # jensenshannon, psi, kl_div: histogram of numbers with many values, else shares per value
-    approx = False
+    error = 0.0
     ref_unique = ref.n_unique
     if column_type == NUMERICAL and (ref_unique is None or ref_unique > 20):
         assert ref.sketch is not None and cur.sketch is not None
         integer = ref.dtype.startswith("int") and cur.dtype.startswith("int")
         p, q = stattests.histogram_percents(ref.sketch, cur.sketch, integer=integer)
-        approx = not (ref.sketch.exact and cur.sketch.exact)
+        if not (ref.sketch.exact and cur.sketch.exact):
+            error = float("nan")
     else:
         p, q = stattests.value_percents(
             _counts(name, "reference", ref, method), _counts(name, "current", cur, method)
         )
     if method.name == "jensenshannon":
-        return stattests.jensenshannon(p, q), approx
+        return stattests.jensenshannon(p, q), error
     if method.name == "psi":
-        return stattests.psi(p, q), approx
-    return stattests.kl_div(p, q), approx
+        return stattests.psi(p, q), error
+    return stattests.kl_div(p, q), error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,7 +310,16 @@ def compare_profiles(
         else:
             method = default_method(ref, cur, column_type)
         threshold = float(thresholds.get(name, method.default_threshold))
-        score, approx = score_column(name, ref, cur, column_type, method)
+        score, error = score_column(name, ref, cur, column_type, method)
+        if error > 0 and abs(score - threshold) <= error:
+            logger.warning(
+                "column %r: score %.6g is within the binning error %.2g of the threshold %g; "
+                "profile with a larger max_bins for a certain verdict",
+                name,
+                score,
+                error,
+                threshold,
+            )
         results.append(
             ColumnDrift(
                 column=name,
@@ -304,7 +330,8 @@ def compare_profiles(
                 drift_detected=method.drifted(score, threshold),
                 reference_missing=ref.missing,
                 current_missing=cur.missing,
-                approximate=approx,
+                approximate=error != 0.0,
+                score_error=error,
             )
         )
     drifted = sum(r.drift_detected for r in results)

@@ -64,8 +64,12 @@ def ks_statistic(ref: NumericSketch, cur: NumericSketch) -> float:
 
 def ks_p_value(ref: NumericSketch, cur: NumericSketch) -> float:
     """``scipy.stats.ks_2samp(ref, cur).pvalue`` (two-sided, method ``auto``)."""
-    n1, n2 = ref.count, cur.count
-    d = ks_statistic(ref, cur)
+    return ks_p_value_of(ks_statistic(ref, cur), ref.count, cur.count)
+
+
+def ks_p_value_of(d: float, n1: int, n2: int) -> float:
+    """The two-sided p-value of the K-S statistic ``d`` for sample sizes ``n1`` and ``n2``."""
+    d = float(np.clip(d, 0.0, 1.0))
     if max(n1, n2) <= 10000:
         from scipy.stats._stats_py import _attempt_exact_2kssamp  # the exact path ks_2samp takes
 
@@ -75,6 +79,26 @@ def ks_p_value(ref: NumericSketch, cur: NumericSketch) -> float:
     m, n = sorted([float(n1), float(n2)], reverse=True)
     en = m * n / (m + n)
     return float(np.clip(stats.distributions.kstwo.sf(d, np.round(en)), 0, 1))
+
+
+def binning_error(sketch: NumericSketch) -> float:
+    """How far the binned distribution can be from the data (in Wasserstein-1): sum of width x share.
+
+    Moving each value anywhere inside its bin costs at most the bin's width, so the Wasserstein
+    distance computed from two sketches is within ``binning_error(ref) + binning_error(cur)`` of
+    the exact one.
+    """
+    if sketch.exact or sketch.count == 0:
+        return 0.0
+    return float(np.sum((sketch.highs - sketch.lows) * sketch.counts) / sketch.count)
+
+
+def largest_bin_share(sketch: NumericSketch) -> float:
+    """The K-S statistic from sketches is within the two sides' largest binned shares of the exact one."""
+    if sketch.exact or sketch.count == 0:
+        return 0.0
+    wide = sketch.highs > sketch.lows
+    return float(sketch.counts[wide].max() / sketch.count) if wide.any() else 0.0
 
 
 def wasserstein(ref: NumericSketch, cur: NumericSketch) -> float:
@@ -124,7 +148,7 @@ def histogram_percents(
 
 def value_percents(ref: Counts, cur: Counts) -> tuple[np.ndarray, np.ndarray]:
     """Shares of each side for every value seen on either side."""
-    keys = sorted(set(ref) | set(cur), key=_sort_key)
+    keys = _sorted_keys(ref, cur)
     n1, n2 = sum(ref.values()), sum(cur.values())
     return (
         np.array([ref.get(k, 0) / n1 for k in keys], dtype=np.float64),
@@ -155,7 +179,7 @@ def kl_div(ref_percents: np.ndarray, cur_percents: np.ndarray) -> float:
 
 def chi_square_p_value(ref: Counts, cur: Counts) -> float:
     """Evidently's chi-square: current counts against reference counts scaled to the current size."""
-    keys = sorted(set(ref) | set(cur), key=_sort_key)
+    keys = _sorted_keys(ref, cur)
     n1, n2 = sum(ref.values()), sum(cur.values())
     k_norm = n2 / n1
     f_exp = np.array([ref.get(k, 0) * k_norm for k in keys], dtype=np.float64)
@@ -168,7 +192,7 @@ def z_p_value(ref: Counts, cur: Counts) -> float:
     """Evidently's two-proportion Z-test: the share of values other than the smallest one."""
     if len(ref) == 1 and len(cur) == 1 and next(iter(ref)) == next(iter(cur)):
         return 1.0
-    key = sorted(set(ref) | set(cur), key=_sort_key)[0]
+    key = _sorted_keys(ref, cur)[0]
     n1, n2 = sum(ref.values()), sum(cur.values())
     p1 = float(n1 - ref.get(key, 0)) / n1
     p2 = float(n2 - cur.get(key, 0)) / n2
@@ -178,5 +202,10 @@ def z_p_value(ref: Counts, cur: Counts) -> float:
     return float(2 * (1 - stats.norm.cdf(np.abs(z))))
 
 
-def _sort_key(value: Any) -> Any:
-    return value
+def _sorted_keys(ref: Counts, cur: Counts) -> list[Any]:
+    """Every value of either side, in order (values of mixed types by type name, then text)."""
+    keys = set(ref) | set(cur)
+    try:
+        return sorted(keys)
+    except TypeError:
+        return sorted(keys, key=lambda v: (type(v).__name__, str(v)))

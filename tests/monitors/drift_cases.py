@@ -66,6 +66,19 @@ def generate_case(seed: int, n_ref: int, n_cur: int) -> tuple[pd.DataFrame, pd.D
         )
     ref["b_flag"] = rng.random(n_ref) < 0.3
     cur["b_flag"] = rng.random(n_cur) < float(rng.choice([0.3, 0.33, 0.5]))
+    # integers: many values in the reference, few in the current (the type follows the current)
+    ref["i_narrowed"] = rng.integers(0, 30, n_ref)
+    cur["i_narrowed"] = rng.integers(0, int(rng.choice([6, 9])), n_cur)
+    # integers with missing values (so floats), few of them; tiny values (the Wasserstein norm floor)
+    ref["f_int_missing"] = np.where(rng.random(n_ref) < 0.1, np.nan, rng.integers(0, 4, n_ref))
+    cur["f_int_missing"] = np.where(rng.random(n_cur) < 0.2, np.nan, rng.integers(0, 4, n_cur))
+    ref["f_tiny"] = rng.normal(0, 1e-4, n_ref)
+    cur["f_tiny"] = rng.normal(float(rng.choice([0.0, 1e-4])), 1e-4, n_cur)
+    # pandas string and category dtypes
+    ref["s_string"] = pd.array(rng.choice(["u", "v", "w"], n_ref), dtype="string")
+    cur["s_string"] = pd.array(rng.choice(["u", "v", "w"], n_cur, p=rng.dirichlet([3, 3, 3])), dtype="string")
+    ref["c_category"] = pd.Categorical(rng.choice(["lo", "mid", "hi"], n_ref))
+    cur["c_category"] = pd.Categorical(rng.choice(["lo", "mid", "hi"], n_cur, p=rng.dirichlet([3, 3, 3])))
     reference, current = pd.DataFrame(ref), pd.DataFrame(cur)
     # missing values in a few float and text columns
     for frame, size in ((reference, n_ref), (current, n_cur)):

@@ -15,8 +15,8 @@ import pytest
 from monitors.drift import detect_drift
 from tests.monitors.drift_cases import evidently_drift, generate_case
 
-SIZES = [(300, 250), (800, 1500), (1500, 700), (2500, 3000)]
-SEEDS = [11, 12, 13, 14]
+SIZES = [(40, 30), (300, 250), (1000, 1500), (1001, 700), (2500, 3000)]
+SEEDS = [11, 12]
 
 
 @dataclass
@@ -63,7 +63,7 @@ def agreement() -> Agreement:
 
 
 def test_verdicts_agree_with_evidently_on_at_least_99_percent_of_columns(agreement: Agreement) -> None:
-    assert agreement.columns >= 250
+    assert agreement.columns >= 200
     assert agreement.same_verdict / agreement.columns >= 0.99, agreement.mismatches[:5]
 
 

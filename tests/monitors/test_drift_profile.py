@@ -105,7 +105,28 @@ def test_binned_scores_stay_close_to_exact_ones(kind: str) -> None:
         exact_w = stats.wasserstein_distance(a, b) / norm
         binned_w = st.wasserstein(sa, sb) / norm
         assert abs(binned_w - exact_w) <= 2e-3 * max(exact_w, 0.01)
-        assert abs(st.ks_statistic(sa, sb) - stats.ks_2samp(a, b).statistic) <= 1e-3
+        assert abs(binned_w - exact_w) * norm <= st.binning_error(sa) + st.binning_error(sb)
+        d_error = abs(st.ks_statistic(sa, sb) - stats.ks_2samp(a, b).statistic)
+        assert d_error <= min(1e-3, st.largest_bin_share(sa) + st.largest_bin_share(sb))
+
+
+def test_binned_columns_report_an_error_bound_that_holds() -> None:
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"x": rng.lognormal(size=40_000), "y": rng.normal(size=40_000)})
+    current = pd.DataFrame({"x": rng.lognormal(0.05, size=30_000), "y": rng.normal(0.08, size=30_000)})
+    exact = detect_drift(
+        build_profile(reference, max_bins=1 << 17),
+        build_profile(current, max_bins=1 << 17),
+        methods={"y": "ks"},
+    )
+    binned = detect_drift(
+        build_profile(reference, max_bins=1024), build_profile(current, max_bins=1024), methods={"y": "ks"}
+    )
+    for e, b in zip(exact.columns, binned.columns, strict=True):
+        assert not e.approximate and e.score_error == 0.0
+        assert b.approximate and 0 < b.score_error < 0.05
+        assert abs(b.score - e.score) <= b.score_error
+        assert b.drift_detected == e.drift_detected
 
 
 def test_exact_sketch_matches_scipy() -> None:
