@@ -144,7 +144,9 @@ def test_two_schedulers_and_two_workers_do_everything_once(
         assert p.returncode == 0, err.decode()
     with db.transaction() as s:
         done = s.scalars(select(RetrainJob)).all()
-        assert [(j.status, j.attempts) for j in done] == [("succeeded", 1), ("succeeded", 1)]
+        assert [(j.status, j.attempts) for j in done] == [("succeeded", 1), ("succeeded", 1)], [
+            j.error for j in done
+        ]
         finished = s.scalar(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "retrain.succeeded")
         )

@@ -16,13 +16,15 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from governance.audit import service as audit_service
 from governance.compliance import service as compliance_service
@@ -46,6 +48,8 @@ from trainer.data import split_training_set, to_tensors
 from trainer.loop import train
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,33 @@ def _read(location: str) -> pd.DataFrame:
     return pd.read_parquet(location) if location.endswith((".parquet", ".pq")) else pd.read_csv(location)
 
 
+def _retrying(step: Callable[[], T], *, what: str, attempts: int = 5) -> T:
+    """Run a registering transaction again when a concurrent worker took the version number first.
+
+    Versions are numbered ``max + 1``; two workers retraining models that share a reference dataset
+    can pick the same number, and the loser's unique-key violation rolls its transaction back.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return step()
+        except IntegrityError:
+            if attempt == attempts:
+                raise
+            logger.info("%s: a concurrent worker took the version; retrying (%d)", what, attempt)
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
+
+
 def _register_training_set(
+    db: Database, *, job_id: int, config: WorkerConfig
+) -> tuple[int, int, str, list[str]]:
+    return _retrying(
+        lambda: _register_training_set_once(db, job_id=job_id, config=config),
+        what=f"job {job_id} training set",
+    )
+
+
+def _register_training_set_once(
     db: Database, *, job_id: int, config: WorkerConfig
 ) -> tuple[int, int, str, list[str]]:
     """Reference + labelled production rows as a new dataset version (reused when already there)."""
@@ -213,6 +243,7 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
         on_epoch=lambda _m: job_service.heartbeat(db, job_id=job_id, worker=config.name),
     )
     assert result.model_path is not None
+    model_path: Path = result.model_path
     challenger = load_model(result.model_path, device="cpu")
     champion = load_model(champion_path, expected_sha256=champion_sha, device="cpu")
 
@@ -237,83 +268,88 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
         gates.consistency(challenger, x_test),
     ]
 
-    with db.transaction() as session:
-        candidate = model_service.register(
-            session,
-            storage=LocalStorage(config.storage_root),
-            artifact=model_service.inspect_artifact(result.model_path),
-            name=str(current["name"]),
-            version=next_version(
-                [v.version for v in model_service.get_model(session, name=str(current["name"])).versions]
-            ),
-            intended_use=str(current["use"]),
-            risk_tier=str(current["risk"]),
-            actor=config.actor,
-            license_expression=current["license"],
-            datasets=[(training_ref, "train"), (reference_ref, "reference")],
-            framework="pytorch",
-            task="classification",
-            dependencies=environment.capture_for_framework("pytorch"),
-            hyperparameters={
-                **train_config.to_params(),
-                "architecture": architecture.kind,
-                "retrained_from": current["ref"],
-                "retrain_job": job_id,
-            },
-            seed=int(current["seed"]),
-            metrics={
-                **{f"val_{k}": v for k, v in result.val_metrics.items()},
-                **{f"test_{k}": v for k, v in result.test_metrics.items()},
-            },
-            mlflow_run_id=result.tracking_run_id,
-            description=f"retrained by job {job_id} after: {job_service.get(session, job_id=job_id).reason}",
-        ).version
-        report = compliance_service.check(session, mv=candidate, actor=config.actor)
-        license_gate = gates.Gate(
-            "licenses",
-            report.compliant,
-            f"{len(report.violations)} license violation(s)",
-            {"violations": [f.to_dict() for f in report.violations]},
-        )
-        all_gates = [*checks, license_gate]
-        passed = all(g.passed for g in all_gates)
-        audit_service.record(
-            session,
-            actor=config.actor,
-            action="model.gates",
-            entity_type="model_version",
-            entity_id=candidate.ref,
-            changes={"passed": passed, "gates": [g.to_dict() for g in all_gates]},
-        )
-        stage = candidate.stage
-        if passed:
-            target = "production" if candidate.risk_tier == "low" else "staging"
-            try:
-                promote(
-                    session,
-                    mv=candidate,
-                    stage=target,
-                    actor=config.actor,
-                    reason=f"passed the gates of retrain job {job_id}",
-                )
-                stage = target
-            except (ComplianceViolation, GovernError) as refused:  # approvals pending, for instance
-                logger.warning("candidate %s stays %s: %s", candidate.ref, candidate.stage, refused)
-        outcome = {
-            "candidate": candidate.ref,
-            "stage": stage,
-            "gates": [g.to_dict() for g in all_gates],
-            "passed": passed,
-            "training_set": training_ref,
-            "test_metrics": result.test_metrics,
-            "mlflow_run_id": result.tracking_run_id,
-            "champion": current["champion"],
-            "resumed_from_epoch": result.resumed_from_epoch,
-            "seconds": round(time.perf_counter() - started, 2),
-        }
-        job_service.finish(
-            session, job_id=job_id, status="succeeded", result=outcome, error=None, actor=config.actor
-        )
+    def register_and_gate() -> tuple[dict[str, Any], str]:
+        # the candidate, its gates, its promotion and the job's end: one transaction
+        with db.transaction() as session:
+            candidate = model_service.register(
+                session,
+                storage=LocalStorage(config.storage_root),
+                artifact=model_service.inspect_artifact(model_path),
+                name=str(current["name"]),
+                version=next_version(
+                    [v.version for v in model_service.get_model(session, name=str(current["name"])).versions]
+                ),
+                intended_use=str(current["use"]),
+                risk_tier=str(current["risk"]),
+                actor=config.actor,
+                license_expression=current["license"],
+                datasets=[(training_ref, "train"), (reference_ref, "reference")],
+                framework="pytorch",
+                task="classification",
+                dependencies=environment.capture_for_framework("pytorch"),
+                hyperparameters={
+                    **train_config.to_params(),
+                    "architecture": architecture.kind,
+                    "retrained_from": current["ref"],
+                    "retrain_job": job_id,
+                },
+                seed=int(current["seed"]),
+                metrics={
+                    **{f"val_{k}": v for k, v in result.val_metrics.items()},
+                    **{f"test_{k}": v for k, v in result.test_metrics.items()},
+                },
+                mlflow_run_id=result.tracking_run_id,
+                description=f"retrained by job {job_id} after: {job_service.get(session, job_id=job_id).reason}",
+            ).version
+            report = compliance_service.check(session, mv=candidate, actor=config.actor)
+            license_gate = gates.Gate(
+                "licenses",
+                report.compliant,
+                f"{len(report.violations)} license violation(s)",
+                {"violations": [f.to_dict() for f in report.violations]},
+            )
+            all_gates = [*checks, license_gate]
+            passed = all(g.passed for g in all_gates)
+            audit_service.record(
+                session,
+                actor=config.actor,
+                action="model.gates",
+                entity_type="model_version",
+                entity_id=candidate.ref,
+                changes={"passed": passed, "gates": [g.to_dict() for g in all_gates]},
+            )
+            stage = candidate.stage
+            if passed:
+                target = "production" if candidate.risk_tier == "low" else "staging"
+                try:
+                    promote(
+                        session,
+                        mv=candidate,
+                        stage=target,
+                        actor=config.actor,
+                        reason=f"passed the gates of retrain job {job_id}",
+                    )
+                    stage = target
+                except (ComplianceViolation, GovernError) as refused:  # approvals pending, for instance
+                    logger.warning("candidate %s stays %s: %s", candidate.ref, candidate.stage, refused)
+            outcome = {
+                "candidate": candidate.ref,
+                "stage": stage,
+                "gates": [g.to_dict() for g in all_gates],
+                "passed": passed,
+                "training_set": training_ref,
+                "test_metrics": result.test_metrics,
+                "mlflow_run_id": result.tracking_run_id,
+                "champion": current["champion"],
+                "resumed_from_epoch": result.resumed_from_epoch,
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+            job_service.finish(
+                session, job_id=job_id, status="succeeded", result=outcome, error=None, actor=config.actor
+            )
+        return outcome, stage
+
+    outcome, stage = _retrying(register_and_gate, what=f"job {job_id} candidate")
     if tracker is not None and result.tracking_run_id:
         _mirror(tracker, str(current["name"]), result.tracking_run_id, stage)
     return outcome
@@ -324,7 +360,20 @@ def _tracker(config: WorkerConfig, experiment: str) -> Any:
         from trainer.tracking import MlflowTracker
     except ImportError:  # pragma: no cover - tracking ships with the trainer
         return None
-    return MlflowTracker(config.mlflow_uri, experiment, local_dir=config.storage_root / "mlruns")
+    local_dir = config.storage_root / "mlruns"
+    if config.mlflow_uri is not None:
+        return MlflowTracker(config.mlflow_uri, experiment, local_dir=local_dir)
+    # MLflow migrates a new local SQLite store on first use; two workers doing it at once collide,
+    # so the first opening is serialised across processes with a lock file beside the store.
+    import fcntl
+
+    local_dir.mkdir(parents=True, exist_ok=True)
+    with (local_dir / ".open.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return MlflowTracker(None, experiment, local_dir=local_dir)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _mirror(tracker: Any, name: str, run_id: str, stage: str) -> None:

@@ -153,8 +153,9 @@ def first_window(scenario: Scenario) -> datetime:
     return utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(hours=scenario.windows)
 
 
-def add_monitors(db: Database, settings: Settings, scenario: Scenario, name: str = MODEL,
-                 report: bool = True) -> None:
+def add_monitors(
+    db: Database, settings: Settings, scenario: Scenario, name: str = MODEL, report: bool = True
+) -> None:
     """Hourly data drift (retrain after two breaches in a row) and prediction consistency."""
     from governance.mlmodel import service as model_service
     from governance.monitoring import service as monitoring
@@ -171,7 +172,8 @@ def add_monitors(db: Database, settings: Settings, scenario: Scenario, name: str
             window="1h",
             start_at=start,
             actor=settings.actor,
-            thresholds={"drift_share": 0.5}, params={"report": report},
+            thresholds={"drift_share": 0.5},
+            params={"report": report},
             catchup="all",
             retrain_policy={"consecutive": 2, "cooldown_seconds": 0},
             channels=[{"type": "log"}],
