@@ -136,7 +136,7 @@ def test_a_model_whose_outputs_do_not_fit_the_classes_is_refused(blobs: TensorDa
 
 
 def test_without_a_validation_split_the_training_loss_drives_early_stopping() -> None:
-    from tests.trainer.conftest import blobs_frame
+    from tests.trainer.factories import blobs_frame
     from trainer.data import split_training_set, to_tensors
 
     splits = split_training_set(
