@@ -398,7 +398,10 @@ def train(
     except BaseException:
         if is_tracker:
             assert tracker is not None
-            tracker.fail()
+            try:
+                tracker.fail()
+            except Exception:  # the training error matters more than the tracker's
+                logger.exception("the tracker could not record the failed run")
         raise
 
     if state.best_model is not None:
