@@ -4,9 +4,11 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
+from mlflow import MlflowClient
 
 from monitors.modelio import load_model
 from tests.trainer.factories import blobs_frame
+from trainer.tracking import local_tracking_uri
 from trainer.train import main
 
 
@@ -16,6 +18,7 @@ def test_trains_from_reference_and_production_files(tmp_path: Path) -> None:
     args = ["--reference", str(tmp_path / "ref.csv"), "--production", str(tmp_path / "labelled.parquet")]
     args += ["--label", "label", "--epochs", "3", "--hidden", "8", "--device", "cpu", "--threads", "1"]
     args += ["--checkpoint-dir", str(tmp_path / "ck"), "--output", str(tmp_path / "m.zip")]
+    args += ["--mlflow-dir", str(tmp_path / "mlflow"), "--experiment", "cli"]
     result = CliRunner().invoke(main, [*args, "--result", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "r.json").read_text())
@@ -23,6 +26,9 @@ def test_trains_from_reference_and_production_files(tmp_path: Path) -> None:
     loaded = load_model(tmp_path / "m.zip", expected_sha256=summary["model_sha256"], device="cpu")
     assert loaded.feature_names == ["a", "b", "c", "d"]
     assert loaded.metadata["classes"] == ["no", "yes"]
+    client = MlflowClient(tracking_uri=local_tracking_uri(tmp_path / "mlflow"))
+    run = client.get_run(summary["tracking_run_id"])
+    assert run.info.status == "FINISHED" and run.data.params["epochs"] == "3"
 
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
