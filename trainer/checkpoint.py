@@ -64,14 +64,19 @@ def save_checkpoint(state: dict[str, Any], directory: Path) -> Path:
     return path
 
 
-def load_checkpoint(directory: Path) -> dict[str, Any] | None:
-    """The checkpoint in ``directory`` (tensors on the CPU), or ``None`` when there is none.
+def remove_partial_checkpoints(directory: Path) -> None:
+    """Remove the temporary files of checkpoints a killed process was writing.
 
-    Temporary files that a killed process left behind are removed.
+    Only the process about to write checkpoints in ``directory`` may call this: it would also
+    remove the temporary file of a checkpoint being written now.
     """
     for stale in directory.glob(f".{CHECKPOINT_NAME}.*.tmp"):
         logger.info("removing the partial checkpoint %s left by a killed run", stale)
         stale.unlink(missing_ok=True)
+
+
+def load_checkpoint(directory: Path) -> dict[str, Any] | None:
+    """The checkpoint in ``directory`` (tensors on the CPU), or ``None`` when there is none."""
     path = checkpoint_path(directory)
     if not path.is_file():
         return None

@@ -42,7 +42,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
-from governance.errors import Conflict
+from governance.errors import Conflict, InvalidInput
 from monitors.modelio import (
     CNNConfig,
     MLPConfig,
@@ -53,7 +53,13 @@ from monitors.modelio import (
     save_platform_model,
 )
 from trainer.adversarial import pgd_examples
-from trainer.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from trainer.checkpoint import (
+    load_checkpoint,
+    remove_partial_checkpoints,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from trainer.config import TrainConfig
 from trainer.data import TensorData
 
@@ -122,11 +128,12 @@ class Tracker(Protocol):
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto``: CUDA when available, else the CPU. Under torchrun each process takes its local GPU."""
+    """``auto``: CUDA when available, else the CPU; CUDA means the current GPU."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        # trainer.distributed selects each process's local GPU before training starts.
+        return torch.device("cuda", torch.cuda.current_device())
     return torch.device(device)
 
 
@@ -198,6 +205,18 @@ def run_fingerprint(model: ModelSpec, data: TensorData, config: TrainConfig, wor
     return hashlib.sha256(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def check_outputs(model: ModelSpec, data: TensorData) -> None:
+    """Refuse a platform architecture whose number of logits does not fit the data's classes."""
+    config = model_config_of(model)
+    if config is None:
+        return
+    allowed = {data.n_classes} | ({1} if data.n_classes == 2 else set())
+    if config.n_outputs not in allowed:
+        raise InvalidInput(
+            f"the model has {config.n_outputs} outputs but the data has {data.n_classes} classes."
+        )
+
+
 def build(model: ModelSpec) -> nn.Module:
     if isinstance(model, MLPConfig | CNNConfig):
         return build_module(model)
@@ -242,6 +261,7 @@ def train(
         ``checkpoint_dir`` holds a checkpoint of a different run (other data, model or settings).
     """
     started = time.perf_counter()
+    check_outputs(model, data)
     world_size = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
     rank = dist.get_rank() if world_size > 1 else 0
     device = resolve_device(config.device)
@@ -266,6 +286,8 @@ def train(
         min_lr=config.min_lr,
     )
     state = _State()
+    if config.checkpoint_dir is not None and rank == 0:
+        remove_partial_checkpoints(config.checkpoint_dir)
     checkpoint = load_checkpoint(config.checkpoint_dir) if config.checkpoint_dir and resume else None
     if checkpoint is not None:
         if checkpoint.get("fingerprint") != fingerprint or checkpoint.get("format") != CHECKPOINT_FORMAT:
@@ -315,7 +337,7 @@ def train(
             lr = optimizer.param_groups[0]["lr"]
             net.train()
             epoch_started = time.perf_counter()
-            loss_sum, seen = 0.0, 0
+            loss_sum, seen = torch.zeros((), dtype=torch.float64, device=device), 0
             for start in range(0, len(order), config.batch_size):
                 batch = order[start : start + config.batch_size]
                 xb, yb = x_train[batch], y_train[batch]
@@ -326,17 +348,19 @@ def train(
                     loss = classification_loss(net(xb), yb)
                 loss.backward()
                 optimizer.step()
-                loss_sum += float(loss.detach()) * len(batch)
+                loss_sum += loss.detach().double() * len(batch)  # no host sync per step
                 seen += len(batch)
             train_seconds = time.perf_counter() - epoch_started
             val = evaluate(module, x_val, y_val)
-            train_loss = loss_sum / max(seen, 1)
+            train_loss = float(loss_sum) / max(seen, 1)
             if ddp:
                 train_loss, val["loss"], val["accuracy"] = _from_rank0(
                     [train_loss, val["loss"], val["accuracy"]], device
                 )
-            scheduler.step(val["loss"])
-            state.record(epoch, val["loss"], module, config)
+            # Without a validation split the training loss drives the schedule and early stopping.
+            monitored = val["loss"] if math.isfinite(val["loss"]) else train_loss
+            scheduler.step(monitored)
+            state.record(epoch, monitored, module, config)
             metrics = EpochMetrics(
                 epoch=epoch,
                 train_loss=train_loss,
@@ -374,7 +398,10 @@ def train(
     except BaseException:
         if is_tracker:
             assert tracker is not None
-            tracker.fail()
+            try:
+                tracker.fail()
+            except Exception:  # the training error matters more than the tracker's
+                logger.exception("the tracker could not record the failed run")
         raise
 
     if state.best_model is not None:

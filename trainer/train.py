@@ -116,6 +116,11 @@ def _ints(value: str) -> tuple[int, ...]:
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Where the model is saved.")
 @click.option("--result", type=click.Path(dir_okay=False, path_type=Path), help="Write the outcome as JSON.")
 @click.option("--mlflow-uri", help="Track the run in MLflow at this URI.")
+@click.option(
+    "--mlflow-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Track the run in a local MLflow store (SQLite) in this folder.",
+)
 @click.option("--experiment", default="retrainer", show_default=True)
 @click.option("--threads", type=int, help="torch CPU threads per process.")
 def main(**options: Any) -> None:
@@ -160,10 +165,12 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     )
     with distributed(config.device) as context:
         tracker: Tracker | None = None
-        if options["mlflow_uri"] and context.is_main:
+        if (options["mlflow_uri"] or options["mlflow_dir"]) and context.is_main:
             from trainer.tracking import MlflowTracker
 
-            tracker = MlflowTracker(options["mlflow_uri"], options["experiment"])
+            tracker = MlflowTracker(
+                options["mlflow_uri"], options["experiment"], local_dir=options["mlflow_dir"]
+            )
         result = train(architecture, data, config, tracker=tracker, output_path=options["output"])
         digests = gather_strings(weights_digest(result.module))
     summary = {

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from governance.errors import InvalidInput
-from tests.trainer.conftest import blobs_frame
+from tests.trainer.factories import blobs_frame
 from trainer.data import digits_data, split_training_set, to_tensors
 
 FEATURES = ["a", "b", "c", "d"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from governance.errors import Conflict
+from governance.errors import Conflict, InvalidInput
 from monitors.modelio import MLPConfig, load_model
 from trainer.config import TrainConfig
 from trainer.data import TensorData
@@ -128,3 +128,38 @@ def test_a_binary_model_with_one_logit_trains(blobs: TensorData) -> None:
     config = MLPConfig(n_features=4, n_outputs=1, hidden=(8,), standardize=True)
     result = train(config, blobs, TrainConfig(epochs=15, lr=1e-2, device="cpu"))
     assert result.val_metrics["accuracy"] > 0.7
+
+
+def test_a_model_whose_outputs_do_not_fit_the_classes_is_refused(blobs: TensorData) -> None:
+    with pytest.raises(InvalidInput, match="3 outputs but the data has 2 classes"):
+        train(MLPConfig(n_features=4, n_outputs=3), blobs, TrainConfig(epochs=1, device="cpu"))
+
+
+def test_without_a_validation_split_the_training_loss_drives_early_stopping() -> None:
+    from tests.trainer.factories import blobs_frame
+    from trainer.data import split_training_set, to_tensors
+
+    splits = split_training_set(
+        blobs_frame(),
+        None,
+        label="label",
+        features="abcd",
+        seed=0,
+        validation_fraction=0.0,
+        test_fraction=0.0,
+    )
+    data = to_tensors(splits)
+    result = train(mlp(data), data, TrainConfig(epochs=5, lr=1e-2, device="cpu"))
+    assert result.best_epoch == 5 and all(m.val_loss != m.val_loss for m in result.history)
+
+
+def test_a_partial_checkpoint_left_by_a_killed_run_is_ignored_and_removed(
+    blobs: TensorData, tmp_path: Path
+) -> None:
+    config = TrainConfig(epochs=2, device="cpu", checkpoint_dir=tmp_path)
+    first = train(mlp(blobs), blobs, config)
+    torn = tmp_path / ".checkpoint.pt.12345.tmp"
+    torn.write_bytes(b"\x80\x02 half a checkpoint")
+    again = train(mlp(blobs), blobs, config)
+    assert again.resumed_from_epoch == 2 and states_equal(first.module, again.module)
+    assert not torn.exists()
