@@ -36,7 +36,7 @@ from monitors.result import MonitorResult, Status
 
 logger = logging.getLogger(__name__)
 
-DETECTORS = ("adwin", "page-hinkley", "ddm", "eddm")
+DETECTORS = ("adwin", "page-hinkley", "ddm", "eddm", "vote")
 _ALIASES = {"page_hinkley": "page-hinkley", "pagehinkley": "page-hinkley", "ph": "page-hinkley"}
 BINARY_DETECTORS = frozenset({"ddm", "eddm"})
 DEFAULT_DIAGNOSIS_THRESHOLDS: dict[str, float] = {
@@ -75,9 +75,12 @@ def detect_drift_points(
     errors : sequence of float or bool
         The labelled stream's errors in arrival order: 0/1 (or bool) misclassifications for DDM and
         EDDM, any number (0/1 errors, absolute or squared residuals) for ADWIN and Page-Hinkley.
-    detector : {"adwin", "page-hinkley", "ddm", "eddm"}
+    detector : {"adwin", "page-hinkley", "ddm", "eddm", "vote"}
+        One of river's detectors, or ``vote``: drift where at least ``min_votes`` (2) of
+        ``members`` (ADWIN, Page-Hinkley, DDM) fired within ``window`` (200) records.
     **params
-        Passed to the river detector (``delta``, ``threshold``, ``warm_start``...).
+        Passed to the river detector (``delta``, ``threshold``, ``warm_start``...), or the vote's
+        ``members``, ``min_votes``, ``window``.
 
     Returns
     -------
@@ -90,6 +93,8 @@ def detect_drift_points(
     True
     """
     name = _ALIASES.get(detector.lower(), detector.lower())
+    if name == "vote":
+        return _vote(errors, **params)
     values = np.asarray(errors, dtype=np.float64) if len(errors) else np.empty(0)
     if values.ndim != 1:
         raise InvalidInput("the error stream must be one-dimensional.")
@@ -110,6 +115,36 @@ def detect_drift_points(
             if model.drift_detected:
                 points.append(i)
     return points
+
+
+def _vote(
+    errors: Sequence[float | bool] | np.ndarray,
+    *,
+    members: Sequence[str] = ("adwin", "page-hinkley", "ddm"),
+    min_votes: int = 2,
+    window: int = 200,
+) -> list[int]:
+    """Drift where at least ``min_votes`` of river's ``members`` fired within ``window`` records
+    (at the record completing the vote; one alarm per ``window``). DDM is left out for errors that
+    are not 0/1."""
+    values = np.asarray(errors, dtype=np.float64) if len(errors) else np.empty(0)
+    binary = bool(np.all((values == 0) | (values == 1)))
+    chosen = [m for m in members if binary or _ALIASES.get(m, m) not in BINARY_DETECTORS]
+    if "vote" in chosen or not 1 <= min_votes <= len(chosen):
+        raise InvalidInput(
+            f"a vote needs between 1 and {len(chosen)} votes of real detectors, got {min_votes}."
+        )
+    if window < 1:
+        raise InvalidInput(f"vote window {window} is not positive.")
+    events = sorted((p, m) for m in chosen for p in detect_drift_points(values, detector=m))
+    last: dict[str, int] = {}
+    fired: list[int] = []
+    for position, member in events:
+        last[member] = position
+        votes = sum(position - seen < window for seen in last.values())
+        if votes >= min_votes and (not fired or position - fired[-1] >= window):
+            fired.append(position)
+    return fired
 
 
 def _features(reference_x: Any, current_x: Any) -> tuple[np.ndarray, int]:

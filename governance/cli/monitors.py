@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from monitors.performance import Task
 
-DETECTOR_CHOICES = ["adwin", "ddm", "eddm", "page-hinkley"]
+DETECTOR_CHOICES = ["adwin", "ddm", "eddm", "page-hinkley", "vote"]
 
 
 def read_frame(path: str, what: str = "data file") -> pd.DataFrame:

@@ -162,3 +162,14 @@ def test_bad_diagnosis_inputs() -> None:
         )
     with pytest.raises(InvalidInput, match="at least 10 rows"):
         diagnose_drift(f.x_val[:5], f.y_val[:5], f.x_test, f.y_test, model_predict=f.model.predict)
+
+
+def test_vote_fires_when_two_detectors_agree() -> None:
+    # DDM fires at 1523 and ADWIN at 1567 (within 200 records): the vote completes at 1567.
+    assert detect_drift_points(_bernoulli_errors(), detector="vote") == [1567]
+    assert detect_drift_points(_bernoulli_errors(), detector="vote", min_votes=3) == [1634]
+    assert detect_drift_points(_bernoulli_errors(), detector="vote", min_votes=3, window=50) == []
+    with pytest.raises(InvalidInput, match="between 1 and 3 votes"):
+        detect_drift_points(_bernoulli_errors(), detector="vote", min_votes=4)
+    residuals = np.r_[np.full(500, 0.1), np.full(500, 2.0)]  # DDM sits out non-0/1 errors
+    assert detect_drift_points(residuals, detector="vote")[0] >= 500
