@@ -89,8 +89,10 @@ def detect_drift_points(
 
     Examples
     --------
-    >>> detect_drift_points([False] * 300 + [True, False] * 100, detector="ddm")[0] > 300
-    True
+    >>> detect_drift_points([False] * 300 + [True, False] * 100, detector="ddm")
+    [300]
+    >>> detect_drift_points([0] * 300 + [1, 0] * 100, detector="page-hinkley")
+    [420]
     """
     name = _ALIASES.get(detector.lower(), detector.lower())
     if name == "vote":
