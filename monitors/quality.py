@@ -416,7 +416,7 @@ def _fairness(
 ) -> list[Finding]:
     found: list[Finding] = []
     positive = _positive(frame[label], positive_label) if label and prediction else None
-    if label and prediction and positive is None:
+    if protected and label and prediction and positive is None:
         found.append(
             Finding(
                 "fairness",

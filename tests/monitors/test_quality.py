@@ -321,3 +321,17 @@ def test_bad_arguments(kwargs: dict, message: str) -> None:
 def test_empty_data() -> None:
     with pytest.raises(InvalidInput, match="no rows"):
         assess_quality(pd.DataFrame({"a": []}))
+
+
+def test_gaps_need_a_positive_label_for_text_labels() -> None:
+    frame = clean_frame()
+    frame["prediction"] = np.where(frame["prediction"] == 1, "benign", "malignant")
+    arguments = {"label": "diagnosis", "prediction": "prediction", "min_examples": 1}
+    assert assess_quality(frame.drop(columns="target"), **arguments).findings == ()
+    (info,) = assess_quality(frame.drop(columns="target"), protected=["sex"], **arguments).findings
+    assert (info.check, info.severity) == ("demographic_parity_difference", "info")
+    report = assess_quality(
+        frame.drop(columns="target"), protected=["sex"], positive_label="benign", **arguments
+    )
+    assert report.findings == ()
+    assert report.metrics["equal_opportunity_difference_sex"] < 0.1
