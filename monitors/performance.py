@@ -169,7 +169,8 @@ def window_metrics(
     y_true, y_pred : array-like of shape (n,)
         Labels and predictions (class labels for classification, numbers for regression).
     y_score : array-like of shape (n,) or (n, n_classes), optional
-        Scores for ROC-AUC: the positive class's probability, or one column per class index.
+        Scores for ROC-AUC: the positive class's score (class 1 for 0/1 labels, otherwise the
+        greatest label), or one column per class index ``0..k-1``.
     task : {"classification", "regression"}
     n_boot : int
         Bootstrap resamples (0 for no intervals: they are then NaN).
@@ -390,12 +391,7 @@ def split_windows(
             offset = pd.tseries.frequencies.to_offset(freq)
         except ValueError as exc:
             raise InvalidInput(f"frequency {freq!r} is not a pandas frequency.") from exc
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                times = pd.to_datetime(frame[time_column])
-        except (ValueError, TypeError) as exc:
-            raise InvalidInput(f"time column {time_column!r} does not hold timestamps.") from exc
+        times = to_timestamps(frame[time_column], time_column)
         if times.isna().any():
             raise InvalidInput(
                 f"time column {time_column!r} has {int(times.isna().sum())} missing timestamps."
@@ -418,6 +414,18 @@ def split_windows(
             for i, start in enumerate(range(0, len(frame), size))
         ]
     return [Window(0, 0, len(frame), frame)]
+
+
+def to_timestamps(column: pd.Series, name: str) -> pd.Series:
+    """``column`` as timestamps: numbers are seconds since the epoch, text is parsed."""
+    try:
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            return pd.to_datetime(column, unit="s")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return pd.to_datetime(column)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidInput(f"time column {name!r} does not hold timestamps.") from exc
 
 
 def _is_fixed(offset: Any) -> bool:

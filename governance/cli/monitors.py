@@ -196,18 +196,12 @@ def performance_command(
 
 
 def _in_time_order(frame: pd.DataFrame, time_column: str) -> pd.DataFrame:
-    import warnings
+    from monitors.performance import to_timestamps
 
-    import pandas as pd
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            times = pd.to_datetime(frame[time_column])
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"time column {time_column!r} does not hold timestamps.") from exc
-    order = times.sort_values(kind="stable").index
-    return frame.loc[order]
+    times = to_timestamps(frame[time_column], time_column)
+    if times.isna().any():
+        raise InvalidInput(f"time column {time_column!r} has {int(times.isna().sum())} missing timestamps.")
+    return frame.loc[times.sort_values(kind="stable").index]
 
 
 def _fmt(value: Any) -> str:

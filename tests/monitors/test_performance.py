@@ -157,3 +157,12 @@ def test_bad_windows(kwargs: dict, message: str) -> None:
     frame = pd.DataFrame({"t": ["2026-01-01", "2026-01-02"], "x": ["a", "b"]})
     with pytest.raises(InvalidInput, match=message):
         split_windows(frame, **kwargs)
+
+
+def test_numeric_time_columns_are_epoch_seconds() -> None:
+    frame = pd.DataFrame({"t": [0, 3600, 7200, 86400 + 5], "x": [1, 2, 3, 4]})
+    windows = split_windows(frame, time_column="t", freq="1D")
+    assert [(w.start, len(w.frame)) for w in windows] == [
+        (pd.Timestamp("1970-01-01"), 3),
+        (pd.Timestamp("1970-01-02"), 1),
+    ]
