@@ -560,6 +560,19 @@ def _representativeness(
 # -- the report ------------------------------------------------------------------------------------
 
 
+def _hashable(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with lists, dicts and arrays (from Parquet or JSON) written as text, so that rows
+    can be compared and hashed."""
+    changed = {}
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            values = frame[column]
+            nested = values.map(lambda v: isinstance(v, list | dict | set | tuple | np.ndarray)).astype(bool)
+            if nested.any():
+                changed[column] = values.where(~nested, values[nested].map(str))
+    return frame.assign(**changed) if changed else frame
+
+
 def _require(frame: pd.DataFrame, column: str | None, role: str) -> None:
     if column is not None and column not in frame.columns:
         raise InvalidInput(f"{role} column {column!r} is not in the data.")
@@ -626,7 +639,7 @@ def assess_quality(
     _require(frame, prediction, "prediction")
     for column in protected:
         _require(frame, column, "protected")
-    frame = frame.reset_index(drop=True)
+    frame = _hashable(frame.reset_index(drop=True))
     special = {c for c in (split_column, prediction) if c is not None}
     data_columns = [str(c) for c in frame.columns if c not in special]
     inputs = [c for c in data_columns if c != label]

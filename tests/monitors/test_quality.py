@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -335,3 +336,11 @@ def test_gaps_need_a_positive_label_for_text_labels() -> None:
     )
     assert report.findings == ()
     assert report.metrics["equal_opportunity_difference_sex"] < 0.1
+
+
+def test_nested_values_from_parquet(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"tags": [["a"], ["b"], ["a"]], "y": [1, 0, 1]})
+    frame.to_parquet(tmp_path / "nested.parquet")
+    back = pd.read_parquet(tmp_path / "nested.parquet")
+    (duplicate,) = assess_quality(back, label="y", min_examples=1).findings
+    assert (duplicate.check, duplicate.count) == ("duplicate_rows", 1)
