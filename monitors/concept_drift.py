@@ -149,6 +149,18 @@ def _vote(
     return fired
 
 
+def _rows(x: Any) -> int:
+    return len(x) if isinstance(x, pd.DataFrame) else len(np.asarray(x))
+
+
+def _sample(x: Any, y: np.ndarray, max_rows: int, rng: np.random.Generator) -> tuple[Any, np.ndarray]:
+    if len(y) <= max_rows:
+        return x, y
+    chosen = np.sort(rng.choice(len(y), size=max_rows, replace=False))
+    rows = x.iloc[chosen] if isinstance(x, pd.DataFrame) else np.asarray(x)[chosen]
+    return rows, y[chosen]
+
+
 def _features(reference_x: Any, current_x: Any) -> tuple[np.ndarray, int]:
     ref = pd.DataFrame(np.asarray(reference_x)) if not isinstance(reference_x, pd.DataFrame) else reference_x
     cur = pd.DataFrame(np.asarray(current_x)) if not isinstance(current_x, pd.DataFrame) else current_x
@@ -190,6 +202,7 @@ def diagnose_drift(
     task: str = "classification",
     thresholds: Mapping[str, float] | None = None,
     folds: int = 5,
+    max_rows: int = 20_000,
     seed: int = 0,
 ) -> MonitorResult:
     """Tell concept drift (P(y|x) changed) from data drift (P(x) changed) on labelled samples.
@@ -211,6 +224,8 @@ def diagnose_drift(
         at least this far above the expected one, default 0.02, in the error's units).
     folds : int
         Cross-validation folds of the domain classifier.
+    max_rows : int
+        Larger samples are cut to a seeded random sample of this many rows each.
     seed : int
 
     Returns
@@ -231,6 +246,11 @@ def diagnose_drift(
             f"threshold {sorted(unknown)[0]!r} is not one of {', '.join(DEFAULT_DIAGNOSIS_THRESHOLDS)}."
         )
     ref_y, cur_y = np.asarray(reference_y), np.asarray(current_y)
+    if len(ref_y) != _rows(reference_X) or len(cur_y) != _rows(current_X):
+        raise InvalidInput("the labels do not have one value per input row.")
+    rng = np.random.default_rng(seed)
+    reference_X, ref_y = _sample(reference_X, ref_y, max_rows, rng)
+    current_X, cur_y = _sample(current_X, cur_y, max_rows, rng)
     x, n_ref = _features(reference_X, current_X)
     n_cur = len(x) - n_ref
     if len(ref_y) != n_ref or len(cur_y) != n_cur:

@@ -173,3 +173,12 @@ def test_vote_fires_when_two_detectors_agree() -> None:
         detect_drift_points(_bernoulli_errors(), detector="vote", min_votes=4)
     residuals = np.r_[np.full(500, 0.1), np.full(500, 2.0)]  # DDM sits out non-0/1 errors
     assert detect_drift_points(residuals, detector="vote")[0] >= 500
+
+
+def test_large_samples_are_cut_to_max_rows() -> None:
+    f = breast_cancer()
+    result = diagnose_drift(
+        f.x_train, f.y_train, f.x_test, f.y_test, model_predict=f.model.predict, max_rows=100, folds=3
+    )
+    assert result.metrics["n_reference"] == 100
+    assert result.metrics["n_current"] == 100
