@@ -298,7 +298,7 @@ def diagnose_drift(
     parts = {
         "none": "Neither the inputs nor the input-label relation changed",
         "data_drift": "The inputs changed but the model's errors are what that shift predicts (data drift only)",
-        "concept_drift": "The input-label relation changed: the model errs more on inputs like the reference (concept drift)",
+        "concept_drift": "The input-label relation changed: the model errs more than the input shift explains (concept drift)",
         "both": "Both the inputs and the input-label relation changed",
     }
     summary = (
