@@ -1,5 +1,6 @@
 """``govern``: the command line. Each module adds its commands to :data:`main`."""
 
+from governance.cli import access as _access  # noqa: F401  (registers commands)
 from governance.cli import demo as _demo  # noqa: F401  (registers commands)
 from governance.cli import monitoring as _monitoring  # noqa: F401
 from governance.cli import production as _production  # noqa: F401
