@@ -10,7 +10,9 @@ def test_smoke(client: TestClient, world: World) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["total"] == 3
     for fmt in ("json", "html", "pdf"):
-        r = client.get("/api/v1/models/tumour/1/report", params={"format": fmt}, headers=world.headers("viewer"))
+        r = client.get(
+            "/api/v1/models/tumour/1/report", params={"format": fmt}, headers=world.headers("viewer")
+        )
         assert r.status_code == 200, r.text[:2000]
     r = client.get("/metrics", headers=world.headers("viewer"))
     print(r.text)

@@ -29,10 +29,10 @@ def get_dataset(name: str, version: str, session: SessionDep, user: Viewer) -> d
 def register_dataset(
     name: str,
     version: str,
+    user: Editor,
     file: UploadDep,
     session: SessionDep,
     settings: SettingsDep,
-    user: Editor,
     response: Response,
     license: Annotated[str, Query(description="SPDX expression, e.g. CC-BY-4.0.")],
     label: str | None = None,

@@ -78,10 +78,10 @@ def get_model(name: str, version: str, session: SessionDep, user: Viewer) -> dic
 def register_model(
     name: str,
     version: str,
+    user: Editor,
     file: UploadDep,
     session: SessionDep,
     settings: SettingsDep,
-    user: Editor,
     response: Response,
     intended_use: Annotated[str, Query(description="commercial, internal or research.")],
     risk: str = "low",

@@ -39,10 +39,10 @@ def _ingest(
 def ingest_predictions(
     name: str,
     version: str,
+    user: Editor,
     file: UploadDep,
     session: SessionDep,
     settings: SettingsDep,
-    user: Editor,
     response: Response,
 ) -> dict[str, Any]:
     """Store a batch of inference records (the body: CSV or Parquet, named by ``filename``)."""
@@ -53,10 +53,10 @@ def ingest_predictions(
 def ingest_labels(
     name: str,
     version: str,
+    user: Editor,
     file: UploadDep,
     session: SessionDep,
     settings: SettingsDep,
-    user: Editor,
     response: Response,
 ) -> dict[str, Any]:
     """Store ground truth that arrived later (request_id, label[, labeled_at])."""
