@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from httpx import Response
 from fastapi.testclient import TestClient
 
 from governance.api.app import create_app
@@ -41,7 +40,7 @@ def _request(client: TestClient, world: World, ref: str) -> int:
 
 def _decide(
     client: TestClient, world: World, request_id: int, who: str, verb: str, comment: str | None = None
-):  # noqa: ANN202
+):
     return client.post(
         f"/api/v1/approvals/{request_id}/{verb}", json={"comment": comment}, headers=world.headers(who)
     )
