@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
 from dashboards import lineage_svg, queries
-from governance.api.deps import KEY_COOKIE, DatabaseDep, PolicyDep, SessionDep, authorize
+from governance.api.deps import KEY_COOKIE, DatabaseDep, PolicyDep, SessionDep, authorize, record_denial
 from governance.audit import service as audit_service
 from governance.auth import service as auth_service
 from governance.auth.models import User
@@ -62,9 +62,14 @@ class Login(BaseModel):
 
 
 @router.post("/login")
-def login(data: Login, session: SessionDep, response: Response) -> dict[str, Any]:
+def login(
+    data: Login, request: Request, session: SessionDep, db: DatabaseDep, response: Response
+) -> dict[str, Any]:
     user = auth_service.authenticate(session, plaintext=data.key, touch=False)
     if user is None:
+        record_denial(
+            db, request, status=401, actor="anonymous", reason="login with an unknown key", role="viewer"
+        )
         raise HTTPException(status_code=401, detail="unknown or revoked API key")
     response.set_cookie(KEY_COOKIE, data.key, httponly=True, samesite="strict", path="/")
     return {"user": user.name, "role": user.role}

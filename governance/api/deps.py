@@ -67,7 +67,8 @@ def presented_key(request: Request) -> str | None:
     return request.cookies.get(KEY_COOKIE) or None
 
 
-def _deny(db: Database, request: Request, *, status: int, actor: str, reason: str, role: str) -> None:
+def record_denial(db: Database, request: Request, *, status: int, actor: str, reason: str, role: str) -> None:
+    """The ``auth.denied`` audit event of a refused request, in its own transaction."""
     with db.transaction() as session:
         audit_service.record(
             session,
@@ -85,7 +86,7 @@ def authorize(request: Request, session: Session, db: Database, role: str) -> Us
     user = auth_service.authenticate(session, plaintext=key, touch=False) if key else None
     if user is None:
         reason = "no API key" if not key else "unknown or revoked API key"
-        _deny(db, request, status=401, actor="anonymous", reason=reason, role=role)
+        record_denial(db, request, status=401, actor="anonymous", reason=reason, role=role)
         raise HTTPException(
             status_code=401,
             detail=f"{reason}: send `Authorization: Bearer KEY`",
@@ -93,7 +94,7 @@ def authorize(request: Request, session: Session, db: Database, role: str) -> Us
         )
     if not user.has_role(role):
         name, has = user.name, user.role
-        _deny(db, request, status=403, actor=name, reason=f"role {has} lacks {role}", role=role)
+        record_denial(db, request, status=403, actor=name, reason=f"role {has} lacks {role}", role=role)
         raise PermissionDenied(f"{name} is a {has} and this needs the {role} role")
     auth_service.authenticate(session, plaintext=key or "", touch=True)
     return user
