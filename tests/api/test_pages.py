@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from governance.audit import service as audit_service
 from governance.db import Database
@@ -41,3 +44,28 @@ def test_login_sets_the_cookie_and_a_bad_key_is_audited(
     )
     assert client.get("/audit").status_code == 200  # the cookie now authenticates pages
     assert client.get("/api/v1/me").json()["name"] == "viewer"
+
+
+def test_a_runs_evidently_report_is_served_from_the_storage_root(
+    client: TestClient, world: World, db: Database, tmp_path: Path
+) -> None:
+    from governance.monitoring.models import MonitorRun
+
+    inside = tmp_path / "storage" / "reports" / "drift.html"
+    inside.parent.mkdir(parents=True)
+    inside.write_text("<html><body>Evidently data drift</body></html>")
+    outside = tmp_path / "elsewhere.html"
+    outside.write_text("secret")
+    with db.transaction() as session:
+        first, second = session.scalars(select(MonitorRun).order_by(MonitorRun.id).limit(2)).all()
+        first.details = {**first.details, "report_path": str(inside)}
+        second.details = {**second.details, "report_path": str(outside)}
+        ids = first.id, second.id
+    h = world.headers("viewer")
+    page = client.get("/models/tumour/1", headers=h).text
+    assert f'href="/runs/{ids[0]}/report"' in page
+    served = client.get(f"/runs/{ids[0]}/report", headers=h)
+    assert served.status_code == 200 and "Evidently data drift" in served.text
+    refused = client.get(f"/runs/{ids[1]}/report", headers=h)
+    assert refused.status_code == 422 and "secret" not in refused.text
+    assert client.get(f"/runs/{ids[0]}/report", follow_redirects=False).status_code == 303
