@@ -148,6 +148,26 @@ def reject(
     return _decide(session, request_id=request_id, approver=approver, decision="reject", comment=comment)
 
 
+def cancel(session: Session, *, request_id: int, actor: str, comment: str | None = None) -> ApprovalRequest:
+    """Withdraw a pending request (e.g. the version changed its mind); a new one may follow."""
+    found = get(session, request_id=request_id)
+    if found.status != "pending":
+        raise Conflict(
+            f"approval request {request_id} for {found.model_version.ref} is {found.status}, not pending"
+        )
+    found.status, found.decided_at = "cancelled", utcnow()
+    session.flush()
+    audit_service.record(
+        session,
+        actor=actor,
+        action="approval.cancel",
+        entity_type="model_version",
+        entity_id=found.model_version.ref,
+        changes={"request": found.id, "comment": comment},
+    )
+    return found
+
+
 def check_for_production(session: Session, *, mv: ModelVersion, policy: ApprovalPolicy) -> None:
     """Raise PermissionDenied unless ``mv`` has the approvals its risk tier needs."""
     required = policy.required(mv.risk_tier)
@@ -158,6 +178,10 @@ def check_for_production(session: Session, *, mv: ModelVersion, policy: Approval
         raise PermissionDenied(
             f"{mv.ref} is {mv.risk_tier} risk: it needs {required} approval(s) before production; "
             f"request one with `govern approval request {mv.ref}`"
+        )
+    if latest.status == "cancelled":
+        raise PermissionDenied(
+            f"{mv.ref}'s approval request {latest.id} was cancelled: a new approval request is needed"
         )
     if latest.status == "rejected":
         raise PermissionDenied(

@@ -148,6 +148,22 @@ def approval_reject(cli: CliContext, request_id: int, comment: str | None, as_js
     _decide(cli, request_id, comment, as_json, "reject")
 
 
+@approval_group.command("cancel")
+@click.argument("request_id", type=int)
+@click.option("--comment")
+@json_option
+@pass_ctx
+def approval_cancel(cli: CliContext, request_id: int, comment: str | None, as_json: bool) -> None:
+    """Withdraw pending request REQUEST_ID."""
+    from governance.approval import service
+
+    with cli.db().transaction() as session:
+        data = service.cancel(
+            session, request_id=request_id, actor=cli.settings.actor, comment=comment
+        ).to_dict()
+    emit(data, as_json, f"approval request {request_id} for {data['model']}: cancelled")
+
+
 @approval_group.command("list")
 @click.option("--status", type=click.Choice(["pending", "approved", "rejected", "cancelled"]))
 @json_option

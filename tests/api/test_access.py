@@ -90,6 +90,7 @@ ENDPOINTS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         {"json": {}},
     ),
     ("POST", "/api/v1/approvals/{request_id}/reject", "/api/v1/approvals/1/reject", "approver", {"json": {}}),
+    ("POST", "/api/v1/approvals/{request_id}/cancel", "/api/v1/approvals/1/cancel", "editor", {"json": {}}),
     ("GET", "/api/v1/audit/events", "/api/v1/audit/events", "viewer", {}),
     ("GET", "/api/v1/audit/verify", "/api/v1/audit/verify", "viewer", {}),
     ("GET", "/api/v1/me", "/api/v1/me", "viewer", {}),

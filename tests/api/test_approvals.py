@@ -161,6 +161,10 @@ def test_cli_users_keys_and_approvals(
     listed = json.loads(govern("x", "approval", "list", "--json"))
     assert listed[0]["decisions"][0]["approver"] == "carol"
     govern("editor", "promote", "tumour@2", "--stage", "production")
+    high = json.loads(govern("editor", "approval", "request", "tumour@1", "--json"))
+    govern("editor", "approval", "cancel", str(high["id"]), "--comment", "wrong version")
+    govern("editor", "promote", "tumour@1", "--stage", "production", expect=2)
+    assert json.loads(govern("editor", "approval", "request", "tumour@1", "--json"))["status"] == "pending"
     govern("root", "key", "revoke", key)
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"}).status_code == 401
     assert key not in govern("root", "key", "list", "--json")

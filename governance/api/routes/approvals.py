@@ -54,3 +54,9 @@ def approve(request_id: int, data: Decision, session: SessionDep, user: Approver
 @router.post("/{request_id}/reject")
 def reject(request_id: int, data: Decision, session: SessionDep, user: Approver) -> dict[str, Any]:
     return service.reject(session, request_id=request_id, approver=user.name, comment=data.comment).to_dict()
+
+
+@router.post("/{request_id}/cancel")
+def cancel(request_id: int, data: Decision, session: SessionDep, user: Editor) -> dict[str, Any]:
+    """Withdraw a pending request."""
+    return service.cancel(session, request_id=request_id, actor=user.name, comment=data.comment).to_dict()
