@@ -8,13 +8,14 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from governance.api.deps import Page, PageDep, SessionDep, Viewer, page_of_query
+from governance.api.schemas import AuditEventRead, ChainVerificationRead
 from governance.audit import service
 from governance.audit.models import AuditEvent
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-@router.get("/events")
+@router.get("/events", response_model=Page[AuditEventRead])
 def list_events(
     session: SessionDep, user: Viewer, page: PageDep, entity: str | None = None, action: str | None = None
 ) -> Page[Any]:
@@ -27,6 +28,6 @@ def list_events(
     return page_of_query(session, query, page, lambda e: e.to_dict())
 
 
-@router.get("/verify")
+@router.get("/verify", response_model=ChainVerificationRead)
 def verify(session: SessionDep, user: Viewer) -> dict[str, Any]:
     return service.verify(session).to_dict()

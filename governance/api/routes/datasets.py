@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from governance.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, Viewer, page_of_list
+from governance.api.schemas import DatasetRead
 from governance.api.upload import UploadDep
 from governance.dataset import service
 from governance.dataset.files import inspect_file
@@ -15,17 +16,17 @@ from governance.storage import LocalStorage
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 
-@router.get("")
+@router.get("", response_model=Page[DatasetRead])
 def list_datasets(session: SessionDep, user: Viewer, page: PageDep, name: str | None = None) -> Page[Any]:
     return page_of_list(service.list_versions(session, name=name), page, lambda x: x.to_dict())
 
 
-@router.get("/{name}/{version}")
+@router.get("/{name}/{version}", response_model=DatasetRead)
 def get_dataset(name: str, version: str, session: SessionDep, user: Viewer) -> dict[str, Any]:
     return service.get_version(session, name=name, version=version).to_dict()
 
 
-@router.put("/{name}/{version}", status_code=201)
+@router.put("/{name}/{version}", status_code=201, response_model=DatasetRead)
 def register_dataset(
     name: str,
     version: str,

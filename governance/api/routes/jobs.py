@@ -8,13 +8,14 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from governance.api.deps import Page, PageDep, SessionDep, Viewer, page_of_query
+from governance.api.schemas import RetrainJobRead
 from governance.monitoring import jobs as service
 from governance.monitoring.models import RetrainJob
 
 router = APIRouter(prefix="/retrain-jobs", tags=["retrain jobs"])
 
 
-@router.get("")
+@router.get("", response_model=Page[RetrainJobRead])
 def list_jobs(session: SessionDep, user: Viewer, page: PageDep, status: str | None = None) -> Page[Any]:
     query = select(RetrainJob).order_by(RetrainJob.id.desc())
     if status is not None:
@@ -22,6 +23,6 @@ def list_jobs(session: SessionDep, user: Viewer, page: PageDep, status: str | No
     return page_of_query(session, query, page, lambda j: j.to_dict())
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", response_model=RetrainJobRead)
 def get_job(job_id: int, session: SessionDep, user: Viewer) -> dict[str, Any]:
     return service.get(session, job_id=job_id).to_dict()

@@ -18,6 +18,7 @@ from governance.api.deps import (
     Viewer,
     page_of_list,
 )
+from governance.api.schemas import ComplianceRead, ModelVersionRead, PromotionRead, StageHistoryRead
 from governance.api.upload import UploadDep
 from governance.compliance import service as compliance_service
 from governance.errors import InvalidInput
@@ -47,14 +48,14 @@ def _json_object(text: str | None, what: str) -> dict[str, Any]:
     return value
 
 
-@router.get("")
+@router.get("", response_model=Page[ModelVersionRead])
 def list_models(
     session: SessionDep, user: Viewer, page: PageDep, name: str | None = None, stage: str | None = None
 ) -> Page[Any]:
     return page_of_list(service.list_versions(session, name=name, stage=stage), page, lambda x: x.to_dict())
 
 
-@router.get("/{name}/history")
+@router.get("/{name}/history", response_model=Page[StageHistoryRead])
 def model_history(name: str, session: SessionDep, user: Viewer, page: PageDep) -> Page[Any]:
     def row(t: Any) -> dict[str, Any]:
         return {
@@ -69,12 +70,12 @@ def model_history(name: str, session: SessionDep, user: Viewer, page: PageDep) -
     return page_of_list(service.history(session, name=name), page, row)
 
 
-@router.get("/{name}/{version}")
+@router.get("/{name}/{version}", response_model=ModelVersionRead)
 def get_model(name: str, version: str, session: SessionDep, user: Viewer) -> dict[str, Any]:
     return service.get_version(session, name=name, version=version).to_dict()
 
 
-@router.put("/{name}/{version}", status_code=201)
+@router.put("/{name}/{version}", status_code=201, response_model=ModelVersionRead)
 def register_model(
     name: str,
     version: str,
@@ -138,21 +139,21 @@ def model_lineage(name: str, version: str, session: SessionDep, user: Viewer) ->
     return service.lineage(service.get_version(session, name=name, version=version))
 
 
-@router.get("/{name}/{version}/compliance")
+@router.get("/{name}/{version}/compliance", response_model=ComplianceRead)
 def model_compliance(name: str, version: str, session: SessionDep, user: Viewer) -> dict[str, Any]:
     """The compliance check's verdict, not recorded (see POST .../check)."""
     mv = service.get_version(session, name=name, version=version)
     return compliance_service.check(session, mv=mv).to_dict()
 
 
-@router.post("/{name}/{version}/check")
+@router.post("/{name}/{version}/check", response_model=ComplianceRead)
 def model_check(name: str, version: str, session: SessionDep, user: Editor) -> dict[str, Any]:
     """Run the compliance check and record it in the audit log."""
     mv = service.get_version(session, name=name, version=version)
     return compliance_service.check(session, mv=mv, actor=user.name).to_dict()
 
 
-@router.post("/{name}/{version}/promote")
+@router.post("/{name}/{version}/promote", response_model=PromotionRead)
 def model_promote(
     name: str, version: str, data: PromotionCreate, session: SessionDep, user: Editor, policy: PolicyDep
 ) -> dict[str, Any]:

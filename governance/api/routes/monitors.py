@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from governance.api.deps import Editor, Page, PageDep, SessionDep, Viewer, page_of_list, page_of_query
+from governance.api.schemas import MonitorRead, MonitorRunRead
 from governance.mlmodel import service as model_service
 from governance.monitoring import service
 from governance.monitoring.models import MonitorRun
@@ -46,12 +47,12 @@ class MonitorCreate(BaseModel):
     catchup: Literal["coalesce", "all"] = "coalesce"
 
 
-@router.get("")
+@router.get("", response_model=Page[MonitorRead])
 def list_monitors(session: SessionDep, user: Viewer, page: PageDep) -> Page[Any]:
     return page_of_list(service.list_monitors(session), page, lambda m: m.to_dict())
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=MonitorRead)
 def add_monitor(data: MonitorCreate, session: SessionDep, user: Editor) -> dict[str, Any]:
     policy = None
     if data.retrain is not None:
@@ -79,12 +80,12 @@ def add_monitor(data: MonitorCreate, session: SessionDep, user: Editor) -> dict[
     return monitor.to_dict()
 
 
-@router.get("/{ident}")
+@router.get("/{ident}", response_model=MonitorRead)
 def get_monitor(ident: str, session: SessionDep, user: Viewer) -> dict[str, Any]:
     return service.get(session, ident=ident).to_dict()
 
 
-@router.get("/{ident}/runs")
+@router.get("/{ident}/runs", response_model=Page[MonitorRunRead])
 def monitor_runs(ident: str, session: SessionDep, user: Viewer, page: PageDep) -> Page[Any]:
     """Runs newest window first."""
     monitor = service.get(session, ident=ident)

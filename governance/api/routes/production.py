@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from governance.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, Viewer, page_of_list
+from governance.api.schemas import BatchRead
 from governance.api.upload import UploadDep
 from governance.mlmodel import service as model_service
 from governance.production import service
@@ -15,7 +16,7 @@ from governance.storage import LocalStorage
 router = APIRouter(prefix="/models/{name}/{version}", tags=["production"])
 
 
-@router.get("/batches")
+@router.get("/batches", response_model=Page[BatchRead])
 def list_batches(
     name: str, version: str, session: SessionDep, user: Viewer, page: PageDep, kind: str | None = None
 ) -> Page[Any]:
@@ -35,7 +36,7 @@ def _ingest(
     return {**result.batch.to_dict(), "created": result.created}
 
 
-@router.post("/predictions", status_code=201)
+@router.post("/predictions", status_code=201, response_model=BatchRead)
 def ingest_predictions(
     name: str,
     version: str,
@@ -49,7 +50,7 @@ def ingest_predictions(
     return _ingest(name, version, "predictions", file, session, settings, user, response)
 
 
-@router.post("/labels", status_code=201)
+@router.post("/labels", status_code=201, response_model=BatchRead)
 def ingest_labels(
     name: str,
     version: str,
