@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from governance.errors import Conflict, InvalidInput, NotFound
 from governance.refs import check_name
 
 KEY_PREFIX = "gk_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ def authenticate(session: Session, *, plaintext: str, touch: bool = True) -> Use
         return None
     if key.revoked_at is not None or key.user.disabled_at is not None:
         return None
-    if touch:
-        key.last_used_at = utcnow()
+    now = utcnow()
+    # Coarse on purpose: a write per request would serialise every request on SQLite.
+    if touch and (key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION):
+        key.last_used_at = now
     return key.user

@@ -68,6 +68,10 @@ def test_health_and_openapi(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert "/api/v1/approvals/{request_id}/approve" in schema["paths"]
     assert "/api/v1/models/{name}/{version}/report" in schema["paths"]
+    listed = schema["paths"]["/api/v1/approvals"]["get"]["responses"]["200"]["content"]["application/json"]
+    page = schema["components"]["schemas"][listed["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert set(page["properties"]) == {"items", "total", "limit", "offset"}
+    assert page["properties"]["items"]["items"]["$ref"].endswith("/ApprovalRequestRead")
 
 
 def test_metrics_parse_as_prometheus_text(client: TestClient, world: World) -> None:
@@ -150,3 +154,38 @@ def test_register_and_ingest_over_http(
         "/api/v1/models/tumour/9/labels", params={"filename": "l.csv"}, content=b"x\n1\n", headers=h
     )
     assert bad.status_code == 422 and "missing column" in bad.json()["error"]["message"]
+
+
+def test_govern_serve(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "GOVERN_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}",
+        "GOVERN_STORAGE_ROOT": str(tmp_path),
+    }
+    command = [sys.executable, "-m", "governance.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stderr
+                time.sleep(0.2)
+        assert health.json()["schema_current"] is True
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/models").status_code == 401
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
