@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -29,11 +31,20 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     """The whole HTTP surface over ``settings.database_url`` (or ``db``, opened by the caller)."""
+    owned = db is None
     if db is None:
         from governance.migrate import open_database
 
         db = open_database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            app.state.db.dispose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Model governance",
         version="0.1.0",
         description="Registry, compliance, approvals, monitors, alerts, retraining and audit reports.",
