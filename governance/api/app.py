@@ -45,6 +45,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN, which these networks do not reach.
+        docs_url=None,
+        redoc_url=None,
         title="Model governance",
         version="0.1.0",
         description="Registry, compliance, approvals, monitors, alerts, retraining and audit reports.",
