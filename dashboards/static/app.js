@@ -21,13 +21,18 @@ function drawCharts() {
   const data = JSON.parse(holder.textContent);
   document.querySelectorAll("canvas.drift-chart").forEach((canvas) => {
     const series = data.drift[Number(canvas.dataset.index)];
-    const datasets = Object.entries(series.series).map(([name, values], i) => ({
-      label: name, data: values, borderColor: PALETTE[i % PALETTE.length], tension: 0.2, spanGaps: true,
-    }));
+    // Each metric on its own axis: a share (0..1) and a count would flatten each other on one.
+    const scales = {};
+    const datasets = Object.entries(series.series).map(([name, values], i) => {
+      const colour = PALETTE[i % PALETTE.length];
+      scales[`y${i}`] = { position: i % 2 ? "right" : "left", grid: { display: i === 0 },
+        title: { display: true, text: name, color: colour }, ticks: { color: colour } };
+      return { label: name, data: values, borderColor: colour, tension: 0.2, spanGaps: true, yAxisID: `y${i}` };
+    });
     window.governCharts.push(new Chart(canvas, {
       type: "line",
       data: { labels: series.labels, datasets },
-      options: { animation: false, maintainAspectRatio: false,
+      options: { animation: false, maintainAspectRatio: false, scales,
         plugins: { title: { display: true, text: `${series.monitor} (${series.kind})` } } },
     }));
   });
@@ -35,12 +40,12 @@ function drawCharts() {
   if (robust && data.robustness) {
     const r = data.robustness;
     window.governCharts.push(new Chart(robust, {
-      type: "line",
-      data: { labels: r.epsilons.map(String),
-        datasets: [{ label: "worst-case accuracy", data: r.worst_case, borderColor: "#b03a2e" }] },
+      type: "scatter",
+      data: { datasets: [{ label: "worst-case accuracy", showLine: true, borderColor: "#b03a2e",
+        data: r.epsilons.map((e, i) => ({ x: e, y: r.worst_case[i] })) }] },
       options: { animation: false, maintainAspectRatio: false,
         scales: { y: { min: 0, max: 1, title: { display: true, text: "accuracy" } },
-                  x: { title: { display: true, text: "ε" } } },
+                  x: { type: "linear", title: { display: true, text: "perturbation budget ε" } } },
         plugins: { title: { display: true, text: `Robustness (${r.monitor}, window ending ${r.window_end.slice(0, 16)})` } } },
     }));
   }

@@ -59,6 +59,9 @@ def test_pages_load_and_charts_render(browser: Any, site: Site) -> None:
     )
     assert all(w > 100 and h > 100 and n >= 1 for _, w, h, n in sizes), sizes
     assert driver.execute_script("return typeof Chart") == "function"  # served from /static, no CDN
+    robustness = driver.find_element(By.ID, "robustness-chart")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", robustness)
+    driver.save_screenshot(str(SCREENSHOTS / "model-charts.png"))
     assert driver.find_element(By.CSS_SELECTOR, "svg.lineage").is_displayed()
     assert "cancer@1" in driver.find_element(By.CSS_SELECTOR, "svg.lineage").text
     driver.get(f"{base}/")
