@@ -1,6 +1,8 @@
 """Every ORM model, imported so that ``Base.metadata`` is complete (Alembic reads it)."""
 
+from governance.approval.models import Approval, ApprovalRequest
 from governance.audit.models import AuditEvent, AuditHead
+from governance.auth.models import ApiKey, User
 from governance.dataset.models import Dataset, DatasetLineage, DatasetVersion
 from governance.db import Base
 from governance.license.models import License
@@ -11,6 +13,9 @@ from governance.production.models import InferenceBatch
 __all__ = [
     "Alert",
     "AlertDelivery",
+    "ApiKey",
+    "Approval",
+    "ApprovalRequest",
     "AuditEvent",
     "AuditHead",
     "Base",
@@ -26,4 +31,5 @@ __all__ = [
     "MonitorRun",
     "RetrainJob",
     "StageTransition",
+    "User",
 ]

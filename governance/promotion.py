@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from governance.approval import service as approval_service
+from governance.approval.service import ApprovalPolicy
 from governance.compliance import service as compliance_service
 from governance.compliance.service import format_path
 from governance.errors import ComplianceViolation
@@ -12,9 +14,16 @@ from governance.mlmodel.models import ModelVersion, StageTransition
 
 
 def promote(
-    session: Session, *, mv: ModelVersion, stage: str, actor: str, reason: str | None = None
+    session: Session,
+    *,
+    mv: ModelVersion,
+    stage: str,
+    actor: str,
+    reason: str | None = None,
+    approvals: ApprovalPolicy | None = None,
 ) -> list[StageTransition]:
-    """Move ``mv`` to ``stage``; production is refused while the compliance check finds violations."""
+    """Move ``mv`` to ``stage``; production is refused while the compliance check finds violations,
+    and, for medium and high risk, until enough distinct approvers have approved it."""
     if stage == "production":
         # Recorded with the promotion; a refusal rolls the whole transaction back, audit event included.
         report = compliance_service.check(session, mv=mv, actor=actor)
@@ -24,4 +33,5 @@ def promote(
                 f"{mv.ref} cannot go to production: {len(report.violations)} license violation(s), "
                 f"first: {first.message} ({format_path(first.path)})"
             )
+        approval_service.check_for_production(session, mv=mv, policy=approvals or ApprovalPolicy())
     return model_service.set_stage(session, mv=mv, stage=stage, actor=actor, reason=reason)

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         description="Who the CLI records as the actor of audit events.",
     )
     mlflow_uri: str | None = Field(default=None, description="MLflow tracking URI (default: local store).")
+    approvals_medium: int = Field(
+        default=1, ge=0, description="Distinct approvers a medium-risk version needs before production."
+    )
+    approvals_high: int = Field(
+        default=2, ge=0, description="Distinct approvers a high-risk version needs before production."
+    )
     debug: bool = Field(default=False, description="Show tracebacks for unexpected errors.")
 
 

@@ -440,13 +440,21 @@ def check_command(cli: CliContext, ref: str, as_json: bool) -> None:
 @json_option
 @pass_ctx
 def promote_command(cli: CliContext, ref: str, stage: str, reason: str | None, as_json: bool) -> None:
-    """Move NAME@VERSION to STAGE; production is refused while compliance violations exist."""
+    """Move NAME@VERSION to STAGE; production is refused while compliance violations exist or,
+    for medium and high risk, until enough distinct approvers approved it."""
+    from governance.approval.service import ApprovalPolicy
     from governance.mlmodel import service
     from governance.promotion import promote
 
+    policy = ApprovalPolicy(medium=cli.settings.approvals_medium, high=cli.settings.approvals_high)
     with cli.db().transaction() as session:
         transitions = promote(
-            session, mv=service.get_by_ref(session, ref), stage=stage, actor=cli.settings.actor, reason=reason
+            session,
+            mv=service.get_by_ref(session, ref),
+            stage=stage,
+            actor=cli.settings.actor,
+            reason=reason,
+            approvals=policy,
         )
         rows = [
             {"version": t.model_version.ref, "from": t.from_stage, "to": t.to_stage, "reason": t.reason}

@@ -1,0 +1,158 @@
+"""The compliance dashboards: server-rendered pages under ``/`` and their static assets.
+
+Pages need a viewer key, kept after ``/login`` in an HttpOnly, SameSite=Strict cookie (the API
+accepts that cookie as well as ``Authorization: Bearer``, so the approval queue's buttons call the
+API itself). An anonymous visitor is sent to the login page; the refusal is audited like any other.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
+
+from dashboards import lineage_svg, queries
+from governance.api.deps import KEY_COOKIE, DatabaseDep, PolicyDep, SessionDep, authorize, record_denial
+from governance.audit import service as audit_service
+from governance.auth import service as auth_service
+from governance.auth.models import User
+from governance.errors import InvalidInput, NotFound
+from governance.mlmodel import service as model_service
+from governance.monitoring import alerts as alert_service
+from governance.monitoring.models import MonitorRun
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(include_in_schema=False)
+
+
+class LoginRequired(Exception):
+    """An anonymous page visit: answered with a redirect to the login page."""
+
+
+def page_viewer(request: Request, session: SessionDep, db: DatabaseDep) -> User:
+    try:
+        return authorize(request, session, db, "viewer")
+    except HTTPException as exc:
+        if exc.status_code == 401:
+            raise LoginRequired from exc
+        raise
+
+
+PageUser = Annotated[User, Depends(page_viewer)]
+
+
+def _page(request: Request, name: str, user: User, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"user": user, **context})
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(request, "login.html", {"user": None})
+
+
+class Login(BaseModel):
+    key: str
+
+
+@router.post("/login")
+def login(
+    data: Login, request: Request, session: SessionDep, db: DatabaseDep, response: Response
+) -> dict[str, Any]:
+    user = auth_service.authenticate(session, plaintext=data.key, touch=False)
+    if user is None:
+        record_denial(
+            db, request, status=401, actor="anonymous", reason="login with an unknown key", role="viewer"
+        )
+        raise HTTPException(status_code=401, detail="unknown or revoked API key")
+    response.set_cookie(KEY_COOKIE, data.key, httponly=True, samesite="strict", path="/")
+    return {"user": user.name, "role": user.role}
+
+
+@router.post("/logout")
+def logout(response: Response) -> dict[str, Any]:
+    response.delete_cookie(KEY_COOKIE, path="/")
+    return {"ok": True}
+
+
+@router.get("/", response_class=HTMLResponse)
+def inventory(request: Request, session: SessionDep, user: PageUser, policy: PolicyDep) -> HTMLResponse:
+    return _page(request, "inventory.html", user, rows=queries.inventory(session, policy))
+
+
+@router.get("/models/{name}/{version}", response_class=HTMLResponse)
+def model(
+    name: str, version: str, request: Request, session: SessionDep, user: PageUser, policy: PolicyDep
+) -> HTMLResponse:
+    mv = model_service.get_version(session, name=name, version=version)
+    data = queries.model_page(session, mv, policy)
+    charts = {"drift": data["drift"], "robustness": data["robustness"]}
+    return _page(
+        request,
+        "model.html",
+        user,
+        m=data,
+        lineage_svg=lineage_svg.render(data["lineage"]),
+        charts_json=json.dumps(charts),
+    )
+
+
+@router.get("/runs/{run_id}/report")
+def run_report(run_id: int, request: Request, session: SessionDep, user: PageUser) -> FileResponse:
+    """The Evidently (or other) HTML report a monitor run saved under the storage root."""
+    run = session.get(MonitorRun, run_id)
+    path_text = (run.details or {}).get("report_path") if run is not None else None
+    if not path_text:
+        raise NotFound(f"monitor run {run_id} has no report")
+    root = Path(request.app.state.settings.storage_root).resolve()
+    path = Path(path_text).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise InvalidInput(f"the report of monitor run {run_id} is not a file under the storage root")
+    return FileResponse(path, media_type="text/html")
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts(request: Request, session: SessionDep, user: PageUser, status: str | None = None) -> HTMLResponse:
+    rows = [a.to_dict() for a in alert_service.list_alerts(session, status=status, limit=500)]
+    return _page(request, "alerts.html", user, rows=rows, status=status)
+
+
+@router.get("/approvals", response_class=HTMLResponse)
+def approvals(request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
+    from governance.approval import service as approval_service
+
+    pending = [r.to_dict() for r in approval_service.list_requests(session, status="pending", limit=500)]
+    decided = [
+        r.to_dict() for r in approval_service.list_requests(session, limit=50) if r.status != "pending"
+    ]
+    return _page(request, "approvals.html", user, pending=pending, decided=decided)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit(request: Request, session: SessionDep, user: PageUser, offset: int = 0) -> HTMLResponse:
+    events = [e.to_dict() for e in audit_service.list_events(session, limit=100, offset=max(offset, 0))]
+    return _page(
+        request,
+        "audit.html",
+        user,
+        events=events,
+        verification=audit_service.verify(session).to_dict(),
+        total=audit_service.count_events(session),
+        offset=max(offset, 0),
+    )
+
+
+async def _login_redirect(request: Request, exc: Exception) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
+def mount(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.add_exception_handler(LoginRequired, _login_redirect)
+    app.include_router(router)

@@ -1,0 +1,65 @@
+"""The application factory: routers under ``/api/v1``, ``/healthz``, ``/metrics``, the dashboards at ``/``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from governance.api import errors
+from governance.api.routes import (
+    access,
+    alerts,
+    approvals,
+    audit,
+    datasets,
+    jobs,
+    licenses,
+    models,
+    monitors,
+    operations,
+    production,
+)
+from governance.db import Database
+from governance.settings import Settings
+
+logger = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    """The whole HTTP surface over ``settings.database_url`` (or ``db``, opened by the caller)."""
+    owned = db is None
+    if db is None:
+        from governance.migrate import open_database
+
+        db = open_database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            app.state.db.dispose()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN, which these networks do not reach.
+        docs_url=None,
+        redoc_url=None,
+        title="Model governance",
+        version="0.1.0",
+        description="Registry, compliance, approvals, monitors, alerts, retraining and audit reports.",
+    )
+    app.state.settings = settings
+    app.state.db = db
+    errors.install(app)
+    for module in (licenses, datasets, models, production, monitors, alerts, jobs, approvals, audit, access):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(operations.router)
+
+    from dashboards.views import mount  # the entry point may join the dashboards to the core
+
+    mount(app)
+    return app

@@ -1,0 +1,153 @@
+"""Dependencies shared by every route: the request's session and transaction, the caller, pages.
+
+The request owns the transaction: ``SessionDep`` yields a session inside ``session.begin()`` that
+commits when the route returns and rolls back when it raises. A refused request (401, 403) rolls
+its own transaction back and writes one ``auth.denied`` audit event in a small transaction apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, HTTPException, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from governance.approval.service import ApprovalPolicy
+from governance.audit import service as audit_service
+from governance.auth import service as auth_service
+from governance.auth.models import User
+from governance.db import Database
+from governance.errors import PermissionDenied
+from governance.settings import Settings
+
+T = TypeVar("T")
+KEY_COOKIE = "govern_key"
+MAX_LIMIT = 500
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+DatabaseDep = Annotated[Database, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_session(db: DatabaseDep) -> Iterator[Session]:
+    with db.transaction() as session:
+        yield session
+
+
+# scope="function": commit (or roll back) before the response is sent, so a failed commit is an error.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def approval_policy(settings: SettingsDep) -> ApprovalPolicy:
+    return ApprovalPolicy(medium=settings.approvals_medium, high=settings.approvals_high)
+
+
+PolicyDep = Annotated[ApprovalPolicy, Depends(approval_policy)]
+
+
+def presented_key(request: Request) -> str | None:
+    """The key from ``Authorization: Bearer KEY``, or (dashboards) from the session cookie."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(KEY_COOKIE) or None
+
+
+def record_denial(db: Database, request: Request, *, status: int, actor: str, reason: str, role: str) -> None:
+    """The ``auth.denied`` audit event of a refused request, in its own transaction."""
+    with db.transaction() as session:
+        audit_service.record(
+            session,
+            actor=actor,
+            action="auth.denied",
+            entity_type="request",
+            entity_id=f"{request.method} {request.url.path}"[:256],
+            changes={"status": status, "reason": reason, "role_needed": role},
+        )
+
+
+def authorize(request: Request, session: Session, db: Database, role: str) -> User:
+    """The caller if their key's role grants ``role``; else audit the refusal and raise 401 or 403."""
+    key = presented_key(request)
+    user = auth_service.authenticate(session, plaintext=key, touch=False) if key else None
+    if user is None:
+        reason = "no API key" if not key else "unknown or revoked API key"
+        record_denial(db, request, status=401, actor="anonymous", reason=reason, role=role)
+        raise HTTPException(
+            status_code=401,
+            detail=f"{reason}: send `Authorization: Bearer KEY`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not user.has_role(role):
+        name, has = user.name, user.role
+        record_denial(db, request, status=403, actor=name, reason=f"role {has} lacks {role}", role=role)
+        raise PermissionDenied(f"{name} is a {has} and this needs the {role} role")
+    auth_service.authenticate(session, plaintext=key or "", touch=True)
+    return user
+
+
+def require(role: str) -> Callable[..., User]:
+    """A dependency that lets in callers whose role grants ``role`` and refuses everyone else."""
+
+    def dependency(request: Request, session: SessionDep, db: DatabaseDep) -> User:
+        return authorize(request, session, db, role)
+
+    dependency.__name__ = f"require_{role}"
+    return dependency
+
+
+Viewer = Annotated[User, Depends(require("viewer"))]
+Editor = Annotated[User, Depends(require("editor"))]
+Approver = Annotated[User, Depends(require("approver"))]
+Admin = Annotated[User, Depends(require("admin"))]
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: ``items`` from ``offset``, at most ``limit`` of ``total``."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class PageParams(BaseModel):
+    limit: int
+    offset: int
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def page_of_list(items: list[Any], params: PageParams, to_dict: Callable[[Any], dict[str, Any]]) -> Page[Any]:
+    chunk = items[params.offset : params.offset + params.limit]
+    return Page(items=[to_dict(i) for i in chunk], total=len(items), limit=params.limit, offset=params.offset)
+
+
+def page_of_query(
+    session: Session, query: Select[Any], params: PageParams, to_dict: Callable[[Any], dict[str, Any]]
+) -> Page[Any]:
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    rows = session.scalars(query.limit(params.limit).offset(params.offset)).all()
+    return Page(items=[to_dict(r) for r in rows], total=int(total), limit=params.limit, offset=params.offset)

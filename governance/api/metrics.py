@@ -1,0 +1,167 @@
+"""``/metrics``: the platform's state in the Prometheus text exposition format (version 0.0.4)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from governance.approval.models import ApprovalRequest
+from governance.audit.models import AuditEvent
+from governance.mlmodel.models import ModelVersion
+from governance.monitoring.models import (
+    ALERT_STATUSES,
+    JOB_STATUSES,
+    RUN_STATUSES,
+    Alert,
+    Monitor,
+    MonitorRun,
+    RetrainJob,
+)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+FINISHED = ("ok", "warning", "breach")
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _sample(name: str, labels: dict[str, str], value: float) -> str:
+    inner = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
+    if math.isnan(value):
+        text = "NaN"
+    elif math.isinf(value):
+        text = "+Inf" if value > 0 else "-Inf"
+    else:
+        text = repr(float(value))
+    return f"{name}{{{inner}}} {text}" if inner else f"{name} {text}"
+
+
+class _Exposition:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(
+        self, name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, str], float]]
+    ) -> None:
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        self.lines.extend(_sample(name, labels, value) for labels, value in samples)
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def exposition(session: Session) -> str:
+    out = _Exposition()
+    metric_samples: list[tuple[dict[str, str], float]] = []
+    status_samples: list[tuple[dict[str, str], float]] = []
+    time_samples: list[tuple[dict[str, str], float]] = []
+    for monitor in session.scalars(select(Monitor).order_by(Monitor.id)):
+        base = {"model": monitor.model_version.ref, "monitor": monitor.name, "kind": monitor.kind}
+        run = session.scalar(
+            select(MonitorRun)
+            .where(MonitorRun.monitor_id == monitor.id, MonitorRun.status.in_(FINISHED))
+            .order_by(MonitorRun.window_start.desc())
+            .limit(1)
+        )
+        if run is None:
+            continue
+        for key, value in sorted((run.metrics or {}).items()):
+            number = _number(value)
+            if number is not None:
+                metric_samples.append(({**base, "metric": key}, number))
+        for status in RUN_STATUSES:
+            status_samples.append(({**base, "status": status}, 1.0 if run.status == status else 0.0))
+        time_samples.append((base, run.window_end.timestamp()))
+    out.family(
+        "govern_monitor_metric",
+        "gauge",
+        "Numeric metrics of each monitor's latest finished run.",
+        metric_samples,
+    )
+    out.family(
+        "govern_monitor_status", "gauge", "1 for the status of each monitor's latest run.", status_samples
+    )
+    out.family(
+        "govern_monitor_last_window_end_seconds",
+        "gauge",
+        "End of the latest finished window (Unix time).",
+        time_samples,
+    )
+
+    open_counts = session.execute(
+        select(Monitor.name, ModelVersion.id, Alert.severity, Alert.status, func.count(Alert.id))
+        .join(Monitor, Alert.monitor_id == Monitor.id)
+        .join(ModelVersion, Monitor.model_version_id == ModelVersion.id)
+        .where(Alert.status.in_(("open", "acknowledged")))
+        .group_by(Monitor.name, ModelVersion.id, Alert.severity, Alert.status)
+    ).all()
+    refs = {mv.id: mv.ref for mv in session.scalars(select(ModelVersion))}
+    out.family(
+        "govern_alerts_active",
+        "gauge",
+        "Alerts not yet resolved, by model, monitor, severity and status.",
+        (
+            ({"model": refs[mv_id], "monitor": name, "severity": severity, "status": status}, float(count))
+            for name, mv_id, severity, status, count in open_counts
+        ),
+    )
+    alert_totals = dict(
+        session.execute(select(Alert.status, func.count(Alert.id)).group_by(Alert.status)).all()
+    )
+    out.family(
+        "govern_alerts",
+        "gauge",
+        "Alerts by status.",
+        (({"status": s}, float(alert_totals.get(s, 0))) for s in ALERT_STATUSES),
+    )
+    jobs = dict(
+        session.execute(
+            select(RetrainJob.status, func.count(RetrainJob.id)).group_by(RetrainJob.status)
+        ).all()
+    )
+    out.family(
+        "govern_retrain_jobs",
+        "gauge",
+        "Retrain jobs by status.",
+        (({"status": s}, float(jobs.get(s, 0))) for s in JOB_STATUSES),
+    )
+    approvals = dict(
+        session.execute(
+            select(ApprovalRequest.status, func.count(ApprovalRequest.id)).group_by(ApprovalRequest.status)
+        ).all()
+    )
+    out.family(
+        "govern_approval_requests",
+        "gauge",
+        "Approval requests by status.",
+        (
+            ({"status": s}, float(approvals.get(s, 0)))
+            for s in ("pending", "approved", "rejected", "cancelled")
+        ),
+    )
+    stages = dict(
+        session.execute(
+            select(ModelVersion.stage, func.count(ModelVersion.id)).group_by(ModelVersion.stage)
+        ).all()
+    )
+    out.family(
+        "govern_model_versions",
+        "gauge",
+        "Model versions by stage.",
+        (({"stage": s}, float(stages.get(s, 0))) for s in ("candidate", "staging", "production", "archived")),
+    )
+    events = session.scalar(select(func.count(AuditEvent.id))) or 0
+    out.family("govern_audit_events", "gauge", "Events in the audit log.", [({}, float(events))])
+    return out.text()

@@ -1,0 +1,1 @@
+"""One router per noun; each route names the role it needs through its dependencies."""

@@ -1,0 +1,64 @@
+"""Datasets and their versions; a version is registered by sending the file as the body."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from governance.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, Viewer, page_of_list
+from governance.api.schemas import DatasetRead
+from governance.api.upload import UploadDep
+from governance.dataset import service
+from governance.dataset.files import inspect_file
+from governance.storage import LocalStorage
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+
+@router.get("", response_model=Page[DatasetRead])
+def list_datasets(session: SessionDep, user: Viewer, page: PageDep, name: str | None = None) -> Page[Any]:
+    return page_of_list(service.list_versions(session, name=name), page, lambda x: x.to_dict())
+
+
+@router.get("/{name}/{version}", response_model=DatasetRead)
+def get_dataset(name: str, version: str, session: SessionDep, user: Viewer) -> dict[str, Any]:
+    return service.get_version(session, name=name, version=version).to_dict()
+
+
+@router.put("/{name}/{version}", status_code=201, response_model=DatasetRead)
+def register_dataset(
+    name: str,
+    version: str,
+    user: Editor,
+    file: UploadDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+    license: Annotated[str, Query(description="SPDX expression, e.g. CC-BY-4.0.")],
+    label: str | None = None,
+    source: str | None = None,
+    personal_data: str = "none",
+    legal_basis: str | None = None,
+    jurisdiction: Annotated[list[str] | None, Query()] = None,
+    derived_from: Annotated[list[str] | None, Query()] = None,
+) -> dict[str, Any]:
+    """Register the request body (CSV, CSV.gz, Parquet or NPZ; named by ``filename``) as NAME@VERSION."""
+    result = service.register(
+        session,
+        storage=LocalStorage(settings.storage_root),
+        file=inspect_file(file),
+        name=name,
+        version=version,
+        license_expression=license,
+        actor=user.name,
+        label_column=label,
+        source=source,
+        personal_data=personal_data,
+        legal_basis=legal_basis,
+        jurisdictions=jurisdiction or [],
+        derived_from=derived_from or [],
+    )
+    if not result.created:
+        response.status_code = 200
+    return {**result.version.to_dict(), "created": result.created}

@@ -1,0 +1,28 @@
+"""Retrain jobs requested by breaches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from governance.api.deps import Page, PageDep, SessionDep, Viewer, page_of_query
+from governance.api.schemas import RetrainJobRead
+from governance.monitoring import jobs as service
+from governance.monitoring.models import RetrainJob
+
+router = APIRouter(prefix="/retrain-jobs", tags=["retrain jobs"])
+
+
+@router.get("", response_model=Page[RetrainJobRead])
+def list_jobs(session: SessionDep, user: Viewer, page: PageDep, status: str | None = None) -> Page[Any]:
+    query = select(RetrainJob).order_by(RetrainJob.id.desc())
+    if status is not None:
+        query = query.where(RetrainJob.status == status)
+    return page_of_query(session, query, page, lambda j: j.to_dict())
+
+
+@router.get("/{job_id}", response_model=RetrainJobRead)
+def get_job(job_id: int, session: SessionDep, user: Viewer) -> dict[str, Any]:
+    return service.get(session, job_id=job_id).to_dict()

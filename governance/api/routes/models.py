@@ -1,0 +1,190 @@
+"""Models: versions, lineage, stage history, compliance, promotion and the audit report."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
+
+from governance.api.deps import (
+    Editor,
+    Page,
+    PageDep,
+    PolicyDep,
+    SessionDep,
+    SettingsDep,
+    Viewer,
+    page_of_list,
+)
+from governance.api.schemas import ComplianceRead, ModelVersionRead, PromotionRead, StageHistoryRead
+from governance.api.upload import UploadDep
+from governance.compliance import service as compliance_service
+from governance.errors import InvalidInput
+from governance.mlmodel import service
+from governance.promotion import promote
+from governance.report import render
+from governance.report import service as report_service
+from governance.storage import LocalStorage
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+
+class PromotionCreate(BaseModel):
+    stage: Literal["staging", "production", "archived"]
+    reason: str | None = None
+
+
+def _json_object(text: str | None, what: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc.msg}") from exc
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what} must be a JSON object")
+    return value
+
+
+@router.get("", response_model=Page[ModelVersionRead])
+def list_models(
+    session: SessionDep, user: Viewer, page: PageDep, name: str | None = None, stage: str | None = None
+) -> Page[Any]:
+    return page_of_list(service.list_versions(session, name=name, stage=stage), page, lambda x: x.to_dict())
+
+
+@router.get("/{name}/history", response_model=Page[StageHistoryRead])
+def model_history(name: str, session: SessionDep, user: Viewer, page: PageDep) -> Page[Any]:
+    def row(t: Any) -> dict[str, Any]:
+        return {
+            "version": t.model_version.ref,
+            "from": t.from_stage,
+            "to": t.to_stage,
+            "actor": t.actor,
+            "reason": t.reason,
+            "at": t.at.isoformat(),
+        }
+
+    return page_of_list(service.history(session, name=name), page, row)
+
+
+@router.get("/{name}/{version}", response_model=ModelVersionRead)
+def get_model(name: str, version: str, session: SessionDep, user: Viewer) -> dict[str, Any]:
+    return service.get_version(session, name=name, version=version).to_dict()
+
+
+@router.put("/{name}/{version}", status_code=201, response_model=ModelVersionRead)
+def register_model(
+    name: str,
+    version: str,
+    user: Editor,
+    file: UploadDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+    intended_use: Annotated[str, Query(description="commercial, internal or research.")],
+    risk: str = "low",
+    license: str | None = None,
+    trained_on: Annotated[list[str] | None, Query()] = None,
+    validated_on: Annotated[list[str] | None, Query()] = None,
+    tested_on: Annotated[list[str] | None, Query()] = None,
+    reference_data: Annotated[list[str] | None, Query()] = None,
+    base_model: str | None = None,
+    framework: str | None = None,
+    task: str | None = None,
+    metrics: Annotated[str | None, Query(description="JSON object of evaluation metrics.")] = None,
+    hyperparameters: Annotated[str | None, Query(description="JSON object.")] = None,
+    seed: int | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """Register the request body (the model artifact, named by ``filename``) as NAME@VERSION."""
+    datasets = [
+        (ref, role)
+        for refs, role in (
+            (trained_on, "train"),
+            (validated_on, "validation"),
+            (tested_on, "test"),
+            (reference_data, "reference"),
+        )
+        for ref in refs or []
+    ]
+    result = service.register(
+        session,
+        storage=LocalStorage(settings.storage_root),
+        artifact=service.inspect_artifact(file),
+        name=name,
+        version=version,
+        intended_use=intended_use,
+        actor=user.name,
+        risk_tier=risk,
+        license_expression=license,
+        datasets=datasets,
+        base_model=base_model,
+        framework=framework,
+        task=task,
+        metrics=_json_object(metrics, "metrics"),
+        hyperparameters=_json_object(hyperparameters, "hyperparameters"),
+        seed=seed,
+        description=description,
+    )
+    if not result.created:
+        response.status_code = 200
+    return {**result.version.to_dict(), "created": result.created}
+
+
+@router.get("/{name}/{version}/lineage")
+def model_lineage(name: str, version: str, session: SessionDep, user: Viewer) -> dict[str, Any]:
+    return service.lineage(service.get_version(session, name=name, version=version))
+
+
+@router.get("/{name}/{version}/compliance", response_model=ComplianceRead)
+def model_compliance(name: str, version: str, session: SessionDep, user: Viewer) -> dict[str, Any]:
+    """The compliance check's verdict, not recorded (see POST .../check)."""
+    mv = service.get_version(session, name=name, version=version)
+    return compliance_service.check(session, mv=mv).to_dict()
+
+
+@router.post("/{name}/{version}/check", response_model=ComplianceRead)
+def model_check(name: str, version: str, session: SessionDep, user: Editor) -> dict[str, Any]:
+    """Run the compliance check and record it in the audit log."""
+    mv = service.get_version(session, name=name, version=version)
+    return compliance_service.check(session, mv=mv, actor=user.name).to_dict()
+
+
+@router.post("/{name}/{version}/promote", response_model=PromotionRead)
+def model_promote(
+    name: str, version: str, data: PromotionCreate, session: SessionDep, user: Editor, policy: PolicyDep
+) -> dict[str, Any]:
+    """Move the version to a stage; production needs a clean check and, for medium/high risk, approvals."""
+    mv = service.get_version(session, name=name, version=version)
+    transitions = promote(
+        session, mv=mv, stage=data.stage, actor=user.name, reason=data.reason, approvals=policy
+    )
+    return {
+        "model": mv.ref,
+        "stage": mv.stage,
+        "transitions": [
+            {"version": t.model_version.ref, "from": t.from_stage, "to": t.to_stage, "reason": t.reason}
+            for t in transitions
+        ],
+    }
+
+
+@router.get("/{name}/{version}/report")
+def model_report(
+    name: str,
+    version: str,
+    session: SessionDep,
+    user: Viewer,
+    policy: PolicyDep,
+    format: Literal["json", "html", "pdf"] = "json",
+) -> Response:
+    """The audit report (EU AI Act Annex IV and SR 11-7 mapping) as JSON, HTML or PDF."""
+    mv = service.get_version(session, name=name, version=version)
+    body = render.render(report_service.build(session, mv=mv, policy=policy), format)
+    headers = {}
+    if format == "pdf":
+        headers["Content-Disposition"] = f'attachment; filename="{name}-{version}-report.pdf"'
+    return Response(body, media_type=render.MEDIA_TYPES[format], headers=headers)

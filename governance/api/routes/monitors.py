@@ -1,0 +1,95 @@
+"""Monitors and their runs (the metric history)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from governance.api.deps import Editor, Page, PageDep, SessionDep, Viewer, page_of_list, page_of_query
+from governance.api.schemas import MonitorRead, MonitorRunRead
+from governance.mlmodel import service as model_service
+from governance.monitoring import service
+from governance.monitoring.models import MonitorRun
+from governance.monitoring.schedule import parse_duration
+
+router = APIRouter(prefix="/monitors", tags=["monitors"])
+
+
+class RetrainPolicy(BaseModel):
+    consecutive: int = Field(default=1, ge=1)
+    cooldown: str = "1h"
+    adversarial: bool = False
+
+
+class MonitorCreate(BaseModel):
+    name: str
+    model: str = Field(description="NAME@VERSION the monitor watches.")
+    kind: Literal[
+        "data_drift",
+        "concept_drift",
+        "model_drift",
+        "quality",
+        "robustness",
+        "consistency",
+        "attribution_drift",
+    ]
+    schedule: str = "every 1h"
+    window: str = "1h"
+    start_at: datetime | None = None
+    thresholds: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    channels: list[dict[str, Any]] = Field(default_factory=lambda: [{"type": "log"}])
+    retrain: RetrainPolicy | None = None
+    catchup: Literal["coalesce", "all"] = "coalesce"
+
+
+@router.get("", response_model=Page[MonitorRead])
+def list_monitors(session: SessionDep, user: Viewer, page: PageDep) -> Page[Any]:
+    return page_of_list(service.list_monitors(session), page, lambda m: m.to_dict())
+
+
+@router.post("", status_code=201, response_model=MonitorRead)
+def add_monitor(data: MonitorCreate, session: SessionDep, user: Editor) -> dict[str, Any]:
+    policy = None
+    if data.retrain is not None:
+        policy = {
+            "consecutive": data.retrain.consecutive,
+            "cooldown_seconds": parse_duration(data.retrain.cooldown, "retrain cooldown"),
+        }
+        if data.retrain.adversarial:
+            policy["adversarial"] = True
+    monitor = service.create(
+        session,
+        name=data.name,
+        mv=model_service.get_by_ref(session, data.model),
+        kind=data.kind,
+        schedule=data.schedule,
+        window=data.window,
+        actor=user.name,
+        start_at=data.start_at,
+        thresholds=data.thresholds,
+        params=data.params,
+        channels=data.channels,
+        retrain_policy=policy,
+        catchup=data.catchup,
+    )
+    return monitor.to_dict()
+
+
+@router.get("/{ident}", response_model=MonitorRead)
+def get_monitor(ident: str, session: SessionDep, user: Viewer) -> dict[str, Any]:
+    return service.get(session, ident=ident).to_dict()
+
+
+@router.get("/{ident}/runs", response_model=Page[MonitorRunRead])
+def monitor_runs(ident: str, session: SessionDep, user: Viewer, page: PageDep) -> Page[Any]:
+    """Runs newest window first."""
+    monitor = service.get(session, ident=ident)
+    query = (
+        select(MonitorRun).where(MonitorRun.monitor_id == monitor.id).order_by(MonitorRun.window_start.desc())
+    )
+    return page_of_query(session, query, page, lambda r: r.to_dict())

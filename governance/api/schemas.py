@@ -1,0 +1,273 @@
+"""What the API returns: ``XRead`` schemas apart from the tables, so /openapi.json describes them.
+
+Built from each row's ``to_dict()``; times are ISO strings there and datetimes here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LicenseRead(BaseModel):
+    spdx_id: str
+    name: str
+    url: str | None
+    kind: str
+    commercial_use: bool
+    derivatives: bool
+    no_derivatives: bool
+    share_alike: bool
+    copyleft: str
+    attribution: bool
+    use_restrictions: list[str]
+    notes: str | None
+    builtin: bool
+
+
+class DatasetRead(BaseModel):
+    name: str
+    version: str
+    ref: str
+    location: str
+    source_path: str | None
+    sha256: str
+    format: str
+    size_bytes: int
+    rows: int
+    columns: list[dict[str, Any]]
+    label_column: str | None
+    source: str | None
+    license: str
+    personal_data: str
+    legal_basis: str | None
+    jurisdictions: list[str]
+    derived_from: list[str]
+    registered_by: str
+    created_at: datetime
+    created: bool | None = None
+
+
+class DatasetLink(BaseModel):
+    dataset: str
+    role: str
+
+
+class ModelVersionRead(BaseModel):
+    name: str
+    version: str
+    ref: str
+    artifact_location: str
+    source_path: str | None
+    sha256: str
+    size_bytes: int
+    framework: str
+    task: str | None
+    license: str | None
+    base_model: str | None
+    datasets: list[DatasetLink]
+    dependencies: list[dict[str, Any]]
+    hyperparameters: dict[str, Any]
+    seed: int | None
+    metrics: dict[str, Any]
+    mlflow_run_id: str | None
+    intended_use: str
+    risk_tier: str
+    stage: str
+    description: str | None
+    registered_by: str
+    created_at: datetime
+    created: bool | None = None
+
+
+class StageChangeRead(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    version: str
+    from_: str | None = Field(alias="from")
+    to: str
+    reason: str | None
+
+
+class PromotionRead(BaseModel):
+    model: str
+    stage: str
+    transitions: list[StageChangeRead]
+
+
+class StageHistoryRead(StageChangeRead):
+    actor: str
+    at: datetime
+
+
+class FindingRead(BaseModel):
+    license: str | None
+    property: str
+    path: list[str]
+    message: str
+
+
+class ComplianceRead(BaseModel):
+    model: str
+    intended_use: str
+    compliant: bool
+    violations: list[FindingRead]
+    obligations: list[FindingRead]
+    warnings: list[FindingRead]
+    attributions: list[dict[str, Any]]
+
+
+class BatchRead(BaseModel):
+    id: int
+    model: str
+    kind: str
+    location: str
+    source_path: str | None
+    sha256: str
+    rows: int
+    time_min: datetime | None
+    time_max: datetime | None
+    columns: list[dict[str, Any]]
+    registered_by: str
+    created_at: datetime
+    created: bool | None = None
+
+
+class MonitorRead(BaseModel):
+    id: int
+    name: str
+    model: str
+    kind: str
+    schedule: str
+    window_seconds: int
+    start_at: datetime
+    thresholds: dict[str, Any]
+    params: dict[str, Any]
+    channels: list[dict[str, Any]]
+    retrain_policy: dict[str, Any] | None
+    catchup: str
+    enabled: bool
+    created_by: str
+    created_at: datetime
+
+
+class MonitorRunRead(BaseModel):
+    id: int
+    monitor: str
+    monitor_id: int
+    window_start: datetime
+    window_end: datetime
+    status: str
+    metrics: dict[str, Any]
+    thresholds: dict[str, Any]
+    details: dict[str, Any]
+    rows: int | None
+    duration_ms: int | None
+    attempts: int
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class AlertRead(BaseModel):
+    id: int
+    monitor: str
+    monitor_id: int
+    model: str
+    status: str
+    severity: str
+    message: str
+    window_start: datetime
+    window_end: datetime
+    metrics: dict[str, Any]
+    thresholds: dict[str, Any]
+    breaches: int
+    opened_at: datetime
+    updated_at: datetime
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+
+class RetrainJobRead(BaseModel):
+    id: int
+    key: str
+    model: str
+    monitor: str | None
+    window_start: datetime | None
+    reason: str
+    status: str
+    params: dict[str, Any]
+    attempts: int
+    claimed_by: str | None
+    result: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class DecisionRead(BaseModel):
+    approver: str
+    decision: str
+    comment: str | None
+    at: datetime
+
+
+class ApprovalRequestRead(BaseModel):
+    id: int
+    model: str
+    risk_tier: str
+    registered_by: str
+    status: str
+    required: int
+    approved: int
+    requested_by: str
+    comment: str | None
+    created_at: datetime
+    decided_at: datetime | None
+    decisions: list[DecisionRead]
+
+
+class AuditEventRead(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    changes: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class ChainVerificationRead(BaseModel):
+    ok: bool
+    events: int
+    first_bad_event: int | None
+    reason: str | None
+    head_hash: str | None
+
+
+class UserRead(BaseModel):
+    id: int
+    name: str
+    role: str
+    created_by: str
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+class ApiKeyRead(BaseModel):
+    id: int
+    user: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str

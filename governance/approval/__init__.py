@@ -1,0 +1,1 @@
+"""Approval requests for promoting medium- and high-risk model versions to production."""

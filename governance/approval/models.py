@@ -1,0 +1,75 @@
+"""An approval request per model version, and the decisions of distinct approvers on it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from governance.db import Base, utcnow
+from governance.mlmodel.models import ModelVersion
+
+REQUEST_STATUSES = ("pending", "approved", "rejected", "cancelled")
+DECISIONS = ("approve", "reject")
+
+
+class ApprovalRequest(Base):
+    __tablename__ = "approval_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    required: Mapped[int] = mapped_column()
+    requested_by: Mapped[str] = mapped_column(String(128))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+
+    model_version: Mapped[ModelVersion] = relationship()
+    approvals: Mapped[list[Approval]] = relationship(back_populates="request", order_by="Approval.id")
+
+    def approvers(self) -> list[str]:
+        return [a.approver for a in self.approvals if a.decision == "approve"]
+
+    def to_dict(self) -> dict[str, Any]:
+        mv = self.model_version
+        return {
+            "id": self.id,
+            "model": mv.ref,
+            "risk_tier": mv.risk_tier,
+            "registered_by": mv.registered_by,
+            "status": self.status,
+            "required": self.required,
+            "approved": len(self.approvers()),
+            "requested_by": self.requested_by,
+            "comment": self.comment,
+            "created_at": self.created_at.isoformat(),
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+            "decisions": [a.to_dict() for a in self.approvals],
+        }
+
+
+class Approval(Base):
+    """One approver's decision; the unique key makes approvers distinct per request."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("request_id", "approver"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("approval_requests.id"), index=True)
+    approver: Mapped[str] = mapped_column(String(128))
+    decision: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    request: Mapped[ApprovalRequest] = relationship(back_populates="approvals")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "approver": self.approver,
+            "decision": self.decision,
+            "comment": self.comment,
+            "at": self.at.isoformat(),
+        }

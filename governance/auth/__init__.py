@@ -1,0 +1,1 @@
+"""Users, their roles and API keys (stored only as hashes)."""

@@ -1,0 +1,42 @@
+"""Render a report (the dict from ``service.build``) as JSON, HTML or PDF."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from governance.errors import InvalidInput
+from governance.report import charts
+
+FORMATS = ("json", "html", "pdf")
+MEDIA_TYPES = {"json": "application/json", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=jinja2.select_autoescape(["html"]),
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def to_json(report: dict[str, Any]) -> bytes:
+    return json.dumps(report, indent=2, default=str).encode("utf-8")
+
+
+def to_html(report: dict[str, Any]) -> bytes:
+    svgs = {key: [charts.svg(f) for f in figs] for key, figs in charts.figures(report).items()}
+    return _env.get_template("report.html").render(r=report, charts=svgs).encode("utf-8")
+
+
+def render(report: dict[str, Any], fmt: str) -> bytes:
+    if fmt == "json":
+        return to_json(report)
+    if fmt == "html":
+        return to_html(report)
+    if fmt == "pdf":
+        from governance.report.pdf import to_pdf
+
+        return to_pdf(report)
+    raise InvalidInput(f"report format '{fmt}' is not one of {', '.join(FORMATS)}")

@@ -1,0 +1,170 @@
+"""Approvals: distinct approvers, the registrant may not approve, a rejection needs a new request,
+tier counts come from the settings; every decision is audited with its comment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from governance.api.app import create_app
+from governance.approval import service as approval_service
+from governance.audit import service as audit_service
+from governance.db import Database
+from governance.errors import PermissionDenied
+from governance.mlmodel import service as model_service
+from governance.settings import Settings
+from tests.api.world import World
+
+
+def _promote(client: TestClient, world: World, version: str) -> tuple[int, dict]:
+    r = client.post(
+        f"/api/v1/models/tumour/{version}/promote",
+        json={"stage": "production"},
+        headers=world.headers("editor"),
+    )
+    return r.status_code, r.json()
+
+
+def _request(client: TestClient, world: World, ref: str) -> int:
+    r = client.post(
+        "/api/v1/approvals", json={"model": ref, "comment": "ready"}, headers=world.headers("editor")
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def _decide(
+    client: TestClient, world: World, request_id: int, who: str, verb: str, comment: str | None = None
+):
+    return client.post(
+        f"/api/v1/approvals/{request_id}/{verb}", json={"comment": comment}, headers=world.headers(who)
+    )
+
+
+def test_high_risk_needs_two_distinct_approvers(client: TestClient, world: World, db: Database) -> None:
+    status, body = _promote(client, world, "1")
+    assert status == 403
+    assert body["error"]["message"].startswith(
+        "tumour@1 is high risk: it needs 2 approval(s) before production"
+    )
+    request_id = _request(client, world, "tumour@1")
+    assert _request_conflict(client, world, "tumour@1") == 409
+
+    first = _decide(client, world, request_id, "approver", "approve", "metrics and lineage reviewed")
+    assert first.status_code == 200 and first.json()["status"] == "pending"
+    assert _promote(client, world, "1")[0] == 403
+    again = _decide(client, world, request_id, "approver", "approve")
+    assert again.status_code == 409 and "already decided" in again.json()["error"]["message"]
+    assert _promote(client, world, "1")[1]["error"]["message"].endswith(
+        "has 1 of the 2 distinct approval(s) it needs before production (request 1)"
+    )
+    second = _decide(client, world, request_id, "admin", "approve", "ok")
+    assert second.json()["status"] == "approved" and second.json()["approved"] == 2
+    status, body = _promote(client, world, "1")
+    assert status == 200 and body["stage"] == "production"
+
+    with db.transaction() as session:
+        events = audit_service.list_events(session, entity_id="tumour@1", newest_first=False)
+        decisions = [
+            (e.actor, e.action, e.changes.get("comment")) for e in events if e.action.startswith("approval.")
+        ]
+        assert decisions == [
+            ("editor", "approval.request", "ready"),
+            ("approver", "approval.approve", "metrics and lineage reviewed"),
+            ("admin", "approval.approve", "ok"),
+        ]
+
+
+def _request_conflict(client: TestClient, world: World, ref: str) -> int:
+    return client.post("/api/v1/approvals", json={"model": ref}, headers=world.headers("editor")).status_code
+
+
+def test_rejection_stops_promotion_until_a_new_request(client: TestClient, world: World) -> None:
+    request_id = _request(client, world, "tumour@2")
+    rejected = _decide(client, world, request_id, "approver", "reject", "robustness too low")
+    assert rejected.json()["status"] == "rejected"
+    assert _decide(client, world, request_id, "approver2", "approve").status_code == 409
+    status, body = _promote(client, world, "2")
+    assert status == 403
+    assert (
+        body["error"]["message"]
+        == "tumour@2 was rejected (approval request 1): a new approval request is needed"
+    )
+    second = _request(client, world, "tumour@2")
+    assert _decide(client, world, second, "approver2", "approve").json()["status"] == "approved"
+    assert _promote(client, world, "2")[0] == 200
+
+
+def test_the_registrant_cannot_approve(db: Database, world: World) -> None:
+    with db.transaction() as session:
+        mv = model_service.get_by_ref(session, "tumour@2")
+        found = approval_service.request(
+            session, mv=mv, actor="editor", policy=approval_service.ApprovalPolicy()
+        )
+        with pytest.raises(
+            PermissionDenied, match="editor registered tumour@2 and so cannot approve or reject it"
+        ):
+            approval_service.approve(session, request_id=found.id, approver="editor")
+        with pytest.raises(PermissionDenied):
+            approval_service.reject(session, request_id=found.id, approver="editor")
+
+
+def test_low_risk_needs_no_approval(client: TestClient, world: World) -> None:
+    r = client.post("/api/v1/approvals", json={"model": "tumour@3"}, headers=world.headers("editor"))
+    assert r.status_code == 422 and "needs no approval" in r.json()["error"]["message"]
+    assert _promote(client, world, "3")[0] == 200
+
+
+@pytest.fixture
+def lenient_client(db: Database, database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=database_url, storage_root=tmp_path, approvals_high=1, approvals_medium=0
+    )
+    with TestClient(create_app(settings, db=db)) as test_client:
+        yield test_client
+
+
+def test_tier_counts_come_from_the_settings(lenient_client: TestClient, world: World) -> None:
+    assert _promote(lenient_client, world, "2")[0] == 200  # medium: 0 approvals configured
+    request_id = _request(lenient_client, world, "tumour@1")
+    assert _decide(lenient_client, world, request_id, "approver", "approve").json()["status"] == "approved"
+    assert _promote(lenient_client, world, "1")[0] == 200
+
+
+def test_cli_users_keys_and_approvals(
+    database_url: str, tmp_path: Path, world: World, client: TestClient
+) -> None:
+    from governance.cli import main
+
+    def govern(actor: str, *args: str, expect: int = 0) -> str:
+        env = {
+            "GOVERN_DATABASE_URL": database_url,
+            "GOVERN_STORAGE_ROOT": str(tmp_path),
+            "GOVERN_ACTOR": actor,
+        }
+        result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+        assert result.exit_code == expect, result.output
+        return result.stdout
+
+    govern("root", "user", "add", "carol", "--role", "approver")
+    key = json.loads(govern("root", "key", "create", "carol", "--json"))["key"]
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"}).json()["role"] == "approver"
+    request = json.loads(govern("editor", "approval", "request", "tumour@2", "--json"))
+    assert request["required"] == 1 and request["status"] == "pending"
+    govern("editor", "approval", "approve", str(request["id"]), expect=2)  # the registrant
+    govern("carol", "approval", "approve", str(request["id"]), "--comment", "fine")
+    listed = json.loads(govern("x", "approval", "list", "--json"))
+    assert listed[0]["decisions"][0]["approver"] == "carol"
+    govern("editor", "promote", "tumour@2", "--stage", "production")
+    high = json.loads(govern("editor", "approval", "request", "tumour@1", "--json"))
+    govern("editor", "approval", "cancel", str(high["id"]), "--comment", "wrong version")
+    govern("editor", "promote", "tumour@1", "--stage", "production", expect=2)
+    assert json.loads(govern("editor", "approval", "request", "tumour@1", "--json"))["status"] == "pending"
+    govern("root", "key", "revoke", key)
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    assert key not in govern("root", "key", "list", "--json")

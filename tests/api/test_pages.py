@@ -1,0 +1,71 @@
+"""Reports and pages answer on both databases; logging in through the dashboards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from governance.audit import service as audit_service
+from governance.db import Database
+from tests.api.world import World
+
+
+def test_reports_and_pages_answer(client: TestClient, world: World) -> None:
+    r = client.get("/api/v1/models", headers=world.headers("viewer"))
+    assert r.status_code == 200, r.text
+    assert r.json()["total"] == 3
+    for fmt in ("json", "html", "pdf"):
+        r = client.get(
+            "/api/v1/models/tumour/1/report", params={"format": fmt}, headers=world.headers("viewer")
+        )
+        assert r.status_code == 200, r.text[:2000]
+    r = client.get("/", headers=world.headers("viewer"))
+    assert r.status_code == 200, r.text
+    r = client.get("/models/tumour/1", headers=world.headers("viewer"))
+    assert r.status_code == 200, r.text
+    for page in ("/alerts", "/approvals", "/audit"):
+        assert client.get(page, headers=world.headers("viewer")).status_code == 200
+
+
+def test_login_sets_the_cookie_and_a_bad_key_is_audited(
+    client: TestClient, world: World, db: Database
+) -> None:
+    bad = client.post("/login", json={"key": "gk_000000000000_nope"})
+    assert bad.status_code == 401 and bad.json()["error"]["code"] == "unauthorized"
+    with db.transaction() as session:
+        assert audit_service.list_events(session, limit=1)[0].action == "auth.denied"
+    good = client.post("/login", json={"key": world.keys["viewer"]})
+    assert good.json() == {"user": "viewer", "role": "viewer"}
+    assert (
+        "httponly" in good.headers["set-cookie"].lower()
+        and "samesite=strict" in good.headers["set-cookie"].lower()
+    )
+    assert client.get("/audit").status_code == 200  # the cookie now authenticates pages
+    assert client.get("/api/v1/me").json()["name"] == "viewer"
+
+
+def test_a_runs_evidently_report_is_served_from_the_storage_root(
+    client: TestClient, world: World, db: Database, tmp_path: Path
+) -> None:
+    from governance.monitoring.models import MonitorRun
+
+    inside = tmp_path / "storage" / "reports" / "drift.html"
+    inside.parent.mkdir(parents=True)
+    inside.write_text("<html><body>Evidently data drift</body></html>")
+    outside = tmp_path / "elsewhere.html"
+    outside.write_text("secret")
+    with db.transaction() as session:
+        first, second = session.scalars(select(MonitorRun).order_by(MonitorRun.id).limit(2)).all()
+        first.details = {**first.details, "report_path": str(inside)}
+        second.details = {**second.details, "report_path": str(outside)}
+        ids = first.id, second.id
+    h = world.headers("viewer")
+    page = client.get("/models/tumour/1", headers=h).text
+    assert f'href="/runs/{ids[0]}/report"' in page
+    served = client.get(f"/runs/{ids[0]}/report", headers=h)
+    assert served.status_code == 200 and "Evidently data drift" in served.text
+    refused = client.get(f"/runs/{ids[1]}/report", headers=h)
+    assert refused.status_code == 422 and "secret" not in refused.text
+    assert client.get(f"/runs/{ids[0]}/report", follow_redirects=False).status_code == 303

@@ -1,0 +1,92 @@
+"""The dashboards in a real headless Chromium: each page loads without console errors, the charts
+render, and a reviewer approves from the queue. Screenshots go to tests/dashboards/screenshots/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import select
+
+from governance.approval.models import Approval
+from tests.dashboards.conftest import SCREENSHOTS, Site
+
+PAGES = {
+    "inventory": "/",
+    "model": "/models/tumour/1",
+    "alerts": "/alerts",
+    "approvals": "/approvals",
+    "audit": "/audit",
+}
+
+
+def _login(driver: Any, base: str, key: str) -> None:
+    driver.get(f"{base}/login")
+    driver.find_element(By.ID, "key").send_keys(key)
+    driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    WebDriverWait(driver, 15).until(expected_conditions.url_to_be(f"{base}/"))
+
+
+def _console_errors(driver: Any) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def test_pages_load_and_charts_render(browser: Any, site: Site) -> None:
+    base, world = site.base, site.world
+    driver = browser
+    driver.get(f"{base}/")
+    assert driver.current_url.startswith(f"{base}/login")  # anonymous: sent to log in
+    _login(driver, base, world.keys["viewer"])
+    driver.execute_script("console.error('probe')")
+    assert any("probe" in m for m in _console_errors(driver))  # the console is really read
+    for name, path in PAGES.items():
+        driver.get(base + path)
+        WebDriverWait(driver, 15).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+        )
+        assert driver.find_element(By.TAG_NAME, "h1").text, name
+        driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+        assert _console_errors(driver) == [], name
+    driver.get(f"{base}/models/tumour/1")
+    WebDriverWait(driver, 15).until(
+        lambda d: d.execute_script("return (window.governCharts || []).length") == 2
+    )
+    sizes = driver.execute_script(
+        "return window.governCharts.map(c => [c.config.type, c.canvas.width, c.canvas.height, c.data.datasets.length])"
+    )
+    assert all(w > 100 and h > 100 and n >= 1 for _, w, h, n in sizes), sizes
+    assert driver.execute_script("return typeof Chart") == "function"  # served from /static, no CDN
+    robustness = driver.find_element(By.ID, "robustness-chart")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", robustness)
+    driver.save_screenshot(str(SCREENSHOTS / "model-charts.png"))
+    assert driver.find_element(By.CSS_SELECTOR, "svg.lineage").is_displayed()
+    assert "cancer@1" in driver.find_element(By.CSS_SELECTOR, "svg.lineage").text
+    driver.get(f"{base}/")
+    inventory = driver.find_element(By.ID, "inventory").text
+    assert "tumour@1" in inventory and "breach" in inventory
+
+
+def test_a_reviewer_approves_from_the_queue(browser: Any, site: Site) -> None:
+    base, world = site.base, site.world
+    r = httpx.post(f"{base}/api/v1/approvals", json={"model": "tumour@1"}, headers=world.headers("editor"))
+    assert r.status_code == 201, r.text
+    request_id = r.json()["id"]
+    driver = browser
+    driver.delete_all_cookies()
+    _login(driver, base, world.keys["approver"])
+    driver.get(f"{base}/approvals")
+    row = driver.find_element(By.CSS_SELECTOR, f'tr[data-request="{request_id}"]')
+    row.find_element(By.CSS_SELECTOR, "input.comment").send_keys("looks sound")
+    row.find_element(By.CSS_SELECTOR, "button.approve").click()
+    WebDriverWait(driver, 15).until(lambda d: "approved" in row.find_element(By.CSS_SELECTOR, ".result").text)
+    assert row.find_element(By.CSS_SELECTOR, ".result").text == "approved: request is pending"  # 1 of 2
+    driver.save_screenshot(str(SCREENSHOTS / "approved.png"))
+    assert _console_errors(driver) == []
+    with site.db.transaction() as session:
+        rows = session.scalars(select(Approval).where(Approval.request_id == request_id)).all()
+        assert [(a.approver, a.decision, a.comment) for a in rows] == [("approver", "approve", "looks sound")]
+    driver.get(f"{base}/approvals")
+    assert "approver: approve (looks sound)" in driver.find_element(By.ID, "queue").text
