@@ -76,7 +76,7 @@ def data_drift(data: WindowData) -> CheckOutcome:
             drift_share=share,
         )
         os.replace(tmp, path)
-        details["report"] = str(path)
+        details["report_path"] = str(path)
     drifted = [c["column"] for c in summary["columns"] if c["drift_detected"]]
     return CheckOutcome(
         status=status,
@@ -210,3 +210,105 @@ def consistency(data: WindowData) -> CheckOutcome:
         details=result.to_dict(),
         rows=result.n_rows,
     )
+
+
+# -- checks over predictions, labels and requests --------------------------------------------------
+def _outcome(result: Any, data: WindowData, rows: int) -> CheckOutcome:
+    """A MonitorResult (monitors/result.py) as a CheckOutcome; NaN becomes None through to_dict()."""
+    as_dict = result.to_dict()
+    return CheckOutcome(
+        status=result.status,
+        metrics=as_dict["metrics"],
+        thresholds=as_dict["thresholds"],
+        summary=f"{data.monitor['kind'].replace('_', ' ')} on {data.model_ref}: {result.summary}",
+        details=as_dict.get("details") or {},
+        rows=rows,
+    )
+
+
+def _aligned(values: pd.Series) -> np.ndarray:
+    """Labels and predictions compared as strings unless both are numeric (CSV labels arrive as text)."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    return numeric.to_numpy() if numeric.notna().all() else values.astype(str).to_numpy()
+
+
+@register_check("concept_drift")
+def concept_drift(data: WindowData) -> CheckOutcome:
+    """Window performance against the model's validation baseline, and the detectors' drift points."""
+    from monitors.concept_drift import detect_drift_points
+    from monitors.performance import Task, assess_performance
+
+    labelled = data.frame[data.frame["label"].notna()] if "label" in data.frame else data.frame.iloc[0:0]
+    if labelled.empty:
+        raise InvalidInput(f"concept drift needs labelled records and window {data.window.label()} has none")
+    baseline = dict(data.params.get("baseline") or {})
+    if not baseline:
+        for key in ("val_accuracy", "validation_accuracy", "accuracy", "test_accuracy"):
+            if key in data.model_metrics:
+                baseline = {"accuracy": float(data.model_metrics[key])}
+                break
+    if not baseline:
+        raise InvalidInput(
+            f"{data.model_ref} has no validation accuracy to compare with: set --param baseline=..."
+        )
+    y_true, y_pred = _aligned(labelled["label"]), _aligned(labelled["prediction"])
+    task: Task = "regression" if data.params.get("task") == "regression" else "classification"
+    result = assess_performance(
+        y_true,
+        y_pred,
+        task=task,
+        baseline=baseline,
+        max_drop=float(data.thresholds.get("max_drop", 0.05)),
+        warn_drop=float(data.thresholds.get("warn_drop", 0.02)),
+        seed=int(data.params.get("seed", 0)),
+    )
+    errors = (y_true.astype(str) != y_pred.astype(str)).astype(float)
+    points = detect_drift_points(errors, detector=str(data.params.get("detector", "adwin")))
+    outcome = _outcome(result, data, len(labelled))
+    return CheckOutcome(
+        outcome.status,
+        outcome.metrics,
+        outcome.thresholds,
+        outcome.summary,
+        {**outcome.details, "drift_points": points},
+        outcome.rows,
+    )
+
+
+@register_check("model_drift")
+def model_drift(data: WindowData) -> CheckOutcome:
+    """Latency percentiles, throughput and error rate against the baseline window."""
+    from monitors.operational import assess_operational
+
+    baseline: Any = data.extras.get("baseline_frame")
+    if data.params.get("baseline"):
+        baseline = dict(data.params["baseline"])
+    if baseline is None or (isinstance(baseline, pd.DataFrame) and baseline.empty):
+        raise InvalidInput(f"model drift on {data.model_ref} has no baseline window with requests")
+    thresholds = {k: float(v) for k, v in data.thresholds.items()} or {
+        "p95_relative": 1.5,
+        "error_rate": 0.05,
+    }
+    window_seconds = (data.window.end - data.window.start).total_seconds()
+    result = assess_operational(data.frame, baseline, window_seconds=window_seconds, thresholds=thresholds)
+    return _outcome(result, data, len(data.frame))
+
+
+@register_check("quality")
+def quality(data: WindowData) -> CheckOutcome:
+    """The six data-quality dimensions over the window, representativeness against the reference."""
+    from monitors.quality import assess_quality
+
+    columns = [*data.features, *(c for c in ("label", "prediction") if c in data.frame)]
+    frame = data.frame[columns]
+    has_labels = "label" in frame and frame["label"].notna().any()
+    result = assess_quality(
+        frame,
+        label="label" if has_labels else None,
+        prediction="prediction" if "prediction" in frame else None,
+        protected=tuple(data.params.get("protected", ())),
+        min_examples=int(data.params.get("min_examples", 100)),
+        reference=data.reference[data.features] if data.reference_path is not None else None,
+        thresholds={k: float(v) for k, v in data.thresholds.items()} or None,
+    )
+    return _outcome(result, data, len(frame))

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -107,7 +107,17 @@ def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: 
                 c for c in frame.columns if c not in known and not c.startswith(production.PROBABILITY_PREFIX)
             ]
         )
+        extras: dict[str, Any] = {}
+        if monitor.kind == "model_drift":
+            start = _parse_time(monitor.params.get("baseline_start")) or monitor.start_at
+            end = _parse_time(monitor.params.get("baseline_end")) or start + timedelta(
+                seconds=monitor.window_seconds
+            )
+            extras["baseline_frame"] = production.read_window(
+                session, mv=mv, start=start, end=end, with_labels=False
+            )
         return WindowData(
+            extras=extras,
             monitor=monitor.to_dict(),
             model_ref=mv.ref,
             model_path=Path(mv.artifact_location),
@@ -121,6 +131,13 @@ def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: 
             reference_label=reference.label_column if reference is not None else None,
             storage_root=storage_root,
         )
+
+
+def _parse_time(text: Any) -> datetime | None:
+    if not text:
+        return None
+    value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

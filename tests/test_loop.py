@@ -75,7 +75,7 @@ def test_the_loop_end_to_end(db: Database, database_url: str, tmp_path: Path) ->
         }
         assert v2.mlflow_run_id
         runs = s.scalars(select(MonitorRun).where(MonitorRun.status == "breach")).all()
-        assert all(Path(r.details["report"]).exists() for r in runs)  # Evidently's HTML beside each run
+        assert all(Path(r.details["report_path"]).exists() for r in runs)  # Evidently's HTML beside each run
         assert audit.verify(s).ok
         assert (
             s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "model.gates"))
