@@ -26,6 +26,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from governance.approval.service import ApprovalPolicy
 from governance.audit import service as audit_service
 from governance.compliance import service as compliance_service
 from governance.dataset import service as dataset_service
@@ -62,6 +63,8 @@ class WorkerConfig:
     gate_margin: float = 0.0
     robustness_epsilon: float = 0.05
     robustness_margin: float = 0.05
+    approvals_medium: int = 1
+    approvals_high: int = 2
 
 
 def worker_name() -> str:
@@ -324,6 +327,7 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
                 try:
                     promote(
                         session,
+                        approvals=ApprovalPolicy(medium=config.approvals_medium, high=config.approvals_high),
                         mv=candidate,
                         stage=target,
                         actor=config.actor,

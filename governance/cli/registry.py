@@ -169,17 +169,32 @@ def dataset_group() -> None:
 )
 @json_option
 @pass_ctx
-def dataset_register(cli: CliContext, path: Path, as_json: bool, copy: bool, **fields: Any) -> None:
+@click.option(
+    "--quality/--no-quality",
+    default=True,
+    show_default=True,
+    help="Run the data-quality checks and store their report with the version.",
+)
+def dataset_register(
+    cli: CliContext, path: Path, as_json: bool, copy: bool, quality: bool, **fields: Any
+) -> None:
     """Register the file at PATH (CSV, CSV.gz, Parquet, NPZ) as a dataset version."""
     from governance.dataset import service
     from governance.dataset.files import inspect_file
+    from monitors.quality import file_report
 
     inspected = inspect_file(path)  # before the database: a bad file writes nothing
+    report = file_report(inspected.path, label=fields["label_column"]) if quality else None
     fields["jurisdictions"] = list(fields["jurisdictions"])
     fields["derived_from"] = list(fields["derived_from"])
     with cli.db().transaction() as session:
         result = service.register(
-            session, storage=_storage(cli, copy), file=inspected, actor=cli.settings.actor, **fields
+            session,
+            storage=_storage(cli, copy),
+            file=inspected,
+            actor=cli.settings.actor,
+            quality_report=report,
+            **fields,
         )
         data = {**result.version.to_dict(), "created": result.created}
     verb = "registered" if data["created"] else "already registered (same content, nothing changed):"

@@ -73,6 +73,7 @@ class DatasetVersion(Base):
             "format": self.format,
             "size_bytes": self.size_bytes,
             "rows": self.rows,
+            "quality": self.quality_report,
             "columns": self.columns,
             "label_column": self.label_column,
             "source": self.source,

@@ -585,3 +585,43 @@ def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
         result = CliRunner().invoke(main, ["model", "list"], env={"GOVERN_DATABASE_URL": url})
         assert result.exit_code == 2
         assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_registration_stores_the_quality_report(govern: Any, tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0, None, 4.0] * 30, "y": ["Normal", "normal", "ill", "ill"] * 30})
+    path = tmp_path / "planted.csv"
+    frame.to_csv(path, index=False)
+    out = _json(
+        govern(
+            "dataset",
+            "register",
+            str(path),
+            "--name",
+            "planted",
+            "--version",
+            "1",
+            "--license",
+            "CC0-1.0",
+            "--label",
+            "y",
+            "--json",
+        )
+    )
+    checks = {(f["dimension"], f["check"]) for f in out["quality"]["findings"]}
+    assert ("validity", "missing_values") in checks and ("consistency", "case_or_spacing_variants") in checks
+    skipped = _json(
+        govern(
+            "dataset",
+            "register",
+            str(path),
+            "--name",
+            "planted",
+            "--version",
+            "2",
+            "--license",
+            "CC0-1.0",
+            "--no-quality",
+            "--json",
+        )
+    )
+    assert skipped["quality"] is None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -25,7 +24,9 @@ SMALL = scenario.Scenario(windows=3, drift_from=2, rows_per_window=120, epochs=8
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Database, Settings]:
     root = tmp_path_factory.mktemp("checks")
-    settings = Settings(database_url=f"sqlite:///{root / 'govern.db'}", storage_root=root / "storage", actor="t")
+    settings = Settings(
+        database_url=f"sqlite:///{root / 'govern.db'}", storage_root=root / "storage", actor="t"
+    )
     db = Database(settings.database_url)
     upgrade(db.engine)
     pool = scenario.deploy(db, settings, root / "work", SMALL, lambda _: None)
@@ -47,26 +48,39 @@ def test_every_kind_has_a_check() -> None:
 
 @pytest.mark.parametrize("kind", MONITOR_KINDS)
 @pytest.mark.parametrize("window", [0, 2], ids=["clean", "drifted"])
-def test_every_monitor_kind_gives_the_shared_result(deployed: tuple[Database, Settings], kind: str,
-                                                    window: int) -> None:
+def test_every_monitor_kind_gives_the_shared_result(
+    deployed: tuple[Database, Settings], kind: str, window: int
+) -> None:
     db, settings = deployed
     start = scenario.first_window(SMALL)
     thresholds, params = PARAMS.get(kind, ({}, {}))
     with db.transaction() as s:
         mv = model_service.get_by_ref(s, "digits-classifier@1")
-        monitor_id = monitoring.create(s, name=f"{kind}-{window}", mv=mv, kind=kind, schedule="every 1h",
-                                       window="1h", start_at=start, actor="t", thresholds=thresholds,
-                                       params=params).id
+        monitor_id = monitoring.create(
+            s,
+            name=f"{kind}-{window}",
+            mv=mv,
+            kind=kind,
+            schedule="every 1h",
+            window="1h",
+            start_at=start,
+            actor="t",
+            thresholds=thresholds,
+            params=params,
+        ).id
     span = Window(start + timedelta(hours=window), start + timedelta(hours=window + 1))
-    report = run_window(db, monitor_id=monitor_id, window=span, worker="t", actor="t",
-                        storage_root=settings.storage_root)
+    report = run_window(
+        db, monitor_id=monitor_id, window=span, worker="t", actor="t", storage_root=settings.storage_root
+    )
     assert report is not None
     assert report.status in ("ok", "warning", "breach"), report.summary
     assert report.summary.strip() and "\n" not in report.summary
     with db.transaction() as s:
         run = s.get(MonitorRun, report.run_id)
         assert run is not None and run.rows and run.duration_ms is not None
-        json.dumps({"metrics": run.metrics, "thresholds": run.thresholds, "details": run.details}, allow_nan=False)
+        json.dumps(
+            {"metrics": run.metrics, "thresholds": run.thresholds, "details": run.details}, allow_nan=False
+        )
         assert run.metrics and all(isinstance(v, (int, float)) or v is None for v in run.metrics.values())
     if kind in ("data_drift", "concept_drift") and window == 2:
         assert report.status == "breach"  # brighter, noisier scans: the inputs moved and accuracy fell

@@ -44,10 +44,14 @@ def register_dataset(
     derived_from: Annotated[list[str] | None, Query()] = None,
 ) -> dict[str, Any]:
     """Register the request body (CSV, CSV.gz, Parquet or NPZ; named by ``filename``) as NAME@VERSION."""
+    from monitors.quality import file_report
+
+    inspected = inspect_file(file)
     result = service.register(
         session,
         storage=LocalStorage(settings.storage_root),
-        file=inspect_file(file),
+        file=inspected,
+        quality_report=file_report(inspected.path, label=label),
         name=name,
         version=version,
         license_expression=license,
