@@ -9,6 +9,7 @@ without a process group.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -65,6 +66,11 @@ def distributed(
     try:
         yield context
     finally:
+        # A DistributedDataParallel wrapper still alive here (it sits in reference cycles) is
+        # otherwise freed at interpreter exit, after the group is gone, and its reducer aborts
+        # the process ("terminate called without an active exception", one run in four on
+        # these machines): free it while the group lives.
+        gc.collect()
         dist.destroy_process_group()
 
 
