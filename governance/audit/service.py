@@ -128,7 +128,15 @@ class ChainVerification:
 
 
 def verify(session: Session) -> ChainVerification:
-    """Recompute the chain; name the first event that does not match."""
+    """Recompute the chain; name the first event that does not match.
+
+    ``events`` is the number of events in the log, whether or not the chain holds.
+    """
+
+    def broken(first_bad: int, reason: str) -> ChainVerification:
+        total = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+        return ChainVerification(False, total, first_bad, reason, None)
+
     expected_prev = GENESIS_HASH
     expected_id = 1
     count = 0
@@ -138,11 +146,9 @@ def verify(session: Session) -> ChainVerification:
     for event in events:
         count += 1
         if event.id != expected_id:
-            return ChainVerification(False, count, expected_id, f"event {expected_id} is missing", None)
+            return broken(expected_id, f"event {expected_id} is missing")
         if event.prev_hash != expected_prev:
-            return ChainVerification(
-                False, count, event.id, f"event {event.id} does not follow event {event.id - 1}", None
-            )
+            return broken(event.id, f"event {event.id} does not follow event {event.id - 1}")
         recomputed = event_hash(
             event_id=event.id,
             at=event.at,
@@ -154,24 +160,18 @@ def verify(session: Session) -> ChainVerification:
             prev_hash=event.prev_hash,
         )
         if recomputed != event.hash:
-            return ChainVerification(False, count, event.id, f"event {event.id} was altered", None)
+            return broken(event.id, f"event {event.id} was altered")
         expected_prev = event.hash
         expected_id += 1
     head = session.get(AuditHead, 1)
     last_id = expected_id - 1
     if head is None:
         if count:
-            return ChainVerification(False, count, 1, "the chain head record is missing", None)
+            return broken(1, "the chain head record is missing")
         return ChainVerification(True, 0, None, None, None)
     if head.event_id != last_id or head.hash != expected_prev:
         missing = last_id + 1 if head.event_id > last_id else head.event_id
-        return ChainVerification(
-            False,
-            count,
-            missing,
-            f"the chain ends at event {last_id} but its head says {head.event_id}",
-            None,
-        )
+        return broken(missing, f"the chain ends at event {last_id} but its head says {head.event_id}")
     return ChainVerification(True, count, None, None, head.hash)
 
 
