@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -63,6 +63,26 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+# Namespaces of PostgreSQL transaction-scoped advisory locks, (namespace, key) pairs.
+LOCK_STORAGE_PATH = 7_312_002  # key: a hash of the stored file's path
+LOCK_MONITOR_ALERT = 7_312_003  # key: the monitor id; one open alert per monitor
+LOCK_MODEL_RETRAIN = 7_312_004  # key: the model version id; one active retrain job per model
+
+
+def advisory_xact_lock(executor: Session | Connection, namespace: int, key: int) -> None:
+    """Hold a PostgreSQL advisory lock until the transaction ends (SQLite has one writer anyway).
+
+    Several schedulers and workers decide "is there already an open alert / an active job?" and
+    then write; the lock makes that check and the write one step across processes.
+    """
+    bind = executor.get_bind() if isinstance(executor, Session) else executor
+    if bind.dialect.name != "postgresql":
+        return
+    executor.execute(
+        text("SELECT pg_advisory_xact_lock(:namespace, :key)"), {"namespace": namespace, "key": key}
+    )
 
 
 class Database:

@@ -2,7 +2,13 @@
 
 Files are written under a temporary name and renamed, so a crash leaves no half-written file.
 A copy made inside a transaction that later rolls back is removed again (see
-:meth:`governance.db.Database.transaction`).
+:meth:`governance.db.Database.transaction`), unless a committed row refers to it by then.
+
+Content addressing means two transactions may store the same file at once (two workers that
+assemble the same training set, say). On PostgreSQL a transaction-scoped advisory lock on the
+file's path serialises them: a writer holds it from the moment it looks for the file until its
+transaction ends, and the undo of a rolled-back copy takes it too and deletes the file only when
+no committed row refers to it, so one writer's rollback never removes a file another committed.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
+from governance.db import LOCK_STORAGE_PATH, advisory_xact_lock
 from governance.errors import InvalidInput, Unavailable
 
 CHUNK = 1 << 20
@@ -60,18 +68,25 @@ class LocalStorage:
     def put_file(self, session: Session | None, source: Path, *, kind: str, sha256: str, suffix: str) -> Path:
         """Copy ``source`` in (atomically); undone if ``session``'s transaction rolls back."""
         target = self.path_for(kind, sha256, suffix)
-        if target.exists():
+        if self.claim(session, target):
             return target
         with source.open("rb") as handle:
             return self._write(session, handle, target)
 
     def put_bytes_stream(self, session: Session | None, stream: BinaryIO, *, kind: str, name: str) -> Path:
         target = self.root / kind / name
-        if target.exists():
+        if self.claim(session, target):
             return target
         return self._write(session, stream, target)
 
+    def claim(self, session: Session | None, target: Path) -> bool:
+        """Lock ``target`` for the rest of ``session``'s transaction; whether it is stored already."""
+        if session is not None:
+            advisory_xact_lock(session, LOCK_STORAGE_PATH, _lock_key(target))
+        return target.exists()
+
     def _write(self, session: Session | None, stream: BinaryIO, target: Path) -> Path:
+        tmp_name: str | None = None
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
@@ -81,7 +96,38 @@ class LocalStorage:
                 os.fsync(out.fileno())
             os.replace(tmp_name, target)
         except OSError as exc:
+            if tmp_name is not None:
+                Path(tmp_name).unlink(missing_ok=True)
             raise Unavailable(f"cannot write to storage {self.root}: {exc.strerror or exc}") from exc
         if session is not None:
-            session.info.setdefault("on_rollback", []).append(lambda: target.unlink(missing_ok=True))
+            engine = session.get_bind()
+            session.info.setdefault("on_rollback", []).append(lambda: _undo_write(engine, target))
         return target
+
+
+def _lock_key(target: Path) -> int:
+    """A signed 32-bit key for ``target``'s path (a collision only makes two writers take turns)."""
+    digest = hashlib.sha256(str(target).encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
+
+
+def _undo_write(bind: Engine | Connection, target: Path) -> None:
+    """Remove a file stored by a transaction that rolled back, unless a committed row names it."""
+    if not isinstance(bind, Engine):
+        target.unlink(missing_ok=True)
+        return
+    # The columns whose rows name a stored file (imported here: those services import storage).
+    from governance.dataset.models import DatasetVersion
+    from governance.mlmodel.models import ModelVersion
+    from governance.production.models import InferenceBatch
+
+    references = (DatasetVersion.location, ModelVersion.artifact_location, InferenceBatch.location)
+    try:
+        with bind.begin() as conn:
+            advisory_xact_lock(conn, LOCK_STORAGE_PATH, _lock_key(target))
+            for column in references:
+                if conn.execute(select(column).where(column == str(target)).limit(1)).first() is not None:
+                    return  # another transaction committed this content meanwhile: it is theirs now
+            target.unlink(missing_ok=True)
+    except Exception:
+        return  # the database is gone: an orphan file is safer than a row naming a missing one

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit_service
-from governance.db import utcnow
+from governance.db import LOCK_MONITOR_ALERT, advisory_xact_lock, utcnow
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.monitoring.models import Alert, AlertDelivery, Monitor, MonitorRun
 
@@ -47,6 +47,8 @@ def _queue(session: Session, alert: Alert, monitor: Monitor, event: str) -> None
 
 
 def active_for(session: Session, monitor: Monitor) -> Alert | None:
+    """The monitor's open or acknowledged alert; the caller may now open or close one alone."""
+    advisory_xact_lock(session, LOCK_MONITOR_ALERT, monitor.id)
     return session.scalar(
         select(Alert)
         .where(Alert.monitor_id == monitor.id, Alert.status.in_(ACTIVE))
@@ -54,11 +56,28 @@ def active_for(session: Session, monitor: Monitor) -> Alert | None:
     )
 
 
+def _passed_later(session: Session, monitor: Monitor, run: MonitorRun) -> bool:
+    """Whether a later window of the monitor has already passed (windows may finish out of order)."""
+    later = session.scalar(
+        select(MonitorRun.id)
+        .where(
+            MonitorRun.monitor_id == monitor.id,
+            MonitorRun.status == "ok",
+            MonitorRun.window_start >= run.window_end,
+        )
+        .limit(1)
+    )
+    return later is not None
+
+
 def raise_breach(
     session: Session, *, monitor: Monitor, run: MonitorRun, summary: str, severity: str, actor: str
-) -> Alert:
+) -> Alert | None:
+    """Open the monitor's alert, or update the open one; None when a later window already passed."""
     alert = active_for(session, monitor)
     now = utcnow()
+    if alert is None and _passed_later(session, monitor, run):
+        return None  # a late breach: the monitor has passed since; the run keeps its status
     if alert is None:
         alert = Alert(
             monitor_id=monitor.id,
@@ -82,8 +101,11 @@ def raise_breach(
     else:
         escalated = SEVERITIES.index(severity) > SEVERITIES.index(alert.severity)
         alert.severity = severity if escalated else alert.severity
-        alert.message, alert.last_run_id, alert.window_end = summary, run.id, run.window_end
-        alert.metrics, alert.thresholds, alert.updated_at = run.metrics, run.thresholds, now
+        if run.window_end >= alert.window_end:  # the newest window speaks for the alert
+            alert.message, alert.last_run_id, alert.window_end = summary, run.id, run.window_end
+            alert.metrics, alert.thresholds = run.metrics, run.thresholds
+        alert.window_start = min(alert.window_start, run.window_start)
+        alert.updated_at = now
         alert.breaches += 1
         session.flush()
         if escalated:
@@ -107,8 +129,8 @@ def raise_breach(
 
 def resolve_for_monitor(session: Session, *, monitor: Monitor, run: MonitorRun, actor: str) -> Alert | None:
     alert = active_for(session, monitor)
-    if alert is None:
-        return None
+    if alert is None or alert.window_end > run.window_start:
+        return None  # none open, or it stands for a breach in a later window than this pass
     return _resolve(session, alert, actor=actor, why=f"monitor passed on {run.window_end.isoformat()}")
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit_service
-from governance.db import Database, utcnow
+from governance.db import LOCK_MODEL_RETRAIN, Database, advisory_xact_lock, utcnow
 from governance.errors import InvalidInput, NotFound
 from governance.monitoring.models import Monitor, MonitorRun, RetrainJob
 
@@ -56,6 +56,7 @@ def request_for_breach(
     if not _consecutive_breaches(session, monitor, int(policy["consecutive"])):
         return None
     mv_id = monitor.model_version_id
+    advisory_xact_lock(session, LOCK_MODEL_RETRAIN, mv_id)  # check and create as one step
     active = session.scalar(
         select(RetrainJob).where(RetrainJob.model_version_id == mv_id, RetrainJob.status.in_(ACTIVE))
     )

@@ -161,7 +161,7 @@ def validate_labels(table: pa.Table, path: Path) -> pa.Table:
 
 def _store(session: Session, storage: LocalStorage, table: pa.Table, sha: str, kind: str) -> Path:
     target = storage.path_for(f"batches/{kind}", sha, ".parquet")
-    if target.exists():
+    if storage.claim(session, target):
         return target
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")

@@ -23,6 +23,7 @@ from governance.monitoring.models import Alert, AlertDelivery, MonitorRun, Retra
 from governance.monitoring.schedule import Window
 from governance.monitoring.service import CheckOutcome
 from tests.governance import factories as make
+from tests.governance.concurrency import wait_for_a_blocked_advisory_lock
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -112,6 +113,31 @@ def test_alert_opens_updates_and_resolves(db: Database, tmp_path: Path) -> None:
         assert events == ["opened", "resolved"]
 
 
+def test_windows_that_finish_out_of_order_leave_the_newest_verdict(db: Database, tmp_path: Path) -> None:
+    """Several schedulers may finish a monitor's windows out of order; the newest window decides."""
+    late_breach = _monitor(db, tmp_path)
+    _run(db, late_breach, 1, "ok")
+    _run(db, late_breach, 0, "breach")  # the monitor passed after this window: no alert opens
+    with db.transaction() as s:
+        assert alerts.list_alerts(s) == []
+        assert s.get(MonitorRun, 2).status == "breach"  # the run keeps its own verdict
+
+
+def test_an_older_window_neither_resolves_nor_speaks_for_a_newer_alert(db: Database, tmp_path: Path) -> None:
+    late_pass = _monitor(db, tmp_path)
+    _run(db, late_pass, 2, "breach")
+    _run(db, late_pass, 1, "ok")  # older than the breach: the alert stays open
+    _run(db, late_pass, 0, "breach")  # an older breach counts but does not speak for the alert
+    with db.transaction() as s:
+        (alert,) = alerts.list_alerts(s)
+        assert alert.status == "open" and alert.breaches == 2
+        assert alert.message == "window 2: breach"
+        assert alert.window_start == T0 and alert.window_end == T0 + timedelta(hours=3)
+    _run(db, late_pass, 3, "ok")
+    with db.transaction() as s:
+        assert [a.status for a in alerts.list_alerts(s)] == ["resolved"]
+
+
 def test_ack_and_resolve_by_hand(db: Database, tmp_path: Path) -> None:
     monitor_id = _monitor(db, tmp_path)
     _run(db, monitor_id, 0, "breach")
@@ -144,6 +170,63 @@ def test_retrain_policy_consecutive_one_active_job_and_cooldown(db: Database, tm
     _run(db, monitor_id, 3, "breach")
     with db.transaction() as s:
         assert s.scalar(select(func.count()).select_from(RetrainJob)) == 2
+
+
+def test_concurrent_breaches_of_one_monitor_open_one_alert_and_one_job(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """Two schedulers finish two windows of one monitor at once, both breaching.
+
+    Each looks for an open alert and an active job before writing; without a lock both saw none
+    and the monitor got two alerts (seen under CI with two `govern scheduler` processes).
+    """
+    if not database_url.startswith("postgresql"):
+        pytest.skip("several concurrent schedulers of one database is the PostgreSQL deployment")
+    monitor_id = _monitor(db, tmp_path, retrain_policy={"consecutive": 1, "cooldown_seconds": 0})
+    runs = []
+    for hour in (0, 1):
+        window = Window(T0 + timedelta(hours=hour), T0 + timedelta(hours=hour + 1))
+        run_id = monitoring.claim(db, monitor_id=monitor_id, window=window, worker=f"w{hour}")
+        assert run_id is not None
+        runs.append(run_id)
+    finished = threading.Event()
+    failures: list[BaseException] = []
+
+    def breach(run_id: int) -> None:
+        with db.transaction() as s:
+            monitoring.finish(
+                s,
+                run_id=run_id,
+                outcome=CheckOutcome("breach", {"share": 0.6}, {"share": 0.5}, "breach"),
+                duration_ms=5,
+                actor="t",
+            )
+            finished.set()
+            wait_for_a_blocked_advisory_lock(db)
+
+    def first() -> None:
+        try:
+            breach(runs[0])
+        except BaseException as exc:  # surfaced below
+            failures.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert finished.wait(60)
+    with db.transaction() as s:
+        monitoring.finish(
+            s,
+            run_id=runs[1],
+            outcome=CheckOutcome("breach", {"share": 0.7}, {"share": 0.5}, "breach again"),
+            duration_ms=5,
+            actor="t",
+        )
+    thread.join(60)
+    assert not failures, failures
+    with db.transaction() as s:
+        (alert,) = s.scalars(select(Alert)).all()
+        assert alert.status == "open" and alert.breaches == 2
+        assert s.scalar(select(func.count()).select_from(RetrainJob)) == 1
 
 
 def test_cooldown_blocks_a_second_job(db: Database, tmp_path: Path) -> None:
