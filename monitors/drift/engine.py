@@ -259,6 +259,12 @@ def _as_profile(data: pd.DataFrame | DatasetProfile, side: str) -> DatasetProfil
     )
 
 
+def _names(names: list[str], shown: int = 8) -> str:
+    """A list of column names for a message, cut after ``shown`` with the number left."""
+    text = ", ".join(repr(n) for n in names[:shown])
+    return f"{text} and {len(names) - shown} more" if len(names) > shown else text
+
+
 def compare_profiles(
     reference: DatasetProfile,
     current: DatasetProfile,
@@ -276,8 +282,8 @@ def compare_profiles(
     ref_names, cur_names = set(reference.columns), set(current.columns)
     if ref_names != cur_names:
         only_ref, only_cur = sorted(ref_names - cur_names), sorted(cur_names - ref_names)
-        parts = [f"{only_ref} only in the reference"] if only_ref else []
-        parts += [f"{only_cur} only in the current data"] if only_cur else []
+        parts = [f"{_names(only_ref)} only in the reference"] if only_ref else []
+        parts += [f"{_names(only_cur)} only in the current data"] if only_cur else []
         raise InvalidInput(f"the column sets differ: {'; '.join(parts)}")
     for kind, given in (("method", methods), ("threshold", thresholds)):
         unknown = sorted(set(given) - ref_names)

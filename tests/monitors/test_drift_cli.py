@@ -145,3 +145,13 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     good = _write(tmp_path, "good.csv", pd.DataFrame({"a": [1.0, 2.0]}))
     code, _, err = run(good, str(junk))
     assert code == 2 and "junk.parquet" in err and len(err.strip().splitlines()) == 1
+
+
+def test_many_missing_columns_are_named_briefly(tmp_path: Path) -> None:
+    wide = pd.DataFrame({f"pixel_{i}": [1.0, 2.0] for i in range(40)})
+    ref = _write(tmp_path, "ref.csv", wide)
+    cur = _write(tmp_path, "cur.csv", wide.drop(columns=[f"pixel_{i}" for i in range(1, 40)]))
+    code, _, err = run(ref, cur)
+    assert code == 2
+    assert "'pixel_1', 'pixel_10'" in err and "and 31 more only in the reference" in err, err
+    assert len(err) < 300, err
