@@ -71,7 +71,9 @@ def login(
             db, request, status=401, actor="anonymous", reason="login with an unknown key", role="viewer"
         )
         raise HTTPException(status_code=401, detail="unknown or revoked API key")
-    response.set_cookie(KEY_COOKIE, data.key, httponly=True, samesite="strict", path="/")
+    # Secure whenever the page came over HTTPS (behind a proxy: uvicorn's --proxy-headers).
+    secure = request.url.scheme == "https"
+    response.set_cookie(KEY_COOKIE, data.key, httponly=True, samesite="strict", secure=secure, path="/")
     return {"user": user.name, "role": user.role}
 
 

@@ -44,6 +44,14 @@ def test_login_sets_the_cookie_and_a_bad_key_is_audited(
     )
     assert client.get("/audit").status_code == 200  # the cookie now authenticates pages
     assert client.get("/api/v1/me").json()["name"] == "viewer"
+    assert "secure" not in good.headers["set-cookie"].lower()  # plain HTTP on loopback
+
+
+def test_the_login_cookie_is_secure_over_https(client: TestClient, world: World) -> None:
+    over_https = TestClient(client.app, base_url="https://testserver")
+    good = over_https.post("/login", json={"key": world.keys["viewer"]})
+    assert good.status_code == 200, good.text
+    assert "; secure" in good.headers["set-cookie"].lower()
 
 
 def test_a_runs_evidently_report_is_served_from_the_storage_root(
