@@ -44,13 +44,12 @@ import torch
 from torch import nn
 
 from governance.errors import InvalidInput
+from governance.mlmodel.archives import PLATFORM_CONFIG_ENTRY, PLATFORM_WEIGHTS_ENTRY, detect_format
 
 logger = logging.getLogger(__name__)
 
 PLATFORM_FORMAT = "governance-platform-model"
 PLATFORM_VERSION = 1
-_CONFIG_ENTRY = "governance_model.json"
-_WEIGHTS_ENTRY = "weights.pt"
 _EXPORT_LOAD_LOCK = threading.Lock()
 
 
@@ -253,27 +252,11 @@ def save_platform_model(
     # Fixed timestamps so that the same weights and description always hash the same.
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(
-            zipfile.ZipInfo(_CONFIG_ENTRY, (1980, 1, 1, 0, 0, 0)), json.dumps(description, sort_keys=True)
+            zipfile.ZipInfo(PLATFORM_CONFIG_ENTRY, (1980, 1, 1, 0, 0, 0)),
+            json.dumps(description, sort_keys=True),
         )
-        archive.writestr(zipfile.ZipInfo(_WEIGHTS_ENTRY, (1980, 1, 1, 0, 0, 0)), weights.getvalue())
+        archive.writestr(zipfile.ZipInfo(PLATFORM_WEIGHTS_ENTRY, (1980, 1, 1, 0, 0, 0)), weights.getvalue())
     return file_sha256(path)
-
-
-def detect_format(path: str | Path) -> str:
-    """``platform``, ``torchscript``, ``export`` or ``pickle`` (refused), from the archive's entries."""
-    if not zipfile.is_zipfile(path):
-        return "pickle"
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-    if _CONFIG_ENTRY in names:
-        return "platform"
-    if any(n.endswith("/archive_format") or n == "archive_format" for n in names) or any(
-        "/models/" in n and n.endswith(".json") for n in names
-    ):
-        return "export"
-    if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
-        return "torchscript"
-    return "pickle"
 
 
 def load_model(
@@ -329,8 +312,8 @@ def _set_eval(module: nn.Module) -> None:
 
 def _load_platform(path: Path, device: torch.device) -> tuple[nn.Module, ModelConfig, dict[str, Any]]:
     with zipfile.ZipFile(path) as archive:
-        description = json.loads(archive.read(_CONFIG_ENTRY))
-        weights = archive.read(_WEIGHTS_ENTRY)
+        description = json.loads(archive.read(PLATFORM_CONFIG_ENTRY))
+        weights = archive.read(PLATFORM_WEIGHTS_ENTRY)
     if description.get("format") != PLATFORM_FORMAT or description.get("version") != PLATFORM_VERSION:
         raise InvalidInput(
             f"model file {path} has an unsupported platform format {description.get('format')!r} version {description.get('version')!r}."

@@ -15,6 +15,7 @@ from governance.dataset import service as dataset_service
 from governance.db import utcnow
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.license import service as license_service
+from governance.mlmodel.archives import SAFE_PYTORCH_FORMATS, detect_format
 from governance.mlmodel.models import (
     DATASET_ROLES,
     INTENDED_USES,
@@ -39,6 +40,12 @@ FRAMEWORK_BY_SUFFIX = {
     ".skops": "sklearn",
     ".onnx": "onnx",
 }
+
+
+def _sniff_framework(path: Path) -> str | None:
+    """PyTorch for the archives the platform can load safely (its own, TorchScript, torch.export)."""
+    return "pytorch" if detect_format(path) in SAFE_PYTORCH_FORMATS else None
+
 
 # Which stage may follow which; promotion to production also needs a clean compliance check.
 TRANSITIONS = {
@@ -147,7 +154,9 @@ def register(
     if base_model is not None and parse_ref(base_model) == (name, version):
         raise Conflict(f"lineage cycle: {name}@{version} cannot be its own base model")
     base = get_by_ref(session, base_model) if base_model else None
-    resolved_framework = framework or FRAMEWORK_BY_SUFFIX.get(artifact.suffix)
+    resolved_framework = (
+        framework or FRAMEWORK_BY_SUFFIX.get(artifact.suffix) or _sniff_framework(artifact.path)
+    )
     if resolved_framework is None:
         raise InvalidInput(f"cannot tell the framework of {artifact.path.name}: pass --framework")
 

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -591,37 +592,52 @@ def test_registration_stores_the_quality_report(govern: Any, tmp_path: Path) -> 
     frame = pd.DataFrame({"x": [1.0, 2.0, None, 4.0] * 30, "y": ["Normal", "normal", "ill", "ill"] * 30})
     path = tmp_path / "planted.csv"
     frame.to_csv(path, index=False)
-    out = _json(
-        govern(
-            "dataset",
-            "register",
-            str(path),
-            "--name",
-            "planted",
-            "--version",
-            "1",
-            "--license",
-            "CC0-1.0",
-            "--label",
-            "y",
-            "--json",
-        )
-    )
+
+    def register(version: str, *options: str) -> dict[str, Any]:
+        args = ("--name", "planted", "--version", version, "--license", "CC0-1.0", *options, "--json")
+        return _json(govern("dataset", "register", str(path), *args))
+
+    out = register("1", "--label", "y")
     checks = {(f["dimension"], f["check"]) for f in out["quality"]["findings"]}
     assert ("validity", "missing_values") in checks and ("consistency", "case_or_spacing_variants") in checks
-    skipped = _json(
+    assert register("2", "--no-quality")["quality"] is None
+
+
+def test_a_pytorch_archive_is_known_by_its_content(govern: Any, tmp_path: Path) -> None:
+    """The platform's own archives (and TorchScript, torch.export) need no --framework, whatever the suffix."""
+    from monitors.modelio import MLPConfig, build_module, save_platform_model
+
+    config = MLPConfig(n_features=3, n_outputs=2, hidden=(4,))
+    archive = tmp_path / "model.zip"
+    save_platform_model(build_module(config), config, archive)
+    shown = json.loads(
         govern(
-            "dataset",
+            "model",
             "register",
-            str(path),
+            str(archive),
             "--name",
-            "planted",
+            "m",
             "--version",
-            "2",
-            "--license",
-            "CC0-1.0",
-            "--no-quality",
+            "1",
+            "--intended-use",
+            "internal",
             "--json",
-        )
+        ).output
     )
-    assert skipped["quality"] is None
+    assert shown["framework"] == "pytorch"
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as z:
+        z.writestr("readme.txt", "not a model")
+    result = govern(
+        "model",
+        "register",
+        str(other),
+        "--name",
+        "o",
+        "--version",
+        "1",
+        "--intended-use",
+        "internal",
+        expect=2,
+    )
+    assert "pass --framework" in result.output
