@@ -67,6 +67,8 @@ def test_the_loop_end_to_end(db: Database, database_url: str, tmp_path: Path) ->
     with db.transaction() as s:
         training = dataset_service.get_by_ref(s, "digits@2")
         assert [p.ref for p in training.parents] == ["digits@1"]
+        reference = dataset_service.get_by_ref(s, "digits@1")
+        assert reference.quality_report is not None and training.quality_report is not None
         assert training.rows == 1257 + 4 * 80  # the reference plus every labelled production record
         v2 = model_service.get_by_ref(s, "digits-classifier@2")
         assert {(link.dataset_version.ref, link.role) for link in v2.datasets} == {

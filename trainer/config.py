@@ -49,13 +49,14 @@ class AdversarialConfig:
 class TrainConfig:
     """Hyper-parameters of one training run.
 
-        Training stops after ``epochs`` or when the validation loss has not improved by more than
-        ``min_delta`` for ``patience`` epochs; the best epoch's weights are kept. The learning rate
-        is multiplied by ``plateau_factor`` when the validation loss has not improved for more than
-        ``plateau_patience`` epochs, down to ``min_lr``. ``amp`` enables bfloat16 autocast on CUDA
-        (ignored on the CPU). ``cpu_threads`` sets torch's intra-op threads for the process (small
-    models train fastest on one thread, most of all on a busy machine). A checkpoint is written to ``checkpoint_dir`` after every epoch; a run
-        started again with the same directory resumes from it.
+    Training stops after ``epochs`` or when the validation loss has not improved by more than
+    ``min_delta`` for ``patience`` epochs; the best epoch's weights are kept. The learning rate
+    is multiplied by ``plateau_factor`` when the validation loss has not improved for more than
+    ``plateau_patience`` epochs, down to ``min_lr``. ``amp`` enables bfloat16 autocast on CUDA
+    (ignored on the CPU). ``cpu_threads`` sets torch's intra-op threads for the process (small
+    models train fastest on one thread, most of all on a busy machine). A checkpoint is written
+    to ``checkpoint_dir`` after every epoch; a run started again with the same directory
+    resumes from it.
     """
 
     epochs: int = 50

@@ -43,6 +43,7 @@ from governance.production.records import labelled_records
 from governance.promotion import promote
 from governance.storage import LocalStorage
 from monitors.modelio import CNNConfig, MLPConfig, load_model
+from monitors.quality_io import file_report
 from trainer import gates
 from trainer.config import AdversarialConfig, TrainConfig
 from trainer.data import split_training_set, to_tensors
@@ -65,6 +66,8 @@ class WorkerConfig:
     robustness_margin: float = 0.05
     approvals_medium: int = 1
     approvals_high: int = 2
+    # The platform's models are small: one intra-op thread trains them fastest (benchmarks/train.py).
+    cpu_threads: int | None = 1
 
 
 def worker_name() -> str:
@@ -163,6 +166,7 @@ def _register_training_set_once(
                     legal_basis=parent.legal_basis,
                     jurisdictions=list(parent.jurisdictions or []),
                     derived_from=[parent.ref],
+                    quality_report=file_report(path, label=label),
                 ).version
         return same.id, parent.id, label, features
 
@@ -235,6 +239,7 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
         seed=int(current["seed"]),
         checkpoint_dir=checkpoint_dir,
         adversarial=adversarial,
+        cpu_threads=config.cpu_threads,
     )
     tracker = _tracker(config, str(current["name"]))
     result = train(

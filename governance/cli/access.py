@@ -97,7 +97,7 @@ def approval_group() -> None:
     """Approvals that medium- and high-risk versions need before production."""
 
 
-def _policy(cli: CliContext) -> ApprovalPolicy:
+def approval_policy(cli: CliContext) -> ApprovalPolicy:
     return ApprovalPolicy(medium=cli.settings.approvals_medium, high=cli.settings.approvals_high)
 
 
@@ -114,7 +114,7 @@ def approval_request(cli: CliContext, ref: str, comment: str | None, as_json: bo
     with cli.db().transaction() as session:
         mv = model_service.get_by_ref(session, ref)
         data = service.request(
-            session, mv=mv, actor=cli.settings.actor, policy=_policy(cli), comment=comment
+            session, mv=mv, actor=cli.settings.actor, policy=approval_policy(cli), comment=comment
         ).to_dict()
     emit(data, as_json, f"approval request {data['id']} for {ref}: needs {data['required']} approval(s)")
 
@@ -209,7 +209,9 @@ def report_command(cli: CliContext, ref: str, fmt: str, output: Path | None) -> 
     from governance.report import render, service
 
     with cli.db().transaction() as session:
-        report = service.build(session, mv=model_service.get_by_ref(session, ref), policy=_policy(cli))
+        report = service.build(
+            session, mv=model_service.get_by_ref(session, ref), policy=approval_policy(cli)
+        )
     body = render.render(report, fmt)
     if output is not None:
         try:

@@ -185,7 +185,11 @@ def demo_command(cli: CliContext, workdir: Path, windows: int, as_json: bool) ->
     import time
 
     from governance.audit import service as audit_service
+    from governance.cli.access import approval_policy
     from governance.cli.scenario import Scenario, run
+    from governance.mlmodel import service as model_service
+    from governance.report import render
+    from governance.report import service as report_service
 
     started = time.perf_counter()
     say = (
@@ -197,17 +201,14 @@ def demo_command(cli: CliContext, workdir: Path, windows: int, as_json: bool) ->
     compliance = _compliance_phase(cli, workdir, say)
     say("2. the closed loop (digits): deploy, stream, monitor, alert, retrain, gate, promote")
     loop = run(cli.db(), cli.settings, workdir, Scenario(windows=windows), say)
-    from governance.mlmodel import service as model_service
-    from governance.report import render
-    from governance.report import service as report_service
-
     with cli.db().transaction() as session:
         chain = audit_service.verify(session)
         live = model_service.list_versions(session, name="digits-classifier", stage="production")
         report_path = None
         if live:
             report_path = (workdir / f"report-{live[0].model.name}-{live[0].version}.html").absolute()
-            report_path.write_bytes(render.render(report_service.build(session, mv=live[0]), "html"))
+            report = report_service.build(session, mv=live[0], policy=approval_policy(cli))
+            report_path.write_bytes(render.render(report, "html"))
             say(f"audit report of {live[0].ref} (EU AI Act Annex IV / SR 11-7): {report_path}")
     say(
         f"3. audit chain {'holds' if chain.ok else 'BROKEN'} over {chain.events} events (head {chain.head_hash})"

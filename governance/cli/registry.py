@@ -181,7 +181,7 @@ def dataset_register(
     """Register the file at PATH (CSV, CSV.gz, Parquet, NPZ) as a dataset version."""
     from governance.dataset import service
     from governance.dataset.files import inspect_file
-    from monitors.quality import file_report
+    from monitors.quality_io import file_report
 
     inspected = inspect_file(path)  # before the database: a bad file writes nothing
     report = file_report(inspected.path, label=fields["label_column"]) if quality else None

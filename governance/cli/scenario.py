@@ -98,6 +98,7 @@ def deploy(
     from governance.mlmodel import service as model_service
     from governance.promotion import promote
     from governance.storage import LocalStorage
+    from monitors.quality_io import file_report
 
     actor = settings.actor
     storage = LocalStorage(settings.storage_root)
@@ -113,6 +114,7 @@ def deploy(
             label_column=LABEL,
             actor=actor,
             source="UCI Optical Recognition of Handwritten Digits, via scikit-learn (70 % split)",
+            quality_report=file_report(reference_csv, label=LABEL),
         )
     say(f"registered dataset {DATASET}@1 ({len(pd.read_csv(reference_csv))} digits, CC-BY-4.0)")
     result = train_initial(

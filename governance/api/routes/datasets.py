@@ -44,7 +44,7 @@ def register_dataset(
     derived_from: Annotated[list[str] | None, Query()] = None,
 ) -> dict[str, Any]:
     """Register the request body (CSV, CSV.gz, Parquet or NPZ; named by ``filename``) as NAME@VERSION."""
-    from monitors.quality import file_report
+    from monitors.quality_io import file_report
 
     inspected = inspect_file(file)
     result = service.register(

@@ -1,0 +1,39 @@
+"""Reading a data file for the quality checks: the I/O side of :mod:`monitors.quality`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from monitors.quality import assess_quality
+
+MAX_REGISTRATION_ROWS = 2_000_000
+
+
+def file_report(
+    path: Any, *, label: str | None, max_rows: int = MAX_REGISTRATION_ROWS
+) -> dict[str, Any] | None:
+    """The quality report stored with a dataset version when it is registered.
+
+    CSV (also gzipped) and Parquet files up to ``max_rows`` rows are read whole; larger files and
+    NPZ arrays get no report at registration (``govern quality`` runs it on demand). A label that
+    is not a column is left to the registry's own validation.
+    """
+    name = Path(path).name.lower()
+    if name.endswith((".parquet", ".pq")):
+        import pyarrow.parquet as pq
+
+        if pq.ParquetFile(str(path)).metadata.num_rows > max_rows:
+            return None
+        frame = pd.read_parquet(path)
+    elif name.endswith((".csv", ".csv.gz")):
+        frame = pd.read_csv(path, nrows=max_rows + 1)
+        if len(frame) > max_rows:
+            return None
+    else:
+        return None
+    report = assess_quality(frame, label=label if label in frame.columns else None)
+    result: dict[str, Any] = report.to_dict()
+    return result
