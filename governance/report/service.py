@@ -207,8 +207,15 @@ def _data_quality(session: Session, mv: ModelVersion, monitors: list[Monitor]) -
     findings: list[dict[str, Any]] = []
     for dv, _role, _whose in _all_datasets(mv):
         if dv.quality_report:
+            report = dv.quality_report
             findings.append(
-                {"source": dv.ref, "kind": "dataset", "status": None, "report": dv.quality_report}
+                {
+                    "source": dv.ref,
+                    "kind": "dataset",
+                    "status": report.get("status"),
+                    "summary": report.get("summary"),
+                    "report": report,
+                }
             )
     for monitor in monitors:
         if monitor.kind in QUALITY_KINDS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from html import escape as html_escape
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,10 @@ def test_json_report_sections_and_mappings(client: TestClient, approved: World) 
         ("approver2", "approve"),
     ]
     assert report["approvals"]["status"] == "approved (2 of 2)"
+    dataset_finding = report["data_quality"]["findings"][0]
+    assert (dataset_finding["source"], dataset_finding["kind"]) == ("cancer@1", "dataset")
+    assert dataset_finding["status"] == dataset_finding["report"]["status"]
+    assert dataset_finding["summary"] == dataset_finding["report"]["summary"] != ""
     assert report["audit"]["verified"] is True and re.fullmatch(r"[0-9a-f]{64}", report["audit"]["head_hash"])
     annex = {m["point"]: m["sections"] for m in report["mapping"]["eu_ai_act_annex_iv"]}
     assert set(annex) == {str(i) for i in range(1, 10)}
@@ -81,6 +86,8 @@ def test_json_report_sections_and_mappings(client: TestClient, approved: World) 
 
 def test_html_report(client: TestClient, approved: World) -> None:
     html = _report(client, approved, "html").decode()
+    summary = json.loads(_report(client, approved, "json"))["data_quality"]["findings"][0]["summary"]
+    assert html_escape(summary) in html  # the registered dataset's quality report, in a sentence
     for key, title in SECTIONS:
         assert f'id="{key}"' in html and title in html
     assert html.count("<svg") >= 2  # the robustness curve and the drift chart, inline

@@ -16,6 +16,7 @@ from governance.mlmodel import service as model_service
 from governance.monitoring import service as monitoring_service
 from governance.monitoring.schedule import Window
 from governance.monitoring.service import CheckOutcome
+from monitors.quality_io import file_report
 
 ROLES = ("viewer", "editor", "approver", "admin")
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -67,6 +68,7 @@ def build(db: Database, breast_cancer_csv: Path, models: list[Path]) -> World:
             personal_data="pseudonymous",
             legal_basis="GDPR Art. 9(2)(j)",
             jurisdictions=["GDPR"],
+            quality_report=file_report(breast_cancer_csv, label="target"),  # as registration stores it
         )
         for path, ref, risk in zip(
             models, (world.high, world.medium, world.low), ("high", "medium", "low"), strict=True

@@ -1,0 +1,33 @@
+"""The README's main job: ``govern demo`` end to end, in a fresh directory, against a fresh database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+
+@pytest.mark.slow
+def test_the_demo_runs_the_whole_loop_and_writes_the_audit_report(
+    govern: Callable[..., Result], tmp_path: Path
+) -> None:
+    workdir = tmp_path / "demo"
+    data = json.loads(govern("demo", "--workdir", str(workdir), "--json").stdout)
+
+    assert {c["model"]: c["violations"] for c in data["compliance"]} == {
+        "cancer-screen@1": 0,
+        "cancer-screen-plus@1": 1,
+    }
+    assert any(a["monitor"] == "digits-classifier-data-drift" for a in data["alerts"])
+    assert [j["status"] for j in data["retrain_jobs"]] == ["succeeded"]
+    stages = {f"{v['name']}@{v['version']}": v["stage"] for v in data["versions"]}
+    assert stages["digits-classifier@2"] == "production" and stages["digits-classifier@1"] == "archived"
+    assert data["audit"]["ok"] is True and data["audit"]["events"] > 0
+    report = Path(data["report"])
+    assert report.parent == workdir.absolute() and report.name == "report-digits-classifier-2.html"
+    html = report.read_text()
+    assert "digits-classifier@2" in html and 'id="data_quality"' in html
+    assert "digits@2 (dataset" in html  # the training set's quality report, as registered
