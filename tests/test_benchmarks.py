@@ -1,0 +1,50 @@
+"""The benchmark scripts (``make bench``) run, at toy sizes, and still compare against their reference."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench(*args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_the_drift_benchmark_agrees_with_evidently() -> None:
+    out = bench("benchmarks/drift.py", "--rows", "3000", "--columns", "3")
+    assert re.search(r"agreement: methods 3/3, verdicts 3/3", out), out
+    assert re.search(r"speed-up:\s+[\d.]+x", out), out
+
+
+@pytest.mark.slow
+def test_the_drift_oracle_benchmark_agrees_with_evidently() -> None:
+    out = bench("benchmarks/drift_oracle.py", "--seeds", "1")
+    agree = re.search(r"verdicts agree: (\d+)/(\d+)", out)
+    assert agree is not None and agree.group(1) == agree.group(2) and int(agree.group(2)) > 0, out
+
+
+@pytest.mark.slow
+def test_the_concept_drift_benchmark_runs_every_detector() -> None:
+    out = bench("-m", "benchmarks.concept_drift", "--seeds", "1")
+    assert "ours: ddm" in out and "1 seeds x 3 drifts per stream" in out, out
+
+
+@pytest.mark.slow
+def test_the_training_benchmark_measures_both_models() -> None:
+    out = bench("benchmarks/train.py", "--repeats", "1", "--threads", "1")
+    for model in ("MLP / breast-cancer", "CNN / digits"):
+        line = next((row for row in out.splitlines() if row.startswith(model)), "")
+        assert re.search(r"[\d,]+ samples/s .* test accuracy 0\.9\d+", line), out
