@@ -65,6 +65,10 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+# ``mapped_column(..., info=STORED_FILE)`` marks a column that names a file under the storage root:
+# storage keeps such a file when it undoes a rolled-back copy that a committed row names.
+STORED_FILE: dict[str, Any] = {"stored_file": True}
+
 # Namespaces of PostgreSQL transaction-scoped advisory locks, (namespace, key) pairs.
 LOCK_STORAGE_PATH = 7_312_002  # key: a hash of the stored file's path
 LOCK_MONITOR_ALERT = 7_312_003  # key: the monitor id; one open alert per monitor

@@ -18,12 +18,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Column, Connection, Engine, select
 from sqlalchemy.orm import Session
 
-from governance.db import LOCK_STORAGE_PATH, advisory_xact_lock
+from governance.db import LOCK_STORAGE_PATH, Base, advisory_xact_lock
 from governance.errors import InvalidInput, Unavailable
 
 CHUNK = 1 << 20
@@ -116,18 +116,24 @@ def _undo_write(bind: Engine | Connection, target: Path) -> None:
     if not isinstance(bind, Engine):
         target.unlink(missing_ok=True)
         return
-    # The columns whose rows name a stored file (imported here: those services import storage).
-    from governance.dataset.models import DatasetVersion
-    from governance.mlmodel.models import ModelVersion
-    from governance.production.models import InferenceBatch
-
-    references = (DatasetVersion.location, ModelVersion.artifact_location, InferenceBatch.location)
     try:
         with bind.begin() as conn:
             advisory_xact_lock(conn, LOCK_STORAGE_PATH, _lock_key(target))
-            for column in references:
+            for column in _stored_file_columns():
                 if conn.execute(select(column).where(column == str(target)).limit(1)).first() is not None:
                     return  # another transaction committed this content meanwhile: it is theirs now
             target.unlink(missing_ok=True)
     except Exception:
         return  # the database is gone: an orphan file is safer than a row naming a missing one
+
+
+def _stored_file_columns() -> list[Column[Any]]:
+    """Every column marked ``info=STORED_FILE`` in the ORM models."""
+    import governance.models  # noqa: F401  (every table, so that the metadata is complete)
+
+    return [
+        column
+        for table in Base.metadata.tables.values()
+        for column in table.columns
+        if column.info.get("stored_file")
+    ]

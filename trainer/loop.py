@@ -404,8 +404,6 @@ def train(
                 logger.exception("the tracker could not record the failed run")
         raise
 
-    # The DDP wrapper's reducer must go before the process group does (see trainer.distributed).
-    del net
     if state.best_model is not None:
         module.load_state_dict(state.best_model)
     module = module.cpu().eval()

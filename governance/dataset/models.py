@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from governance.db import Base, utcnow
+from governance.db import STORED_FILE, Base, utcnow
 
 PERSONAL_DATA_CLASSES = ("none", "pseudonymous", "personal", "sensitive")
 DATASET_FORMATS = ("csv", "parquet", "npz")
@@ -33,7 +33,7 @@ class DatasetVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
     version: Mapped[str] = mapped_column(String(64))
-    location: Mapped[str] = mapped_column(String(1024))
+    location: Mapped[str] = mapped_column(String(1024), info=STORED_FILE)
     source_path: Mapped[str | None] = mapped_column(String(1024))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     format: Mapped[str] = mapped_column(String(16))

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.dataset.models import DatasetVersion
-from governance.db import Base, utcnow
+from governance.db import STORED_FILE, Base, utcnow
 
 STAGES = ("candidate", "staging", "production", "archived")
 INTENDED_USES = ("commercial", "internal", "research")
@@ -34,7 +34,7 @@ class ModelVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
     version: Mapped[str] = mapped_column(String(64))
-    artifact_location: Mapped[str] = mapped_column(String(1024))
+    artifact_location: Mapped[str] = mapped_column(String(1024), info=STORED_FILE)
     source_path: Mapped[str | None] = mapped_column(String(1024))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)

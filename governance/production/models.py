@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from governance.db import Base, utcnow
+from governance.db import STORED_FILE, Base, utcnow
 from governance.mlmodel.models import ModelVersion
 
 BATCH_KINDS = ("predictions", "labels")
@@ -21,7 +21,7 @@ class InferenceBatch(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
-    location: Mapped[str] = mapped_column(String(1024))
+    location: Mapped[str] = mapped_column(String(1024), info=STORED_FILE)
     source_path: Mapped[str | None] = mapped_column(String(1024))
     sha256: Mapped[str] = mapped_column(String(64))
     rows: Mapped[int] = mapped_column(BigInteger)

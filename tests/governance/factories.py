@@ -13,17 +13,29 @@ from governance.dataset.files import inspect_file
 from governance.dataset.models import DatasetVersion
 from governance.mlmodel import service as model_service
 from governance.mlmodel.models import ModelVersion
+from governance.storage import LocalStorage
 
 _serial = count()
 
 
-def dataset(session: Session, folder: Path, ref: str, license: str, **fields: Any) -> DatasetVersion:
+def dataset(
+    session: Session,
+    folder: Path,
+    ref: str,
+    license: str,
+    *,
+    path: Path | None = None,
+    storage: LocalStorage | None = None,
+    **fields: Any,
+) -> DatasetVersion:
+    """Register ``path`` (default: a fresh small CSV in ``folder``) as ``ref``, copied into ``storage``."""
     name, version = ref.split("@")
-    path = folder / f"{name}-{version}-{next(_serial)}.csv"
-    path.write_text(f"x,y\n{next(_serial)},1\n2,0\n")
+    if path is None:
+        path = folder / f"{name}-{version}-{next(_serial)}.csv"
+        path.write_text(f"x,y\n{next(_serial)},1\n2,0\n")
     return dataset_service.register(
         session,
-        storage=None,
+        storage=storage,
         file=inspect_file(path),
         name=name,
         version=version,

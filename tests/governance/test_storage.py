@@ -9,24 +9,16 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from governance.dataset import service as dataset_service
-from governance.dataset.files import inspect_file
 from governance.db import Database
 from governance.storage import LocalStorage
+from tests.governance import factories as make
 from tests.governance.concurrency import wait_for_a_blocked_advisory_lock
 
 
 def _store(session: Session, storage: LocalStorage, path: Path, name: str) -> Path:
-    version = dataset_service.register(
-        session,
-        storage=storage,
-        file=inspect_file(path),
-        name=name,
-        version="1",
-        license_expression="CC0-1.0",
-        actor="tester",
-    ).version
-    return Path(version.location)
+    return Path(
+        make.dataset(session, path.parent, f"{name}@1", "CC0-1.0", path=path, storage=storage).location
+    )
 
 
 def _register(db: Database, storage: LocalStorage, path: Path, name: str) -> Path:
@@ -60,6 +52,17 @@ def test_a_rollback_keeps_a_file_that_a_committed_row_names(db: Database, tmp_pa
     orphan.write_text("x\n1\n")
     _undo_write(db.engine, orphan)
     assert not orphan.exists()
+
+
+def test_every_column_that_names_a_stored_file_is_marked() -> None:
+    """The undo looks in the columns marked ``info=STORED_FILE``: datasets, models and batches."""
+    from governance.storage import _stored_file_columns
+
+    assert {str(c) for c in _stored_file_columns()} == {
+        "dataset_versions.location",
+        "model_versions.artifact_location",
+        "inference_batches.location",
+    }
 
 
 def test_a_rollback_never_removes_a_file_another_transaction_committed(
