@@ -1,15 +1,19 @@
 """The compliance dashboards: server-rendered pages under ``/`` and their static assets.
 
-Pages need a viewer key, kept after ``/login`` in an HttpOnly, SameSite=Strict cookie (the API
-accepts that cookie as well as ``Authorization: Bearer``, so the approval queue's buttons call the
-API itself). An anonymous visitor is sent to the login page; the refusal is audited like any other.
+Pages need a viewer. ``/login`` takes an API key once and opens a server-side session; the
+HttpOnly, SameSite=Strict cookie holds only that session's random token (the API accepts it as well
+as ``Authorization: Bearer``, so the approval queue's buttons call the API itself), and ``/logout``
+revokes it. An anonymous visitor is sent to the login page, and back to a path on this site only.
+HTML made from data (the runs' Evidently reports) is served sandboxed: nothing in it runs.
 """
 
 from __future__ import annotations
 
-import json
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
@@ -18,9 +22,19 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
 from dashboards import lineage_svg, queries
-from governance.api.deps import KEY_COOKIE, DatabaseDep, PolicyDep, SessionDep, authorize, record_denial
+from governance.api.deps import (
+    SESSION_COOKIE,
+    DatabaseDep,
+    PolicyDep,
+    SessionDep,
+    SettingsDep,
+    authorize,
+    session_token,
+)
+from governance.api.metrics import REFUSALS
+from governance.api.security import DATA_HTML_HEADERS
 from governance.audit import service as audit_service
-from governance.auth import service as auth_service
+from governance.auth import sessions as session_service
 from governance.auth.models import User
 from governance.errors import InvalidInput, NotFound
 from governance.mlmodel import service as model_service
@@ -52,9 +66,34 @@ def _page(request: Request, name: str, user: User, **context: Any) -> HTMLRespon
     return templates.TemplateResponse(request, name, {"user": user, **context})
 
 
+_UNSAFE_IN_PATH = re.compile(r"[\\\x00-\x1f\x7f]")
+
+
+def safe_next(target: str | None) -> str:
+    """``target`` if it is a path on this site (``/x``), else ``/``: never ``//host``, ``/\\host``,
+    ``http://...`` or any of those percent-encoded (decoded repeatedly) or with control characters."""
+    if not target or len(target) > 2000:
+        return "/"
+    decoded, previous = target, None
+    for _ in range(5):
+        parts = urlsplit(decoded)
+        if (
+            not decoded.startswith("/")
+            or decoded.startswith("//")
+            or _UNSAFE_IN_PATH.search(decoded)  # browsers read `/\host` as `//host`
+            or parts.scheme
+            or parts.netloc
+        ):
+            return "/"
+        previous, decoded = decoded, unquote(decoded)
+        if decoded == previous:
+            return target
+    return "/"  # still changing after five rounds of decoding: not a plain path
+
+
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "login.html", {"user": None})
+def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    return templates.TemplateResponse(request, "login.html", {"user": None, "next": safe_next(next)})
 
 
 class Login(BaseModel):
@@ -63,23 +102,35 @@ class Login(BaseModel):
 
 @router.post("/login")
 def login(
-    data: Login, request: Request, session: SessionDep, db: DatabaseDep, response: Response
+    data: Login, request: Request, session: SessionDep, settings: SettingsDep, response: Response
 ) -> dict[str, Any]:
-    user = auth_service.authenticate(session, plaintext=data.key, touch=False)
-    if user is None:
-        record_denial(
-            db, request, status=401, actor="anonymous", reason="login with an unknown key", role="viewer"
-        )
+    lifetime = timedelta(hours=settings.session_hours)
+    opened = session_service.open_session(session, api_key=data.key, lifetime=lifetime)
+    if opened is None:
+        REFUSALS.add("unknown_credentials")  # anonymous: counted, not audited
         raise HTTPException(status_code=401, detail="unknown or revoked API key")
     # Secure whenever the page came over HTTPS (behind a proxy: uvicorn's --proxy-headers).
     secure = request.url.scheme == "https"
-    response.set_cookie(KEY_COOKIE, data.key, httponly=True, samesite="strict", secure=secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        opened.token,
+        max_age=int(lifetime.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
+    user = opened.web_session.user
     return {"user": user.name, "role": user.role}
 
 
 @router.post("/logout")
-def logout(response: Response) -> dict[str, Any]:
-    response.delete_cookie(KEY_COOKIE, path="/")
+def logout(request: Request, session: SessionDep, response: Response) -> dict[str, Any]:
+    """Revoke the session server-side (a copy of the cookie stops working) and drop the cookie."""
+    token = session_token(request)
+    if token:
+        session_service.close_session(session, token=token)
+    response.delete_cookie(SESSION_COOKIE, path="/")
     return {"ok": True}
 
 
@@ -101,13 +152,16 @@ def model(
         user,
         m=data,
         lineage_svg=lineage_svg.render(data["lineage"]),
-        charts_json=json.dumps(charts),
+        charts=charts,
     )
 
 
 @router.get("/runs/{run_id}/report")
 def run_report(run_id: int, request: Request, session: SessionDep, user: PageUser) -> FileResponse:
-    """The Evidently (or other) HTML report a monitor run saved under the storage root."""
+    """The Evidently (or other) HTML report a monitor run saved under the storage root.
+
+    It is made from data (column names, values), so it is served sandboxed: no script in it runs.
+    """
     run = session.get(MonitorRun, run_id)
     path_text = (run.details or {}).get("report_path") if run is not None else None
     if not path_text:
@@ -116,7 +170,7 @@ def run_report(run_id: int, request: Request, session: SessionDep, user: PageUse
     path = Path(path_text).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise InvalidInput(f"the report of monitor run {run_id} is not a file under the storage root")
-    return FileResponse(path, media_type="text/html")
+    return FileResponse(path, media_type="text/html", headers=DATA_HTML_HEADERS)
 
 
 @router.get("/alerts", response_class=HTMLResponse)
@@ -151,7 +205,7 @@ def audit(request: Request, session: SessionDep, user: PageUser, offset: int = 0
 
 
 async def _login_redirect(request: Request, exc: Exception) -> RedirectResponse:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    return RedirectResponse(f"/login?next={quote(safe_next(request.url.path), safe='/')}", status_code=303)
 
 
 def mount(app: FastAPI) -> None:

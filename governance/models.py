@@ -2,7 +2,7 @@
 
 from governance.approval.models import Approval, ApprovalRequest
 from governance.audit.models import AuditEvent, AuditHead
-from governance.auth.models import ApiKey, User
+from governance.auth.models import ApiKey, User, WebSession
 from governance.dataset.models import Dataset, DatasetLineage, DatasetVersion
 from governance.db import Base
 from governance.license.models import License
@@ -32,4 +32,5 @@ __all__ = [
     "RetrainJob",
     "StageTransition",
     "User",
+    "WebSession",
 ]

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         default=2, ge=0, description="Distinct approvers a high-risk version needs before production."
     )
     debug: bool = Field(default=False, description="Show tracebacks for unexpected errors.")
+    session_hours: float = Field(
+        default=8.0, gt=0, le=720, description="How long a dashboards login lasts before logging in again."
+    )
 
 
 def get_settings() -> Settings:

@@ -58,8 +58,9 @@ function wireLogin() {
     event.preventDefault();
     const result = await postJSON("/login", { key: document.getElementById("key").value });
     if (result.ok) {
-      const next = new URLSearchParams(window.location.search).get("next") || "/";
-      window.location.assign(next.startsWith("/") ? next : "/");
+      // The server checked `next` (a path on this site only; see views.safe_next).
+      const next = form.dataset.next || "/";
+      window.location.assign(next.startsWith("/") && !next.startsWith("//") && !next.includes("\\") ? next : "/");
     } else {
       document.getElementById("login-error").textContent = (result.data.error || {}).message || "login failed";
     }

@@ -22,6 +22,7 @@ from governance.api.routes import (
     operations,
     production,
 )
+from governance.api.security import SecurityMiddleware
 from governance.db import Database
 from governance.settings import Settings
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     errors.install(app)
+    app.add_middleware(SecurityMiddleware)  # CSP, no framing, nosniff; cross-site writes refused
     for module in (licenses, datasets, models, production, monitors, alerts, jobs, approvals, audit, access):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(operations.router)

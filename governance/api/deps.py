@@ -1,8 +1,9 @@
 """Dependencies shared by every route: the request's session and transaction, the caller, pages.
 
 The request owns the transaction: ``SessionDep`` yields a session inside ``session.begin()`` that
-commits when the route returns and rolls back when it raises. A refused request (401, 403) rolls
-its own transaction back and writes one ``auth.denied`` audit event in a small transaction apart.
+commits when the route returns and rolls back when it raises. A refused request rolls its own
+transaction back; a known user's refusal (403) writes one ``auth.denied`` audit event in a small
+transaction apart, an anonymous one (401) is only counted in ``/metrics``.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from governance.api.metrics import REFUSALS
 from governance.approval.service import ApprovalPolicy
 from governance.audit import service as audit_service
 from governance.auth import service as auth_service
+from governance.auth import sessions as session_service
 from governance.auth.models import User
 from governance.db import Database
 from governance.errors import PermissionDenied
 from governance.settings import Settings
 
 T = TypeVar("T")
-KEY_COOKIE = "govern_key"
+SESSION_COOKIE = "govern_session"
 MAX_LIMIT = 500
 
 
@@ -59,12 +62,17 @@ PolicyDep = Annotated[ApprovalPolicy, Depends(approval_policy)]
 
 
 def presented_key(request: Request) -> str | None:
-    """The key from ``Authorization: Bearer KEY``, or (dashboards) from the session cookie."""
+    """The API key from ``Authorization: Bearer KEY`` (the only way a key is presented)."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.cookies.get(KEY_COOKIE) or None
+    return None
+
+
+def session_token(request: Request) -> str | None:
+    """The dashboards' session token from its cookie (a session, never a key; see ``auth.sessions``)."""
+    return request.cookies.get(SESSION_COOKIE) or None
 
 
 def record_denial(db: Database, request: Request, *, status: int, actor: str, reason: str, role: str) -> None:
@@ -81,12 +89,21 @@ def record_denial(db: Database, request: Request, *, status: int, actor: str, re
 
 
 def authorize(request: Request, session: Session, db: Database, role: str) -> User:
-    """The caller if their key's role grants ``role``; else audit the refusal and raise 401 or 403."""
+    """The caller if their key's (or session's) role grants ``role``; else refuse with 401 or 403.
+
+    A caller with no live credentials is anonymous: counted in ``/metrics``, not audited, so a flood
+    of anonymous requests writes nothing. A known user lacking the role is audited (``auth.denied``).
+    """
     key = presented_key(request)
-    user = auth_service.authenticate(session, plaintext=key, touch=False) if key else None
+    token = None if key else session_token(request)
+    if key:
+        user = auth_service.authenticate(session, plaintext=key, touch=False)
+    else:
+        user = session_service.authenticate(session, token=token) if token else None
     if user is None:
-        reason = "no API key" if not key else "unknown or revoked API key"
-        record_denial(db, request, status=401, actor="anonymous", reason=reason, role=role)
+        presented = bool(key or token)
+        REFUSALS.add("unknown_credentials" if presented else "no_credentials")
+        reason = "unknown or revoked API key or session" if presented else "no API key"
         raise HTTPException(
             status_code=401,
             detail=f"{reason}: send `Authorization: Bearer KEY`",
@@ -96,7 +113,8 @@ def authorize(request: Request, session: Session, db: Database, role: str) -> Us
         name, has = user.name, user.role
         record_denial(db, request, status=403, actor=name, reason=f"role {has} lacks {role}", role=role)
         raise PermissionDenied(f"{name} is a {has} and this needs the {role} role")
-    auth_service.authenticate(session, plaintext=key or "", touch=True)
+    if key:
+        auth_service.authenticate(session, plaintext=key, touch=True)
     return user
 
 

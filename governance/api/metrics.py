@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,6 +26,29 @@ from governance.monitoring.models import (
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 FINISHED = ("ok", "warning", "breach")
+REFUSAL_REASONS = ("no_credentials", "unknown_credentials", "cross_site")
+
+
+class RefusalCounter:
+    """Refusals of unauthenticated requests, per process: a flood of them costs no database write."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def add(self, reason: str) -> None:
+        with self._lock:
+            self._counts[reason] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                r: self._counts[r]
+                for r in (*REFUSAL_REASONS, *sorted(set(self._counts) - set(REFUSAL_REASONS)))
+            }
+
+
+REFUSALS = RefusalCounter()
 
 
 def _escape(value: str) -> str:
@@ -164,4 +189,10 @@ def exposition(session: Session) -> str:
     )
     events = session.scalar(select(func.count(AuditEvent.id))) or 0
     out.family("govern_audit_events", "gauge", "Events in the audit log.", [({}, float(events))])
+    out.family(
+        "govern_refused_requests_total",
+        "counter",
+        "Requests refused without an authenticated user (counted here, not audited), by reason.",
+        (({"reason": r}, float(n)) for r, n in REFUSALS.snapshot().items()),
+    )
     return out.text()

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from governance.api.metrics import REFUSALS
 from governance.audit import service as audit_service
 from governance.db import Database
 from tests.api.world import World
@@ -29,15 +30,21 @@ def test_reports_and_pages_answer(client: TestClient, world: World) -> None:
         assert client.get(page, headers=world.headers("viewer")).status_code == 200
 
 
-def test_login_sets_the_cookie_and_a_bad_key_is_audited(
+def test_login_sets_the_cookie_and_a_bad_key_is_counted(
     client: TestClient, world: World, db: Database
 ) -> None:
+    with db.transaction() as session:
+        events_before = audit_service.count_events(session)
+    refused_before = REFUSALS.snapshot()["unknown_credentials"]
     bad = client.post("/login", json={"key": "gk_000000000000_nope"})
     assert bad.status_code == 401 and bad.json()["error"]["code"] == "unauthorized"
-    with db.transaction() as session:
-        assert audit_service.list_events(session, limit=1)[0].action == "auth.denied"
+    with db.transaction() as session:  # anonymous: counted in /metrics, not written to the audit log
+        assert audit_service.count_events(session) == events_before
+    assert REFUSALS.snapshot()["unknown_credentials"] == refused_before + 1
     good = client.post("/login", json={"key": world.keys["viewer"]})
     assert good.json() == {"user": "viewer", "role": "viewer"}
+    with db.transaction() as session:
+        assert audit_service.list_events(session, limit=1)[0].action == "session.open"
     assert (
         "httponly" in good.headers["set-cookie"].lower()
         and "samesite=strict" in good.headers["set-cookie"].lower()

@@ -68,6 +68,7 @@ class Site:
     base: str
     world: world_module.World
     db: Database
+    storage_root: Path
 
 
 def _free_port() -> int:
@@ -83,7 +84,8 @@ def site(tmp_path: Path, breast_cancer_csv: Path, torchscript_models: list[Path]
     db = Database(url)
     upgrade(db.engine)
     world = world_module.build(db, breast_cancer_csv, torchscript_models)
-    app = create_app(Settings(database_url=url, storage_root=tmp_path / "storage"), db=db)
+    storage_root = tmp_path / "storage"
+    app = create_app(Settings(database_url=url, storage_root=storage_root), db=db)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -94,7 +96,7 @@ def site(tmp_path: Path, breast_cancer_csv: Path, torchscript_models: list[Path]
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
     try:
-        yield Site(f"http://127.0.0.1:{port}", world, db)
+        yield Site(f"http://127.0.0.1:{port}", world, db, storage_root)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

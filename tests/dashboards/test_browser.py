@@ -90,3 +90,30 @@ def test_a_reviewer_approves_from_the_queue(browser: Any, site: Site) -> None:
         assert [(a.approver, a.decision, a.comment) for a in rows] == [("approver", "approve", "looks sound")]
     driver.get(f"{base}/approvals")
     assert "approver: approve (looks sound)" in driver.find_element(By.ID, "queue").text
+
+
+def _login_at(driver: Any, url: str, key: str) -> None:
+    driver.get(url)
+    driver.find_element(By.ID, "key").send_keys(key)
+    driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
+
+
+def test_login_returns_only_to_this_site_and_logout_ends_the_session(browser: Any, site: Site) -> None:
+    base, key = site.base, site.world.keys["viewer"]
+    driver = browser
+    for hostile in ("//example.com/x", "/%5Cexample.com", "/\\example.com", "https://example.com/"):
+        driver.delete_all_cookies()
+        _login_at(driver, f"{base}/login?next={hostile}", key)
+        WebDriverWait(driver, 15).until(expected_conditions.url_to_be(f"{base}/"))
+    driver.delete_all_cookies()
+    _login_at(driver, f"{base}/login?next=/alerts", key)
+    WebDriverWait(driver, 15).until(expected_conditions.url_to_be(f"{base}/alerts"))
+    cookie = driver.get_cookie("govern_session")
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert cookie["value"].startswith("gs_") and key not in cookie["value"]
+    driver.find_element(By.ID, "logout").click()
+    WebDriverWait(driver, 15).until(expected_conditions.url_contains("/login"))
+    assert _console_errors(driver) == []
+    # the cookie copied before logout no longer opens anything
+    replay = httpx.get(f"{base}/api/v1/me", cookies={"govern_session": cookie["value"]})
+    assert replay.status_code == 401

@@ -19,6 +19,7 @@ from governance.api.deps import (
     page_of_list,
 )
 from governance.api.schemas import ComplianceRead, ModelVersionRead, PromotionRead, StageHistoryRead
+from governance.api.security import DATA_HTML_HEADERS
 from governance.api.upload import UploadDep
 from governance.compliance import service as compliance_service
 from governance.errors import InvalidInput
@@ -184,7 +185,7 @@ def model_report(
     """The audit report (EU AI Act Annex IV and SR 11-7 mapping) as JSON, HTML or PDF."""
     mv = service.get_version(session, name=name, version=version)
     body = render.render(report_service.build(session, mv=mv, policy=policy), format)
-    headers = {}
+    headers = dict(DATA_HTML_HEADERS)  # made from registry data: inert (sandboxed, no scripts)
     if format == "pdf":
         headers["Content-Disposition"] = f'attachment; filename="{name}-{version}-report.pdf"'
     return Response(body, media_type=render.MEDIA_TYPES[format], headers=headers)
