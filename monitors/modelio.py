@@ -304,7 +304,9 @@ def load_model(
     except InvalidInput:
         raise
     except Exception as exc:
-        raise InvalidInput(f"model file {path} could not be loaded as a {report.format} archive: {exc}.") from exc
+        raise InvalidInput(
+            f"model file {path} could not be loaded as a {report.format} archive: {exc}."
+        ) from exc
     _set_eval(module)
     logger.info("loaded %s model %s (sha256 %s) on %s", report.format, path, digest, target)
     return LoadedModel(module=module, format=report.format, sha256=digest, config=config, metadata=metadata)
@@ -317,7 +319,9 @@ def _set_eval(module: nn.Module) -> None:
         logger.debug("module %s does not support eval()", type(module).__name__)
 
 
-def _load_platform(content: bytes, path: Path, device: torch.device) -> tuple[nn.Module, ModelConfig, dict[str, Any]]:
+def _load_platform(
+    content: bytes, path: Path, device: torch.device
+) -> tuple[nn.Module, ModelConfig, dict[str, Any]]:
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         description = json.loads(archive.read(PLATFORM_CONFIG_ENTRY))
         weights = archive.read(PLATFORM_WEIGHTS_ENTRY)

@@ -44,7 +44,22 @@ _DOTTED = re.compile(r"[A-Za-z0-9_.]*\Z")
 _TARGET = re.compile(r"torch\.ops\.(aten|prims)\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+\Z")
 _OPERATOR_TARGETS = {
     f"_operator.{n}"
-    for n in ("getitem", "add", "sub", "mul", "floordiv", "truediv", "mod", "neg", "eq", "ne", "lt", "le", "gt", "ge")
+    for n in (
+        "getitem",
+        "add",
+        "sub",
+        "mul",
+        "floordiv",
+        "truediv",
+        "mod",
+        "neg",
+        "eq",
+        "ne",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+    )
 }
 _DENIED_OPS = ("from_file", "_sleep", "save", "load")  # ops that touch files or stall, never in a classifier
 _SYMPY_WORDS = {
@@ -54,7 +69,9 @@ _SYMPY_WORDS = {
     "TruncToInt", "TruncToFloat", "RoundToInt", "ToFloat", "Identity", "Eq", "Ne", "Le", "Lt", "Ge", "Gt",
 }  # fmt: skip
 _SYMBOL = re.compile(r"[a-z]+[0-9]+\Z")
-_GUARD = re.compile(r"L\['[A-Za-z_][A-Za-z0-9_]*'\](\[[0-9]+\])*\.size\(\)\[[0-9]+\] *(==|!=|>=|<=|<|>) *-?[0-9]+\Z")
+_GUARD = re.compile(
+    r"L\['[A-Za-z_][A-Za-z0-9_]*'\](\[[0-9]+\])*\.size\(\)\[[0-9]+\] *(==|!=|>=|<=|<|>) *-?[0-9]+\Z"
+)
 _SPEC_TYPES = {None, "builtins.tuple", "builtins.list", "builtins.dict", "collections.OrderedDict"}
 _FREE_TEXT_KEYS = {"as_string", "as_strings"}  # literal arguments; FX writes them with repr()
 _NAME_KEYS = {"name", "as_name", "as_names"}
@@ -141,13 +158,18 @@ def _single_root(names: list[str], label: str) -> str:
 def _inspect_platform(archive: zipfile.ZipFile, names: list[str], label: str) -> ArchiveReport:
     if sorted(names) != sorted([PLATFORM_CONFIG_ENTRY, PLATFORM_WEIGHTS_ENTRY]):
         extra = sorted(set(names) - {PLATFORM_CONFIG_ENTRY, PLATFORM_WEIGHTS_ENTRY})
-        raise _refuse(label, f"is a platform archive with unknown member {extra[0] if extra else PLATFORM_WEIGHTS_ENTRY!r}")
+        raise _refuse(
+            label,
+            f"is a platform archive with unknown member {extra[0] if extra else PLATFORM_WEIGHTS_ENTRY!r}",
+        )
     if not isinstance(json.loads(archive.read(PLATFORM_CONFIG_ENTRY)), dict):
         raise _refuse(label, "has a platform description that is not a JSON object")
     return ArchiveReport("platform", members=tuple(names))
 
 
-def _inspect_torchscript(archive: zipfile.ZipFile, root: str, relative: list[str], label: str) -> ArchiveReport:
+def _inspect_torchscript(
+    archive: zipfile.ZipFile, root: str, relative: list[str], label: str
+) -> ArchiveReport:
     for member in relative:
         if not _TORCHSCRIPT_MEMBER.match(member):
             raise _refuse(label, f"is a TorchScript archive with unknown member {member!r}")
@@ -165,7 +187,9 @@ def _inspect_export(archive: zipfile.ZipFile, root: str, relative: list[str], la
 
     if read("archive_format").decode().strip() != "pt2" or read("archive_version").decode().strip() != "0":
         raise _refuse(label, "is a torch.export archive of an unknown format or version")
-    programs = [m[len("models/") : -len(".json")] for m in relative if m.startswith("models/") and m.endswith(".json")]
+    programs = [
+        m[len("models/") : -len(".json")] for m in relative if m.startswith("models/") and m.endswith(".json")
+    ]
     if len(programs) != 1 or not _NAME.match(programs[0]):
         raise _refuse(label, "is a torch.export archive without exactly one program")
     name = programs[0]
@@ -198,8 +222,13 @@ def _check_payload_config(config: Any, folder: str, prefix: str, relative: list[
         if not isinstance(meta, dict) or meta.get("use_pickle") is not False:
             raise _refuse(label, f"marks {folder[:-1]} {str(fqn)[:60]!r} as pickled")
         path_name = str(meta.get("path_name"))
-        if not re.fullmatch(re.escape(prefix) + r"[0-9]+", path_name) or f"data/{folder}/{path_name}" not in relative:
-            raise _refuse(label, f"has {folder[:-1]} {str(fqn)[:60]!r} in an unknown payload {path_name[:60]!r}")
+        if (
+            not re.fullmatch(re.escape(prefix) + r"[0-9]+", path_name)
+            or f"data/{folder}/{path_name}" not in relative
+        ):
+            raise _refuse(
+                label, f"has {folder[:-1]} {str(fqn)[:60]!r} in an unknown payload {path_name[:60]!r}"
+            )
         tensor_meta = meta.get("tensor_meta")
         device = tensor_meta.get("device", {}).get("type") if isinstance(tensor_meta, dict) else None
         if device not in ("cpu", "cuda"):
