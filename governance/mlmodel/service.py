@@ -15,7 +15,12 @@ from governance.dataset import service as dataset_service
 from governance.db import utcnow
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.license import service as license_service
-from governance.mlmodel.archives import SAFE_PYTORCH_FORMATS, detect_format, inspect_archive, looks_like_pytorch
+from governance.mlmodel.archives import (
+    SAFE_PYTORCH_FORMATS,
+    detect_format,
+    inspect_archive,
+    looks_like_pytorch,
+)
 from governance.mlmodel.models import (
     DATASET_ROLES,
     INTENDED_USES,

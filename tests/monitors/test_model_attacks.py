@@ -24,9 +24,9 @@ from sqlalchemy import func, select
 from governance.api.app import create_app
 from governance.auth import service as auth_service
 from governance.cli import main
-from governance.db import Database
 from governance.dataset import service as dataset_service
 from governance.dataset.files import inspect_file
+from governance.db import Database
 from governance.errors import InvalidInput
 from governance.mlmodel import service as model_service
 from governance.mlmodel.archives import UnsafeArchive, inspect_archive
@@ -100,7 +100,7 @@ def test_pickles_and_unknown_members_are_refused(legit: dict[str, Path], tmp_pat
         members[f"{root}/data/aotinductor/model/evil.so"] = b"\x7fELF"
 
     extra = hostile.rewrite_zip(legit["export"], tmp_path / "extra.pt2", add_member)
-    with pytest.raises(UnsafeArchive, match="'data/aotinductor/model/evil.so' that is not understood"):
+    with pytest.raises(UnsafeArchive, match=r"'data/aotinductor/model/evil\.so' that is not understood"):
         load_model(extra)
 
     def rename(program: dict[str, Any]) -> None:
