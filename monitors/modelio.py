@@ -4,15 +4,17 @@ Three archive formats load:
 
 * **TorchScript** (``torch.jit.save``): restored by the TorchScript interpreter, whose unpickler
   only rebuilds TorchScript types.
-* **torch.export** (``torch.export.save``, ``.pt2``): restored by ``torch.export.load`` with every
-  inner ``torch.load`` forced to ``weights_only=True`` (PyTorch itself falls back to a full
-  unpickle when that fails; here the archive is refused instead).
+* **torch.export** (``torch.export.save``, ``.pt2``): inspected member by member and rebuilt from
+  its JSON program and raw tensor payloads by PyTorch's deserialiser, never by
+  ``torch.export.load`` (which ``pickle.loads`` opaque constants and unpickles sample inputs).
 * **platform archives** (:func:`save_platform_model`): a zip holding ``governance_model.json`` (the
   architecture as an :class:`MLPConfig` or :class:`CNNConfig`, plus metadata) and ``weights.pt`` (a
   ``state_dict`` read with ``weights_only=True``). The retrainer saves what it trains this way.
 
-Anything else, a plain ``torch.save`` pickle of a whole module included, is refused. When the
-registry gives a sha256, a file whose content hashes differently is refused before it is opened.
+Anything else, a plain ``torch.save`` pickle of a whole module included, is refused (see
+:mod:`governance.mlmodel.archives` for every rule). When the registry gives a sha256, a file whose
+content hashes differently is refused before it is opened. :func:`load_model` is the platform's
+only model loader: the CLI, the API, the scheduler's checks and the worker all go through it.
 
 Examples
 --------
@@ -32,10 +34,7 @@ import hashlib
 import io
 import json
 import logging
-import threading
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,13 +43,17 @@ import torch
 from torch import nn
 
 from governance.errors import InvalidInput
-from governance.mlmodel.archives import PLATFORM_CONFIG_ENTRY, PLATFORM_WEIGHTS_ENTRY, detect_format
+from governance.mlmodel.archives import (
+    PLATFORM_CONFIG_ENTRY,
+    PLATFORM_WEIGHTS_ENTRY,
+    check_export_program,
+    inspect_archive,
+)
 
 logger = logging.getLogger(__name__)
 
 PLATFORM_FORMAT = "governance-platform-model"
 PLATFORM_VERSION = 1
-_EXPORT_LOAD_LOCK = threading.Lock()
 
 
 class ModelIntegrityError(InvalidInput):
@@ -264,43 +267,49 @@ def load_model(
 ) -> LoadedModel:
     """Load a model artifact safely, in eval mode, on ``device`` (CUDA when available by default).
 
+    This is the platform's only model loader. The file is read once; its bytes are hashed, checked
+    against ``expected_sha256``, inspected member by member
+    (:func:`governance.mlmodel.archives.inspect_archive`) and then loaded from memory, so what is
+    loaded is exactly what was hashed and inspected. Nothing in it is unpickled except by the
+    TorchScript unpickler and ``torch.load(weights_only=True)``.
+
     Raises
     ------
     InvalidInput
-        The file is missing, is an arbitrary pickle, or is malformed.
+        The file is missing, is a pickle or an archive with anything pickled or unknown in it, or is
+        malformed.
     ModelIntegrityError
         Its sha256 differs from ``expected_sha256``.
     """
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"model file {path} does not exist.")
-    digest = file_sha256(path)
+    content = path.read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
     if expected_sha256 is not None and digest != expected_sha256.lower():
         raise ModelIntegrityError(
             f"model file {path} has sha256 {digest} but the registry recorded {expected_sha256.lower()}, so it is refused."
         )
+    report = inspect_archive(content, label=str(path))
     target = select_device(device)
-    kind = detect_format(path)
     config: ModelConfig | None = None
     metadata: dict[str, Any] = {}
     try:
-        if kind == "platform":
-            module, config, metadata = _load_platform(path, target)
-        elif kind == "torchscript":
-            module = torch.jit.load(str(path), map_location=target)
-        elif kind == "export":
-            module = _load_export(path).module().to(target)
+        if report.format == "platform":
+            module, config, metadata = _load_platform(content, path, target)
+        elif report.format == "torchscript":
+            module = torch.jit.load(io.BytesIO(content), map_location=target)
         else:
-            raise InvalidInput(
-                f"model file {path} is not a TorchScript, torch.export or platform archive; arbitrary pickles are not loaded."
-            )
+            module = _load_export(content, str(report.model_name)).module().to(target)
     except InvalidInput:
         raise
     except Exception as exc:
-        raise InvalidInput(f"model file {path} could not be loaded as a {kind} archive: {exc}.") from exc
+        raise InvalidInput(
+            f"model file {path} could not be loaded as a {report.format} archive: {exc}."
+        ) from exc
     _set_eval(module)
-    logger.info("loaded %s model %s (sha256 %s) on %s", kind, path, digest, target)
-    return LoadedModel(module=module, format=kind, sha256=digest, config=config, metadata=metadata)
+    logger.info("loaded %s model %s (sha256 %s) on %s", report.format, path, digest, target)
+    return LoadedModel(module=module, format=report.format, sha256=digest, config=config, metadata=metadata)
 
 
 def _set_eval(module: nn.Module) -> None:
@@ -310,8 +319,10 @@ def _set_eval(module: nn.Module) -> None:
         logger.debug("module %s does not support eval()", type(module).__name__)
 
 
-def _load_platform(path: Path, device: torch.device) -> tuple[nn.Module, ModelConfig, dict[str, Any]]:
-    with zipfile.ZipFile(path) as archive:
+def _load_platform(
+    content: bytes, path: Path, device: torch.device
+) -> tuple[nn.Module, ModelConfig, dict[str, Any]]:
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
         description = json.loads(archive.read(PLATFORM_CONFIG_ENTRY))
         weights = archive.read(PLATFORM_WEIGHTS_ENTRY)
     if description.get("format") != PLATFORM_FORMAT or description.get("version") != PLATFORM_VERSION:
@@ -325,22 +336,34 @@ def _load_platform(path: Path, device: torch.device) -> tuple[nn.Module, ModelCo
     return module.to(device), config, dict(description.get("metadata") or {})
 
 
-@contextmanager
-def _weights_only_torch_load() -> Iterator[None]:
-    original = torch.load
+def _load_export(content: bytes, name: str) -> Any:
+    """An ExportedProgram from an archive :func:`inspect_archive` accepted, without ``torch.export.load``.
 
-    def weights_only_load(*args: Any, **kwargs: Any) -> Any:
-        kwargs["weights_only"] = True
-        return original(*args, **kwargs)
+    ``torch.export.load`` would ``pickle.loads`` opaque constants and fall back to a full unpickle of
+    the sample inputs; here only the program's JSON (node metadata dropped) and the raw tensor
+    payloads are read, through PyTorch's own deserialiser, and the sample inputs are never read.
+    """
+    from torch._export.serde import schema
+    from torch._export.serde.serialize import ExportedProgramDeserializer, _dict_to_dataclass
+    from torch.export.pt2_archive._package import PT2ArchiveReader, _load_constants, _load_state_dict
 
-    with _EXPORT_LOAD_LOCK:
-        torch.load = weights_only_load
-        try:
-            yield
-        finally:
-            torch.load = original
+    with PT2ArchiveReader(io.BytesIO(content)) as reader:
+        program = json.loads(reader.read_bytes(f"models/{name}.json"))
+        check_export_program(program, label=name)
+        _drop_metadata(program["graph_module"])
+        state_dict = _load_state_dict(reader, name)
+        constants = _load_constants(reader, name)
+    serialized = _dict_to_dataclass(schema.ExportedProgram, program)
+    return ExportedProgramDeserializer(None).deserialize(serialized, state_dict, constants, None)
 
 
-def _load_export(path: Path) -> Any:
-    with _weights_only_torch_load():
-        return torch.export.load(str(path))
+def _drop_metadata(value: Any) -> None:
+    """Empty every node's metadata (stack traces, module paths): free text a graph does not need to run."""
+    if isinstance(value, dict):
+        if isinstance(value.get("metadata"), dict) and "target" in value:
+            value["metadata"] = {}
+        for item in value.values():
+            _drop_metadata(item)
+    elif isinstance(value, list):
+        for item in value:
+            _drop_metadata(item)

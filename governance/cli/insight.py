@@ -111,6 +111,74 @@ def _bounds(text: str | None, loaded: LoadedModel) -> tuple[float, float] | None
     return values[0], values[1]
 
 
+def check_device(device: str | None) -> str | None:
+    """``--device`` as given, or one sentence when torch does not know it or this machine lacks it."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InvalidInput(f"--device {device!r} is not a torch device (try cpu or cuda).") from None
+    if parsed.type == "cuda" and (
+        not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()
+    ):
+        raise InvalidInput(f"--device {device} is not available on this machine.")
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise InvalidInput(f"--device {device!r} is not supported (use cpu or cuda).")
+    return device
+
+
+def _model_inputs(loaded: LoadedModel) -> int | None:
+    """How many input features the model takes, when its architecture says so."""
+    from monitors.modelio import CNNConfig, MLPConfig
+
+    if isinstance(loaded.config, MLPConfig):
+        return loaded.config.n_features
+    if isinstance(loaded.config, CNNConfig):
+        return loaded.config.in_channels * loaded.config.height * loaded.config.width
+    return None
+
+
+def _mismatch(expected: int, x: np.ndarray, data_file: str, label: str | None) -> InvalidInput:
+    columns = int(np.prod(x.shape[1:]))
+    hint = ": pass --label" if label is None and columns == expected + 1 else ""
+    return InvalidInput(
+        f"the model takes {expected} inputs; {data_file} has {columns} feature columns{hint}."
+    )
+
+
+def check_fits(
+    loaded: LoadedModel, x: np.ndarray, data_file: str, label: str | None, device: str | None
+) -> None:
+    """One sentence instead of a traceback when the model cannot take ``x``'s rows."""
+    import re
+
+    import torch
+
+    from monitors.modelio import select_device
+
+    expected = _model_inputs(loaded)
+    if expected is not None and int(np.prod(x.shape[1:])) != expected:
+        raise _mismatch(expected, x, data_file, label)
+    try:
+        with torch.no_grad():
+            loaded.module(torch.as_tensor(x[:1], device=select_device(device)))
+    except Exception as exc:  # a foreign model's own error: named, not a traceback
+        found = re.search(r"shapes cannot be multiplied \(\d+x(\d+) and (\d+)x\d+\)", str(exc))
+        if found and found.group(1) != found.group(2):
+            raise _mismatch(int(found.group(2)), x, data_file, label) from None
+        exported = re.search(r"shape\[1\] to be equal to (\d+), but got", str(exc))  # torch.export's guard
+        if exported and x.ndim == 2:
+            raise _mismatch(int(exported.group(1)), x, data_file, label) from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "shape" in first or "size" in first:
+            raise InvalidInput(
+                f"the model cannot take the rows of {data_file}: {first.rstrip('.')}."
+            ) from None
+
+
 @main.command("robustness")
 @click.argument("model_file")
 @click.argument("data_file")
@@ -166,11 +234,17 @@ def robustness_command(
         raise InvalidInput(f"unknown attack {unknown[0]!r}; choose from {', '.join(ATTACK_NAMES)}.")
     if pgd_steps < 1 or pgd_restarts < 1:
         raise InvalidInput("--pgd-steps and --pgd-restarts must be positive.")
+    if max_samples is not None and max_samples < 1:
+        raise InvalidInput(f"--max-samples must be a positive number of rows, got {max_samples}.")
+    if batch_size < 1:
+        raise InvalidInput(f"--batch-size must be positive, got {batch_size}.")
+    device = check_device(device)
     x, labels, _ = load_data(data_file, label, label_required=True)
     assert labels is not None
     y = _labels_as_classes(labels, label)
     reference = load_data(reference_file, label, label_required=False)[0] if reference_file else None
     loaded = load_model(model_file, expected_sha256=sha256, device=device)
+    check_fits(loaded, x, data_file, label, device)
     result = assess_robustness(
         loaded.module,
         x,
@@ -252,6 +326,9 @@ def explain_command(
     from monitors.modelio import load_model
 
     chosen = parse_rows(rows)
+    if top_k < 1:
+        raise InvalidInput(f"--top must be positive, got {top_k}.")
+    device = check_device(device)
     x, labels, names = load_data(data_file, label, label_required=False)
     y = _labels_as_classes(labels, label or "y") if labels is not None else None
     reference = load_data(reference_file, label, label_required=False)[0] if reference_file else x
@@ -260,6 +337,7 @@ def explain_command(
             f"the reference data have shape {reference.shape[1:]} per row but the data have {x.shape[1:]}."
         )
     loaded = load_model(model_file, expected_sha256=sha256, device=device)
+    check_fits(loaded, x, data_file, label, device)
     feature_names = loaded.feature_names or names
     baseline = reference.mean(axis=0)
     found = explain_rows(

@@ -15,7 +15,12 @@ from governance.dataset import service as dataset_service
 from governance.db import utcnow
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.license import service as license_service
-from governance.mlmodel.archives import SAFE_PYTORCH_FORMATS, detect_format
+from governance.mlmodel.archives import (
+    SAFE_PYTORCH_FORMATS,
+    detect_format,
+    inspect_archive,
+    looks_like_pytorch,
+)
 from governance.mlmodel.models import (
     DATASET_ROLES,
     INTENDED_USES,
@@ -154,6 +159,9 @@ def register(
     if base_model is not None and parse_ref(base_model) == (name, version):
         raise Conflict(f"lineage cycle: {name}@{version} cannot be its own base model")
     base = get_by_ref(session, base_model) if base_model else None
+    if looks_like_pytorch(artifact.path):
+        # Refused before anything is stored: the platform would never load it (see archives.py).
+        inspect_archive(artifact.path.read_bytes(), label=artifact.path.name)
     resolved_framework = (
         framework or FRAMEWORK_BY_SUFFIX.get(artifact.suffix) or _sniff_framework(artifact.path)
     )

@@ -144,9 +144,10 @@ def test_bad_inputs_exit_2_with_one_line(digits_mlp: Trained, digits_files, tmp_
             ("robustness", str(model), str(data), "--label", "digit", "--attacks", "fgsm,bim"),
             "unknown attack 'bim'",
         ),
-        (("robustness", str(tmp_path / "pickled.pt"), str(data), "--label", "digit"), "arbitrary pickles"),
+        (("robustness", str(tmp_path / "pickled.pt"), str(data), "--label", "digit"), "torch.save pickle"),
         (("robustness", str(model), str(tmp_path / "none.csv"), "--label", "digit"), "data file"),
-        (("explain", str(model), str(data), "--rows", "0,999"), "out of range"),
+        (("explain", str(model), str(data), "--label", "digit", "--rows", "0,999"), "out of range"),
+        (("explain", str(model), str(data), "--rows", "0"), "the model takes 64 inputs"),
         (("explain", str(model), str(data), "--rows", "first"), "--rows must be"),
     ]
     for args, message in cases:
