@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 
 from governance.approval.service import ApprovalPolicy
 from governance.audit import service as audit_service
+from governance.auth import principal as principals
 from governance.auth import service as auth_service
 from governance.auth.models import User
+from governance.auth.principal import Principal
 from governance.db import Database
 from governance.errors import PermissionDenied
 from governance.settings import Settings
@@ -97,6 +99,7 @@ def authorize(request: Request, session: Session, db: Database, role: str) -> Us
         record_denial(db, request, status=403, actor=name, reason=f"role {has} lacks {role}", role=role)
         raise PermissionDenied(f"{name} is a {has} and this needs the {role} role")
     auth_service.authenticate(session, plaintext=key or "", touch=True)
+    principals.bind(session, Principal.of_user(user))  # the request's audit events say "API key"
     return user
 
 
