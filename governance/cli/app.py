@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -19,6 +19,9 @@ from sqlalchemy.exc import OperationalError
 
 from governance.errors import GovernError, InvalidInput, Unavailable
 from governance.settings import Settings
+
+if TYPE_CHECKING:
+    from governance.auth.principal import Principal
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ class Failed(Exception):
 class CliContext:
     settings: Settings
     _db: Any = field(default=None, repr=False)
-    _principal: Any = field(default=None, repr=False)
+    _principal: Principal | None = field(default=None, repr=False)
 
     def db(self) -> Any:
         """The database, created on first use and migrated if it is empty."""
@@ -49,7 +52,7 @@ class CliContext:
             principals.bind(self._db.sessionmaker, self.principal())
         return self._db
 
-    def principal(self) -> Any:
+    def principal(self) -> Principal:
         """Who acts: the user of ``GOVERN_API_KEY`` (verified), else ``GOVERN_ACTOR`` (only claimed).
 
         A key that does not verify is refused rather than ignored, whatever the command."""
@@ -64,7 +67,7 @@ class CliContext:
                 self.settings = self.settings.model_copy(update={"actor": self._principal.name})
         return self._principal
 
-    def _verify_key(self, plaintext: str) -> Any:
+    def _verify_key(self, plaintext: str) -> Principal:
         from governance.auth import service as auth_service
         from governance.auth.principal import Principal
         from governance.errors import PermissionDenied

@@ -278,15 +278,16 @@ def _approvals(session: Session, mv: ModelVersion, policy: ApprovalPolicy) -> di
     else:
         status = f"{latest.status} ({len(latest.approvers())} of {latest.required})"
     # who approved the latest request, each with their role and how their identity was verified
+    decided = latest.approvals if latest is not None else []
     approvers = [
         {
-            "request": latest.id,
+            "request": a.request_id,
             "approver": a.approver,
             "role": a.approver_role,
             "verification": a.verification,
             "label": principals.describe(a.approver, a.approver_role, a.verification),
         }
-        for a in (latest.approvals if latest is not None else [])
+        for a in decided
         if a.decision == "approve"
     ]
     return {
