@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     actor: str = Field(
         default_factory=_default_actor,
         description="Who the CLI records as the actor of audit events.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The acting user's API key on the CLI (verified against its stored hash; the actor is then "
+            "the key's user, whatever GOVERN_ACTOR says). Approving, rejecting, cancelling another's "
+            "request and promoting to production need it."
+        ),
     )
     mlflow_uri: str | None = Field(default=None, description="MLflow tracking URI (default: local store).")
     approvals_medium: int = Field(

@@ -70,15 +70,17 @@ def govern(database_url: str, tmp_path: Path) -> Callable[..., Result]:
     from governance.cli import main
 
     runner = CliRunner()
-    env = {
+    env: dict[str, str | None] = {
         "GOVERN_DATABASE_URL": database_url,
         "GOVERN_STORAGE_ROOT": str(tmp_path / "storage"),
         "GOVERN_ACTOR": "tester",
+        "GOVERN_API_KEY": None,
         "GOVERN_DEBUG": "0",
     }
 
-    def run(*args: str, expect: int = 0) -> Result:
-        result = runner.invoke(main, list(args), env=env, catch_exceptions=False)
+    def run(*args: str, expect: int = 0, env_extra: dict[str, str | None] | None = None) -> Result:
+        """``env_extra`` adds to (or, with None, removes from) the environment, e.g. GOVERN_API_KEY."""
+        result = runner.invoke(main, list(args), env={**env, **(env_extra or {})}, catch_exceptions=False)
         assert result.exit_code == expect, (
             f"govern {' '.join(args)} exited {result.exit_code}:\n{result.stdout}\n{result.stderr}"
         )

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from governance.approval.service import ApprovalPolicy
 from governance.audit import service as audit_service
+from governance.auth.principal import Principal
 from governance.compliance import service as compliance_service
 from governance.dataset import service as dataset_service
 from governance.dataset.files import inspect_file
@@ -335,7 +336,7 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
                         approvals=ApprovalPolicy(medium=config.approvals_medium, high=config.approvals_high),
                         mv=candidate,
                         stage=target,
-                        actor=config.actor,
+                        principal=Principal.system(config.actor),
                         reason=f"passed the gates of retrain job {job_id}",
                     )
                     stage = target

@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 from governance.api.metrics import REFUSALS
 from governance.approval.service import ApprovalPolicy
 from governance.audit import service as audit_service
+from governance.auth import principal as principals
 from governance.auth import service as auth_service
 from governance.auth import sessions as session_service
 from governance.auth.models import User
+from governance.auth.principal import Principal
 from governance.db import Database
 from governance.errors import PermissionDenied
 from governance.settings import Settings
@@ -115,6 +117,7 @@ def authorize(request: Request, session: Session, db: Database, role: str) -> Us
         raise PermissionDenied(f"{name} is a {has} and this needs the {role} role")
     if key:
         auth_service.authenticate(session, plaintext=key, touch=True)
+    principals.bind(session, Principal.of_user(user))  # the request's audit events say "API key"
     return user
 
 

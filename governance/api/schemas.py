@@ -211,6 +211,11 @@ class RetrainJobRead(BaseModel):
 
 class DecisionRead(BaseModel):
     approver: str
+    approver_role: str | None = Field(description="The approver's role when they decided.")
+    verification: str | None = Field(
+        description="How the approver's identity was verified: api_key; null if recorded before checks."
+    )
+    approver_label: str
     decision: str
     comment: str | None
     at: datetime

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from governance.auth.principal import describe
 from governance.db import Base, utcnow
 from governance.mlmodel.models import ModelVersion
 
@@ -31,7 +32,8 @@ class ApprovalRequest(Base):
     approvals: Mapped[list[Approval]] = relationship(back_populates="request", order_by="Approval.id")
 
     def approvers(self) -> list[str]:
-        return [a.approver for a in self.approvals if a.decision == "approve"]
+        """Who approved with a verified identity (an approval recorded without one does not count)."""
+        return [a.approver for a in self.approvals if a.decision == "approve" and a.verification is not None]
 
     def to_dict(self) -> dict[str, Any]:
         mv = self.model_version
@@ -60,6 +62,10 @@ class Approval(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("approval_requests.id"), index=True)
     approver: Mapped[str] = mapped_column(String(128))
+    # the approver's role then, and how their identity was verified (auth.principal); None on decisions
+    # recorded before identities were checked, which no longer count towards production
+    approver_role: Mapped[str | None] = mapped_column(String(16))
+    verification: Mapped[str | None] = mapped_column(String(16))
     decision: Mapped[str] = mapped_column(String(16))
     comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -69,6 +75,9 @@ class Approval(Base):
     def to_dict(self) -> dict[str, Any]:
         return {
             "approver": self.approver,
+            "approver_role": self.approver_role,
+            "verification": self.verification,
+            "approver_label": describe(self.approver, self.approver_role, self.verification),
             "decision": self.decision,
             "comment": self.comment,
             "at": self.at.isoformat(),

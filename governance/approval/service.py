@@ -3,6 +3,10 @@
 A medium- or high-risk version needs an approved request with as many distinct approvers as its
 tier requires (``ApprovalPolicy``, from the settings), none of them the person who registered it.
 A rejection closes the request: promotion stays refused until a new request is approved.
+
+Deciding takes a resolved :class:`~governance.auth.principal.Principal`, not a name: approving and
+rejecting need a verified user with the approver role, cancelling another's request a verified
+editor; the API and the CLI both come through here, so both enforce the same roles.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from sqlalchemy.orm import Session
 
 from governance.approval.models import Approval, ApprovalRequest
 from governance.audit import service as audit_service
+from governance.auth import principal as principals
+from governance.auth.models import User
+from governance.auth.principal import Principal
 from governance.db import utcnow
 from governance.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from governance.mlmodel.models import ModelVersion
@@ -90,7 +97,9 @@ def request(
     if mv.stage == "production":
         raise Conflict(f"{mv.ref} is already in production")
     latest = latest_for(session, mv=mv)
-    if latest is not None and latest.status in ("pending", "approved"):
+    # an approved request whose approvals no longer count (recorded unverified) may be asked again
+    stale = latest is not None and latest.status == "approved" and len(latest.approvers()) < latest.required
+    if latest is not None and latest.status in ("pending", "approved") and not stale:
         raise Conflict(f"{mv.ref} already has a {latest.status} approval request ({latest.id})")
     found = ApprovalRequest(
         model_version=mv, status="pending", required=required, requested_by=actor, comment=comment
@@ -109,17 +118,29 @@ def request(
 
 
 def _decide(
-    session: Session, *, request_id: int, approver: str, decision: str, comment: str | None
+    session: Session, *, request_id: int, principal: Principal, decision: str, comment: str | None
 ) -> ApprovalRequest:
     found = get(session, request_id=request_id)
     mv = found.model_version
+    principal.require("approver", f"{decision} approval request {request_id}")
+    principals.bind(session, principal)
+    approver = principal.name
     if found.status != "pending":
         raise Conflict(f"approval request {request_id} for {mv.ref} is {found.status}, not pending")
     if approver == mv.registered_by:
         raise PermissionDenied(f"{approver} registered {mv.ref} and so cannot approve or reject it")
     if any(a.approver == approver for a in found.approvals):
         raise Conflict(f"{approver} has already decided on approval request {request_id}")
-    found.approvals.append(Approval(approver=approver, decision=decision, comment=comment, at=utcnow()))
+    found.approvals.append(
+        Approval(
+            approver=approver,
+            approver_role=principal.role,
+            verification=principal.via,
+            decision=decision,
+            comment=comment,
+            at=utcnow(),
+        )
+    )
     if decision == "reject":
         found.status, found.decided_at = "rejected", utcnow()
     elif len(found.approvers()) >= found.required:
@@ -137,20 +158,31 @@ def _decide(
 
 
 def approve(
-    session: Session, *, request_id: int, approver: str, comment: str | None = None
+    session: Session, *, request_id: int, principal: Principal, comment: str | None = None
 ) -> ApprovalRequest:
-    return _decide(session, request_id=request_id, approver=approver, decision="approve", comment=comment)
+    return _decide(session, request_id=request_id, principal=principal, decision="approve", comment=comment)
 
 
 def reject(
-    session: Session, *, request_id: int, approver: str, comment: str | None = None
+    session: Session, *, request_id: int, principal: Principal, comment: str | None = None
 ) -> ApprovalRequest:
-    return _decide(session, request_id=request_id, approver=approver, decision="reject", comment=comment)
+    return _decide(session, request_id=request_id, principal=principal, decision="reject", comment=comment)
 
 
-def cancel(session: Session, *, request_id: int, actor: str, comment: str | None = None) -> ApprovalRequest:
-    """Withdraw a pending request (e.g. the version changed its mind); a new one may follow."""
+def cancel(
+    session: Session, *, request_id: int, principal: Principal, comment: str | None = None
+) -> ApprovalRequest:
+    """Withdraw a pending request (e.g. the version changed its mind); a new one may follow.
+
+    Whoever asked may withdraw their own request; withdrawing another's needs a verified editor. A
+    claimed name proves nothing about a registered user, so their requests need a key as well."""
     found = get(session, request_id=request_id)
+    claimed_user = not principal.verified and session.scalar(
+        select(User.id).where(User.name == found.requested_by)
+    )
+    if principal.name != found.requested_by or claimed_user:
+        principal.require("editor", f"cancel approval request {request_id} of {found.requested_by}")
+    principals.bind(session, principal)
     if found.status != "pending":
         raise Conflict(
             f"approval request {request_id} for {found.model_version.ref} is {found.status}, not pending"
@@ -159,7 +191,7 @@ def cancel(session: Session, *, request_id: int, actor: str, comment: str | None
     session.flush()
     audit_service.record(
         session,
-        actor=actor,
+        actor=principal.name,
         action="approval.cancel",
         entity_type="model_version",
         entity_id=found.model_version.ref,

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from governance.audit.models import AuditEvent, AuditHead
+from governance.auth import principal as principals
 from governance.db import utcnow
 
 GENESIS_HASH = "0" * 64
@@ -77,7 +78,7 @@ def record(
     head = session.get(AuditHead, 1, with_for_update=True)
     prev_id, prev_hash = (head.event_id, head.hash) if head is not None else (0, GENESIS_HASH)
     at = utcnow()
-    stored_changes = _jsonable(changes or {})
+    stored_changes = _jsonable(principals.stamp(session, actor, changes or {}))  # how the actor was known
     event_id = prev_id + 1
     digest = event_hash(
         event_id=event_id,

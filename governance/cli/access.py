@@ -124,7 +124,7 @@ def _decide(cli: CliContext, request_id: int, comment: str | None, as_json: bool
 
     verb = service.approve if decision == "approve" else service.reject
     with cli.db().transaction() as session:
-        data = verb(session, request_id=request_id, approver=cli.settings.actor, comment=comment).to_dict()
+        data = verb(session, request_id=request_id, principal=cli.principal(), comment=comment).to_dict()
     emit(data, as_json, f"approval request {request_id} for {data['model']}: {data['status']}")
 
 
@@ -134,7 +134,7 @@ def _decide(cli: CliContext, request_id: int, comment: str | None, as_json: bool
 @json_option
 @pass_ctx
 def approval_approve(cli: CliContext, request_id: int, comment: str | None, as_json: bool) -> None:
-    """Approve request REQUEST_ID (as GOVERN_ACTOR)."""
+    """Approve request REQUEST_ID as the user of GOVERN_API_KEY (an approver)."""
     _decide(cli, request_id, comment, as_json, "approve")
 
 
@@ -144,7 +144,8 @@ def approval_approve(cli: CliContext, request_id: int, comment: str | None, as_j
 @json_option
 @pass_ctx
 def approval_reject(cli: CliContext, request_id: int, comment: str | None, as_json: bool) -> None:
-    """Reject request REQUEST_ID (as GOVERN_ACTOR); promotion stays refused until a new request."""
+    """Reject request REQUEST_ID as the user of GOVERN_API_KEY (an approver); promotion stays refused
+    until a new request."""
     _decide(cli, request_id, comment, as_json, "reject")
 
 
@@ -154,12 +155,12 @@ def approval_reject(cli: CliContext, request_id: int, comment: str | None, as_js
 @json_option
 @pass_ctx
 def approval_cancel(cli: CliContext, request_id: int, comment: str | None, as_json: bool) -> None:
-    """Withdraw pending request REQUEST_ID."""
+    """Withdraw pending request REQUEST_ID (another's needs an editor's GOVERN_API_KEY)."""
     from governance.approval import service
 
     with cli.db().transaction() as session:
         data = service.cancel(
-            session, request_id=request_id, actor=cli.settings.actor, comment=comment
+            session, request_id=request_id, principal=cli.principal(), comment=comment
         ).to_dict()
     emit(data, as_json, f"approval request {request_id} for {data['model']}: cancelled")
 

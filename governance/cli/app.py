@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -19,6 +19,9 @@ from sqlalchemy.exc import OperationalError
 
 from governance.errors import GovernError, InvalidInput, Unavailable
 from governance.settings import Settings
+
+if TYPE_CHECKING:
+    from governance.auth.principal import Principal
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +40,48 @@ class Failed(Exception):
 class CliContext:
     settings: Settings
     _db: Any = field(default=None, repr=False)
+    _principal: Principal | None = field(default=None, repr=False)
 
     def db(self) -> Any:
         """The database, created on first use and migrated if it is empty."""
         if self._db is None:
+            from governance.auth import principal as principals
             from governance.migrate import open_database
 
             self._db = open_database(self.settings.database_url)
+            principals.bind(self._db.sessionmaker, self.principal())
         return self._db
+
+    def principal(self) -> Principal:
+        """Who acts: the user of ``GOVERN_API_KEY`` (verified), else ``GOVERN_ACTOR`` (only claimed).
+
+        A key that does not verify is refused rather than ignored, whatever the command."""
+        if self._principal is None:
+            from governance.auth.principal import Principal
+
+            if self.settings.api_key is None:
+                self._principal = Principal.unverified(self.settings.actor)
+            else:
+                self._principal = self._verify_key(self.settings.api_key.get_secret_value())
+                # so every command, whichever way it reads the actor, records the key's user
+                self.settings = self.settings.model_copy(update={"actor": self._principal.name})
+        return self._principal
+
+    def _verify_key(self, plaintext: str) -> Principal:
+        from governance.auth import service as auth_service
+        from governance.auth.principal import Principal
+        from governance.errors import PermissionDenied
+        from governance.migrate import open_database
+
+        if self._db is None:
+            self._db = open_database(self.settings.database_url)
+        with self._db.transaction() as session:
+            user = auth_service.authenticate(session, plaintext=plaintext.strip(), touch=False)
+            if user is None:
+                raise PermissionDenied(
+                    "GOVERN_API_KEY is not a live API key (unknown, revoked, or of a disabled user)"
+                )
+            return Principal.of_user(user)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -127,3 +164,5 @@ def main(ctx: click.Context, verbose: int) -> None:
             raise InvalidInput(f"setting {name} is not valid: {error['msg']}") from exc
     cli: CliContext = ctx.obj
     ctx.call_on_close(lambda: cli._db.dispose() if cli._db is not None else None)
+    if cli.settings.api_key is not None:
+        cli.db()  # verify the key before any command reads the actor

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from governance.cli.app import CliContext, emit, json_option, main, pass_ctx
 from governance.errors import ComplianceViolation
+
+if TYPE_CHECKING:
+    from governance.auth.principal import Principal
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ def _train(csv_files: list[Path], out: Path, seed: int) -> dict[str, Any]:
     return {"accuracy": round(accuracy, 4), "test_rows": len(y_test)}
 
 
-def _compliance_phase(cli: CliContext, workdir: Path, say: Any) -> list[dict[str, Any]]:
+def _compliance_phase(cli: CliContext, workdir: Path, owner: Principal, say: Any) -> list[dict[str, Any]]:
     """Two models on breast-cancer data: one compliant and promoted, one refused for its NC data."""
     from governance.compliance import service as compliance_service
     from governance.dataset import service as dataset_service
@@ -80,8 +83,8 @@ def _compliance_phase(cli: CliContext, workdir: Path, say: Any) -> list[dict[str
     from governance.promotion import promote
     from governance.storage import LocalStorage
 
-    actor = cli.settings.actor
     db = cli.db()
+    actor = cli.settings.actor
     storage = LocalStorage(cli.settings.storage_root)
     public_csv, partner_csv = _write_datasets(workdir)
     with db.transaction() as session:
@@ -145,7 +148,7 @@ def _compliance_phase(cli: CliContext, workdir: Path, say: Any) -> list[dict[str
                     session,
                     mv=model_service.get_by_ref(session, f"{name}@1"),
                     stage="production",
-                    actor=actor,
+                    principal=owner,
                 )
             outcome["stage"] = "production"
             say(
@@ -186,7 +189,7 @@ def demo_command(cli: CliContext, workdir: Path, windows: int, as_json: bool) ->
 
     from governance.audit import service as audit_service
     from governance.cli.access import approval_policy
-    from governance.cli.scenario import Scenario, run
+    from governance.cli.scenario import Scenario, demo_principal, run
     from governance.mlmodel import service as model_service
     from governance.report import render
     from governance.report import service as report_service
@@ -198,9 +201,10 @@ def demo_command(cli: CliContext, workdir: Path, windows: int, as_json: bool) ->
         else (lambda message: click.echo(f"[{time.perf_counter() - started:5.1f}s] {message}"))
     )
     say("1. registry and license compliance (breast-cancer data)")
-    compliance = _compliance_phase(cli, workdir, say)
+    owner = demo_principal(cli.db(), cli.settings)
+    compliance = _compliance_phase(cli, workdir, owner, say)
     say("2. the closed loop (digits): deploy, stream, monitor, alert, retrain, gate, promote")
-    loop = run(cli.db(), cli.settings, workdir, Scenario(windows=windows), say)
+    loop = run(cli.db(), cli.settings, workdir, Scenario(windows=windows), say, principal=owner)
     with cli.db().transaction() as session:
         chain = audit_service.verify(session)
         live = model_service.list_versions(session, name="digits-classifier", stage="production")

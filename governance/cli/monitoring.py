@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from governance.auth.principal import SCHEDULER, WORKER
 from governance.cli.app import CliContext, emit, json_option, main, pass_ctx, table
 from governance.errors import InvalidInput
 
@@ -269,7 +270,7 @@ def scheduler_command(cli: CliContext, interval: float, once: bool, as_json: boo
     if once:
         reports = scheduler.tick(
             db,
-            actor=cli.settings.actor,
+            actor=SCHEDULER,
             storage_root=cli.settings.storage_root,
             progress=sys.stderr.isatty() and not as_json,
         )
@@ -280,9 +281,7 @@ def scheduler_command(cli: CliContext, interval: float, once: bool, as_json: boo
             lambda: table(rows, ["run_id", "monitor", "window_end", "status", "duration_ms", "summary"]),
         )
         return
-    scheduler.serve(
-        db, interval_seconds=interval, actor=cli.settings.actor, storage_root=cli.settings.storage_root
-    )
+    scheduler.serve(db, interval_seconds=interval, actor=SCHEDULER, storage_root=cli.settings.storage_root)
 
 
 @main.group("alert")
@@ -351,7 +350,7 @@ def worker_command(
 
     config = WorkerConfig(
         storage_root=cli.settings.storage_root,
-        actor=cli.settings.actor,
+        actor=WORKER,
         mlflow_uri=cli.settings.mlflow_uri,
         name=worker_name(),
         epochs=epochs,

@@ -455,8 +455,8 @@ def check_command(cli: CliContext, ref: str, as_json: bool) -> None:
 @json_option
 @pass_ctx
 def promote_command(cli: CliContext, ref: str, stage: str, reason: str | None, as_json: bool) -> None:
-    """Move NAME@VERSION to STAGE; production is refused while compliance violations exist or,
-    for medium and high risk, until enough distinct approvers approved it."""
+    """Move NAME@VERSION to STAGE; production needs an editor's GOVERN_API_KEY and is refused while
+    compliance violations exist or, for medium and high risk, until enough distinct approvers approved it."""
     from governance.approval.service import ApprovalPolicy
     from governance.mlmodel import service
     from governance.promotion import promote
@@ -467,7 +467,7 @@ def promote_command(cli: CliContext, ref: str, stage: str, reason: str | None, a
             session,
             mv=service.get_by_ref(session, ref),
             stage=stage,
-            actor=cli.settings.actor,
+            principal=cli.principal(),
             reason=reason,
             approvals=policy,
         )

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from governance.auth.principal import SCHEDULER, WORKER, Principal
 from governance.db import Database, utcnow
+from governance.errors import PermissionDenied
 from governance.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -88,10 +90,41 @@ def _predict(model_path: Path, sha256: str, frame: pd.DataFrame) -> tuple[np.nda
     return classes[proba.argmax(1)], proba
 
 
+DEMO_OWNER = "demo-owner"
+
+
+def demo_principal(db: Database, settings: Settings) -> Principal:
+    """The demo's own editor, verified as anyone is: a user, a fresh key, the key checked.
+
+    Promoting to production needs a verified editor; the demo runs on an empty directory, so it makes
+    one (as the operator's console would, with ``govern user add`` and ``govern key create``)."""
+    from governance.auth import service as auth_service
+    from governance.errors import NotFound
+
+    with db.transaction() as session:
+        try:
+            user = auth_service.get_user(session, name=DEMO_OWNER)
+        except NotFound:
+            user = auth_service.create_user(session, name=DEMO_OWNER, role="editor", actor=settings.actor)
+        plaintext = auth_service.create_key(session, user=user, actor=settings.actor).plaintext
+    with db.transaction() as session:
+        verified = auth_service.authenticate(session, plaintext=plaintext)
+        if verified is None or not verified.has_role("editor"):
+            raise PermissionDenied(f"the demo's user {DEMO_OWNER} cannot act as an editor")
+        return Principal.of_user(verified)
+
+
 def deploy(
-    db: Database, settings: Settings, workdir: Path, scenario: Scenario, say: Any, name: str = MODEL
+    db: Database,
+    settings: Settings,
+    workdir: Path,
+    scenario: Scenario,
+    say: Any,
+    name: str = MODEL,
+    principal: Principal | None = None,
 ) -> pd.DataFrame:
-    """Register the digits, train version 1 and put it in production; returns the held-out pool."""
+    """Register the digits, train version 1 and put it in production (as ``principal``, by default
+    the demo's own editor); returns the held-out pool."""
     from governance.dataset import service as dataset_service
     from governance.dataset.files import inspect_file
     from governance.mlmodel import environment
@@ -101,6 +134,7 @@ def deploy(
     from monitors.quality_io import file_report
 
     actor = settings.actor
+    owner = principal or demo_principal(db, settings)
     storage = LocalStorage(settings.storage_root)
     reference_csv, pool = write_digits(workdir, scenario.seed)
     with db.transaction() as session:
@@ -143,7 +177,13 @@ def deploy(
             seed=scenario.seed,
             metrics={f"test_{k}": v for k, v in result.test_metrics.items()},
         ).version
-        promote(session, mv=mv, stage="production", actor=actor, reason="first deployment")
+        promote(
+            session,
+            mv=mv,
+            stage="production",
+            principal=owner,
+            reason="first deployment",
+        )
     say(
         f"trained {name}@1 (test accuracy {result.test_metrics.get('accuracy', float('nan')):.3f}) "
         f"and deployed it to production"
@@ -251,26 +291,31 @@ def stream(
         )
 
 
-def run(db: Database, settings: Settings, workdir: Path, scenario: Scenario, say: Any) -> dict[str, Any]:
-    """The whole loop; returns what the demo reports."""
+def run(
+    db: Database,
+    settings: Settings,
+    workdir: Path,
+    scenario: Scenario,
+    say: Any,
+    principal: Principal | None = None,
+) -> dict[str, Any]:
+    """The whole loop (``principal`` deploys version 1); returns what the demo reports."""
     from governance.mlmodel import service as model_service
     from governance.monitoring import alerts, jobs
     from monitors import scheduler
     from trainer.worker import WorkerConfig, work, worker_name
 
-    pool = deploy(db, settings, workdir, scenario, say)
+    pool = deploy(db, settings, workdir, scenario, say, principal=principal)
     add_monitors(db, settings, scenario)
     stream(db, settings, workdir, scenario, pool, say)
-    reports = scheduler.tick(
-        db, actor=settings.actor, storage_root=settings.storage_root, worker="demo-scheduler"
-    )
+    reports = scheduler.tick(db, actor=SCHEDULER, storage_root=settings.storage_root, worker="demo-scheduler")
     for r in reports:
         say(f"monitor {r.monitor} {r.window.label()}: {r.status}")
     done = work(
         db,
         config=WorkerConfig(
             storage_root=settings.storage_root,
-            actor=settings.actor,
+            actor=WORKER,
             mlflow_uri=settings.mlflow_uri,
             name=worker_name(),
             epochs=scenario.epochs,

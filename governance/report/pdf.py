@@ -220,6 +220,7 @@ def to_pdf(report: dict[str, Any]) -> bytes:
     ap = report["approvals"]
     pdf.section("approvals", 10)
     pdf.para(f"Validation status: {ap['status']} (required: {ap['required']})")
+    pdf.para("Approvers: " + ("; ".join(a["label"] for a in ap["approvers"]) or "none"))
     pdf.rows(
         ["request", "requested by", "decision", "who", "when", "comment"],
         [
@@ -227,7 +228,7 @@ def to_pdf(report: dict[str, Any]) -> bytes:
                 f"{q['id']} ({q['status']})",
                 q["requested_by"],
                 a["decision"],
-                a["approver"],
+                a["approver_label"],
                 a["at"],
                 a["comment"],
             ]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from governance.approval import service as approval_service
 from governance.approval.service import ApprovalPolicy
 from governance.audit import service as audit_service
+from governance.auth import principal as principals
 from governance.compliance import service as compliance_service
 from governance.dataset.models import DatasetVersion
 from governance.db import utcnow
@@ -276,7 +277,25 @@ def _approvals(session: Session, mv: ModelVersion, policy: ApprovalPolicy) -> di
         status = "not requested"
     else:
         status = f"{latest.status} ({len(latest.approvers())} of {latest.required})"
-    return {"required": required, "status": status, "requests": [r.to_dict() for r in reversed(requests)]}
+    # who approved the latest request, each with their role and how their identity was verified
+    decided = latest.approvals if latest is not None else []
+    approvers = [
+        {
+            "request": a.request_id,
+            "approver": a.approver,
+            "role": a.approver_role,
+            "verification": a.verification,
+            "label": principals.describe(a.approver, a.approver_role, a.verification),
+        }
+        for a in decided
+        if a.decision == "approve"
+    ]
+    return {
+        "required": required,
+        "status": status,
+        "approvers": approvers,
+        "requests": [r.to_dict() for r in reversed(requests)],
+    }
 
 
 def _audit(session: Session, mv: ModelVersion) -> dict[str, Any]:
@@ -288,7 +307,16 @@ def _audit(session: Session, mv: ModelVersion) -> dict[str, Any]:
         "head_hash": verification.head_hash,
         "reason": verification.reason,
         "model_events": [
-            {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "hash": e.hash}
+            {
+                "id": e.id,
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "actor_verification": e.changes.get("actor_verification")
+                if isinstance(e.changes, dict)
+                else None,
+                "action": e.action,
+                "hash": e.hash,
+            }
             for e in events
         ],
     }

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from governance.api.app import create_app
 from governance.approval import service as approval_service
 from governance.audit import service as audit_service
+from governance.auth.principal import API_KEY, Principal
 from governance.db import Database
 from governance.errors import PermissionDenied
 from governance.mlmodel import service as model_service
@@ -101,6 +102,7 @@ def test_rejection_stops_promotion_until_a_new_request(client: TestClient, world
 
 
 def test_the_registrant_cannot_approve(db: Database, world: World) -> None:
+    registrant = Principal(name="editor", role="approver", via=API_KEY)
     with db.transaction() as session:
         mv = model_service.get_by_ref(session, "tumour@2")
         found = approval_service.request(
@@ -109,9 +111,10 @@ def test_the_registrant_cannot_approve(db: Database, world: World) -> None:
         with pytest.raises(
             PermissionDenied, match="editor registered tumour@2 and so cannot approve or reject it"
         ):
-            approval_service.approve(session, request_id=found.id, approver="editor")
+            # the registrant, even if later given the approver role and a key
+            approval_service.approve(session, request_id=found.id, principal=registrant)
         with pytest.raises(PermissionDenied):
-            approval_service.reject(session, request_id=found.id, approver="editor")
+            approval_service.reject(session, request_id=found.id, principal=registrant)
 
 
 def test_low_risk_needs_no_approval(client: TestClient, world: World) -> None:
@@ -139,13 +142,15 @@ def test_tier_counts_come_from_the_settings(lenient_client: TestClient, world: W
 def test_cli_users_keys_and_approvals(
     database_url: str, tmp_path: Path, world: World, client: TestClient
 ) -> None:
+    """On the CLI, deciding and promoting to production take the acting user's key (GOVERN_API_KEY)."""
     from governance.cli import main
 
-    def govern(actor: str, *args: str, expect: int = 0) -> str:
+    def govern(actor: str, *args: str, key: str | None = None, expect: int = 0) -> str:
         env = {
             "GOVERN_DATABASE_URL": database_url,
             "GOVERN_STORAGE_ROOT": str(tmp_path),
             "GOVERN_ACTOR": actor,
+            "GOVERN_API_KEY": key,
         }
         result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
         assert result.exit_code == expect, result.output
@@ -156,15 +161,22 @@ def test_cli_users_keys_and_approvals(
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"}).json()["role"] == "approver"
     request = json.loads(govern("editor", "approval", "request", "tumour@2", "--json"))
     assert request["required"] == 1 and request["status"] == "pending"
-    govern("editor", "approval", "approve", str(request["id"]), expect=2)  # the registrant
-    govern("carol", "approval", "approve", str(request["id"]), "--comment", "fine")
+    govern("carol", "approval", "approve", str(request["id"]), expect=2)  # a name is not an identity
+    editor_key = world.keys["editor"]
+    govern("x", "approval", "approve", str(request["id"]), key=editor_key, expect=2)  # the registrant
+    govern("bob", "approval", "approve", str(request["id"]), "--comment", "fine", key=key)
     listed = json.loads(govern("x", "approval", "list", "--json"))
-    assert listed[0]["decisions"][0]["approver"] == "carol"
-    govern("editor", "promote", "tumour@2", "--stage", "production")
+    assert listed[0]["decisions"][0]["approver"] == "carol"  # the key's user, not GOVERN_ACTOR
+    assert listed[0]["decisions"][0]["approver_label"] == "carol (approver, API key)"
+    govern("editor", "promote", "tumour@2", "--stage", "production", expect=2)  # no key
+    govern("editor", "promote", "tumour@2", "--stage", "production", key=editor_key)
     high = json.loads(govern("editor", "approval", "request", "tumour@1", "--json"))
-    govern("editor", "approval", "cancel", str(high["id"]), "--comment", "wrong version")
-    govern("editor", "promote", "tumour@1", "--stage", "production", expect=2)
+    # "editor" is a registered user: a claimed name does not withdraw their request
+    govern("editor", "approval", "cancel", str(high["id"]), expect=2)
+    govern("x", "approval", "cancel", str(high["id"]), "--comment", "wrong version", key=editor_key)
+    govern("editor", "promote", "tumour@1", "--stage", "production", key=editor_key, expect=2)
     assert json.loads(govern("editor", "approval", "request", "tumour@1", "--json"))["status"] == "pending"
     govern("root", "key", "revoke", key)
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"}).status_code == 401
     assert key not in govern("root", "key", "list", "--json")
+    govern("carol", "approval", "list", key=key, expect=2)  # a revoked key is refused, whatever the command

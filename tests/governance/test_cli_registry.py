@@ -37,6 +37,12 @@ def _counts(database_url: str) -> tuple[int, int, int]:
         engine.dispose()
 
 
+def _key_env(govern: Any, user: str = "ed", role: str = "editor") -> dict[str, str | None]:
+    """A user of ``role`` and the GOVERN_API_KEY environment that acts as them."""
+    govern("user", "add", user, "--role", role)
+    return {"GOVERN_API_KEY": _json(govern("key", "create", user, "--json"))["key"]}
+
+
 def test_dataset_register_records_file_facts(govern: Any, breast_cancer_csv: Path) -> None:
     out = _json(
         govern(
@@ -150,7 +156,8 @@ def test_model_register_check_promote_and_history(
     assert any(
         o["property"] == "attribution" and o["path"] == ["fraud@1", "bc@1"] for o in check["obligations"]
     )
-    govern("promote", "fraud@1", "--stage", "production")
+    editor = _key_env(govern)
+    govern("promote", "fraud@1", "--stage", "production", env_extra=editor)
     between = _json(govern("model", "history", "fraud", "--json"))["transitions"][-1]["at"]
     govern(
         "model",
@@ -165,7 +172,7 @@ def test_model_register_check_promote_and_history(
         "--intended-use",
         "commercial",
     )
-    govern("promote", "fraud@2", "--stage", "production")
+    govern("promote", "fraud@2", "--stage", "production", env_extra=editor)
     history = _json(govern("model", "history", "fraud", "--json"))
     assert history["in_production"] == ["fraud@2"]
     assert [(t["version"], t["to"]) for t in history["transitions"]][-2:] == [
@@ -230,8 +237,9 @@ def test_check_exit_code_and_refused_promotion(
     ]
     assert "fraud@2 → base@1 → faces@3" in govern("check", "fraud@2", expect=1).stdout
     govern("check", "base@1")  # research use: no violation, exit 0
+    editor = _key_env(govern)
     before = _counts(database_url)
-    refused = govern("promote", "fraud@2", "--stage", "production", expect=2)
+    refused = govern("promote", "fraud@2", "--stage", "production", expect=2, env_extra=editor)
     assert refused.stderr.startswith("error: fraud@2 cannot go to production")
     assert _counts(database_url) == before
     assert _json(govern("model", "show", "fraud@2", "--json"))["stage"] == "candidate"

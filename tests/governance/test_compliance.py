@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from governance.auth.principal import API_KEY, Principal
 from governance.compliance import service as compliance
 from governance.db import Database
 from governance.errors import ComplianceViolation, Conflict
@@ -14,6 +15,8 @@ from governance.mlmodel.models import ModelVersion
 from governance.models import AuditEvent
 from governance.promotion import promote
 from tests.governance import factories as make
+
+EDITOR = Principal(name="t", role="editor", via=API_KEY)
 
 
 def _props(findings: tuple[compliance.Finding, ...]) -> set[tuple[str, str]]:
@@ -141,7 +144,7 @@ def test_refused_promotion_changes_nothing(db: Database, tmp_path: Path) -> None
         mv_id = make.model(s, tmp_path, "m@1", trained_on=["nc@1"]).id
         events = s.scalar(select(func.count()).select_from(AuditEvent))
     with pytest.raises(ComplianceViolation), db.transaction() as s:
-        promote(s, mv=s.get(ModelVersion, mv_id), stage="production", actor="t")  # type: ignore[arg-type]
+        promote(s, mv=s.get(ModelVersion, mv_id), stage="production", principal=EDITOR)  # type: ignore[arg-type]
     with db.transaction() as s:
         assert s.get(ModelVersion, mv_id).stage == "candidate"  # type: ignore[union-attr]
         assert s.scalar(select(func.count()).select_from(AuditEvent)) == events

@@ -12,6 +12,7 @@ from governance.api.deps import Approver, Editor, Page, PageDep, PolicyDep, Sess
 from governance.api.schemas import ApprovalRequestRead
 from governance.approval import service
 from governance.approval.models import ApprovalRequest
+from governance.auth.principal import Principal
 from governance.mlmodel import service as model_service
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
@@ -49,15 +50,21 @@ def get_request(request_id: int, session: SessionDep, user: Viewer) -> dict[str,
 
 @router.post("/{request_id}/approve", response_model=ApprovalRequestRead)
 def approve(request_id: int, data: Decision, session: SessionDep, user: Approver) -> dict[str, Any]:
-    return service.approve(session, request_id=request_id, approver=user.name, comment=data.comment).to_dict()
+    return service.approve(
+        session, request_id=request_id, principal=Principal.of_user(user), comment=data.comment
+    ).to_dict()
 
 
 @router.post("/{request_id}/reject", response_model=ApprovalRequestRead)
 def reject(request_id: int, data: Decision, session: SessionDep, user: Approver) -> dict[str, Any]:
-    return service.reject(session, request_id=request_id, approver=user.name, comment=data.comment).to_dict()
+    return service.reject(
+        session, request_id=request_id, principal=Principal.of_user(user), comment=data.comment
+    ).to_dict()
 
 
 @router.post("/{request_id}/cancel", response_model=ApprovalRequestRead)
 def cancel(request_id: int, data: Decision, session: SessionDep, user: Editor) -> dict[str, Any]:
     """Withdraw a pending request."""
-    return service.cancel(session, request_id=request_id, actor=user.name, comment=data.comment).to_dict()
+    return service.cancel(
+        session, request_id=request_id, principal=Principal.of_user(user), comment=data.comment
+    ).to_dict()

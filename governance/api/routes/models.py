@@ -21,6 +21,7 @@ from governance.api.deps import (
 from governance.api.schemas import ComplianceRead, ModelVersionRead, PromotionRead, StageHistoryRead
 from governance.api.security import DATA_HTML_HEADERS
 from governance.api.upload import UploadDep
+from governance.auth.principal import Principal
 from governance.compliance import service as compliance_service
 from governance.errors import InvalidInput
 from governance.mlmodel import service
@@ -161,7 +162,12 @@ def model_promote(
     """Move the version to a stage; production needs a clean check and, for medium/high risk, approvals."""
     mv = service.get_version(session, name=name, version=version)
     transitions = promote(
-        session, mv=mv, stage=data.stage, actor=user.name, reason=data.reason, approvals=policy
+        session,
+        mv=mv,
+        stage=data.stage,
+        principal=Principal.of_user(user),
+        reason=data.reason,
+        approvals=policy,
     )
     return {
         "model": mv.ref,
