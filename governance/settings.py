@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,6 +45,19 @@ class Settings(BaseSettings):
         default=2, ge=0, description="Distinct approvers a high-risk version needs before production."
     )
     debug: bool = Field(default=False, description="Show tracebacks for unexpected errors.")
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the audit chain's HMAC-SHA256 hashes and checkpoint signatures (kept outside the database).",
+    )
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None  # GOVERN_AUDIT_KEY= (empty) means not set
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("the audit key must be at least 16 characters")
+        return value
 
 
 def get_settings() -> Settings:

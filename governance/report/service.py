@@ -288,7 +288,13 @@ def _audit(session: Session, mv: ModelVersion) -> dict[str, Any]:
         "head_hash": verification.head_hash,
         "reason": verification.reason,
         "model_events": [
-            {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "hash": e.hash}
+            {
+                "id": e.id,
+                "at": e.at.isoformat() if e.at else None,
+                "actor": e.actor,
+                "action": e.action,
+                "hash": e.hash,
+            }
             for e in events
         ],
     }
