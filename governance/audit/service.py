@@ -304,6 +304,11 @@ def _remember(session: Session, key: bytes | None, point: _Point) -> None:
             points[key_fingerprint(key)] = point
 
 
+def _forget(session: Session, key: bytes | None) -> None:
+    with _verified_lock:
+        _verified.get(_engine(session), {}).pop(key_fingerprint(key), None)
+
+
 def verify(session: Session, *, incremental: bool = False) -> ChainVerification:
     """Recompute the chain; name the first event that does not match.
 
@@ -324,6 +329,7 @@ def verify(session: Session, *, incremental: bool = False) -> ChainVerification:
         if head is not None:
             first_bad, reason = head
     if first_bad is not None:
+        _forget(session, key)  # until it holds again, every verification starts from event 1
         return ChainVerification(
             False,
             stored.count(session),
