@@ -123,4 +123,3 @@ def append_forged(db: Database, *, key: bytes | None = None) -> int:
         forged.hash = _rehash(forged, last.hash, key)
         s.add(forged)
         return forged.id
-

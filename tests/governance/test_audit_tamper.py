@@ -324,3 +324,16 @@ def test_setting_the_key_on_a_plain_chain_keys_it_from_the_next_event(govern_wit
 def test_a_short_audit_key_is_refused(govern_with: Govern) -> None:
     result = govern_with("audit", "verify", key="short", expect=2)
     assert "GOVERN_AUDIT_KEY" in result.stderr and "16 characters" in result.stderr
+
+
+def test_a_checkpoint_printed_to_stdout_verifies(govern_with: Govern, tmp_path: Path) -> None:
+    _licenses(govern_with, 2, key=KEY)
+    result = govern_with("audit", "checkpoint", key=KEY)
+    assert "checkpoint of event 2: signed with GOVERN_AUDIT_KEY" in result.stderr
+    saved = tmp_path / "printed.json"
+    saved.write_text(result.stdout)
+    assert json.loads(result.stdout)["format"] == "govern-audit-checkpoint/1"
+    human = govern_with("audit", "verify", "--checkpoint", str(saved), key=KEY).stdout
+    assert "audit chain holds: 2 events" in human
+    assert "scheme: keyed with HMAC-SHA256 (GOVERN_AUDIT_KEY) from event 1" in human
+    assert "checkpoint: the chain extends the signed checkpoint of event 2" in human
