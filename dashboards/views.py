@@ -191,14 +191,18 @@ def approvals(request: Request, session: SessionDep, user: PageUser) -> HTMLResp
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit(request: Request, session: SessionDep, user: PageUser, offset: int = 0) -> HTMLResponse:
+def audit(
+    request: Request, session: SessionDep, user: PageUser, offset: int = 0, full: bool = False
+) -> HTMLResponse:
+    # verified from the last point this server verified (``full=1``: the whole chain)
+    verification = audit_service.verify(session, incremental=not full)
     events = [e.to_dict() for e in audit_service.list_events(session, limit=100, offset=max(offset, 0))]
     return _page(
         request,
         "audit.html",
         user,
         events=events,
-        verification=audit_service.verify(session).to_dict(),
+        verification=verification.to_dict(),
         total=audit_service.count_events(session),
         offset=max(offset, 0),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,6 +56,19 @@ class Settings(BaseSettings):
     session_hours: float = Field(
         default=8.0, gt=0, le=720, description="How long a dashboards login lasts before logging in again."
     )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the audit chain's HMAC-SHA256 hashes and checkpoint signatures (kept outside the database).",
+    )
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None  # GOVERN_AUDIT_KEY= (empty) means not set
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("the audit key must be at least 16 characters")
+        return value
 
 
 def get_settings() -> Settings:

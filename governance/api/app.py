@@ -23,6 +23,7 @@ from governance.api.routes import (
     production,
 )
 from governance.api.security import SecurityMiddleware
+from governance.audit.hashing import bind_key
 from governance.db import Database
 from governance.settings import Settings
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         version="0.1.0",
         description="Registry, compliance, approvals, monitors, alerts, retraining and audit reports.",
     )
+    bind_key(db, settings.audit_key)
     app.state.settings = settings
     app.state.db = db
     errors.install(app)

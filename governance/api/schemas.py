@@ -237,15 +237,27 @@ class ApprovalRequestRead(BaseModel):
 
 
 class AuditEventRead(BaseModel):
+    """An event as stored; a value that no longer decodes is null and named in ``unreadable``."""
+
     id: int
-    at: datetime
-    actor: str
-    action: str
-    entity_type: str
-    entity_id: str
-    changes: dict[str, Any]
-    prev_hash: str
-    hash: str
+    at: datetime | None
+    actor: str | None
+    action: str | None
+    entity_type: str | None
+    entity_id: str | None
+    changes: dict[str, Any] | None
+    prev_hash: str | None
+    hash: str | None
+    hash_scheme: str | None = None
+    unreadable: list[str] = []
+
+
+class CheckpointRead(BaseModel):
+    event_id: int
+    events: int
+    at: str
+    signed: bool
+    extends: bool
 
 
 class ChainVerificationRead(BaseModel):
@@ -254,6 +266,12 @@ class ChainVerificationRead(BaseModel):
     first_bad_event: int | None
     reason: str | None
     head_hash: str | None
+    scheme: str
+    keyed_from: int | None
+    key_set: bool
+    note: str
+    verified_from: int
+    checkpoint: CheckpointRead | None = None
 
 
 class UserRead(BaseModel):

@@ -1,4 +1,4 @@
-"""The audit log: append-only events chained by SHA-256."""
+"""The audit log: append-only events chained by SHA-256 or, under ``GOVERN_AUDIT_KEY``, HMAC-SHA256."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ class AuditEvent(Base):
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # "sha256" or "hmac-sha256" (see governance.audit.hashing): how ``hash`` was computed
+    hash_scheme: Mapped[str] = mapped_column(String(16), default="sha256", server_default="sha256")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -35,6 +37,7 @@ class AuditEvent(Base):
             "changes": self.changes,
             "prev_hash": self.prev_hash,
             "hash": self.hash,
+            "hash_scheme": self.hash_scheme,
         }
 
 

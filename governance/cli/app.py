@@ -45,10 +45,12 @@ class CliContext:
     def db(self) -> Any:
         """The database, created on first use and migrated if it is empty."""
         if self._db is None:
+            from governance.audit.hashing import bind_key
             from governance.auth import principal as principals
             from governance.migrate import open_database
 
             self._db = open_database(self.settings.database_url)
+            bind_key(self._db, self.settings.audit_key)
             principals.bind(self._db.sessionmaker, self.principal())
         return self._db
 

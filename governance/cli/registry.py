@@ -514,22 +514,94 @@ def audit_log(
 
 
 @audit_group.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A checkpoint from `govern audit checkpoint`: exit 1 unless the chain still extends it.",
+)
 @json_option
 @pass_ctx
-def audit_verify(cli: CliContext, as_json: bool) -> None:
-    """Recompute the hash chain; exit 1 and name the first bad event if it does not hold."""
+def audit_verify(cli: CliContext, checkpoint_file: Path | None, as_json: bool) -> None:
+    """Recompute the whole hash chain; exit 1 and name the first bad event if it does not hold."""
+    from governance.audit import checkpoint as audit_checkpoint
     from governance.audit import service
 
+    saved = None
+    if checkpoint_file is not None:
+        try:
+            saved = audit_checkpoint.parse(_read_checkpoint(checkpoint_file))
+        except InvalidInput as exc:
+            raise InvalidInput(f"{checkpoint_file}: {exc}") from exc
     with cli.db().transaction() as session:
-        result = service.verify(session)
-    data = result.to_dict()
-    if result.ok:
-        human = f"audit chain holds: {result.events} events, head {result.head_hash or '-'}"
-    else:
-        human = f"audit chain BROKEN at event {result.first_bad_event}: {result.reason}"
-    emit(data, as_json, human)
+        result = service.verify(session) if saved is None else audit_checkpoint.check(session, saved)
+    emit(result.to_dict(), as_json, _verification_lines(result))
     if not result.ok:
         raise Failed(1)
+
+
+@audit_group.command("checkpoint")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the checkpoint to this file (default: print it). Keep it outside the database.",
+)
+@pass_ctx
+def audit_checkpoint_command(cli: CliContext, output: Path | None) -> None:
+    """Checkpoint the chain's head (event id, hash, count, time; signed with GOVERN_AUDIT_KEY if set)."""
+    from governance.audit import checkpoint as audit_checkpoint
+
+    with cli.db().transaction() as session:
+        saved, result = audit_checkpoint.take(session)
+    if saved is None:
+        click.echo(_verification_lines(result) + "\nno checkpoint taken", err=True)
+        raise Failed(1)
+    content = json.dumps(saved.to_dict(), indent=2) + "\n"
+    signed = (
+        "signed with GOVERN_AUDIT_KEY"
+        if saved.signature is not None
+        else "UNSIGNED (GOVERN_AUDIT_KEY is not set): it shows a wipe or a rollback, not an edit of the file"
+    )
+    if output is None:
+        click.echo(content, nl=False)
+        click.echo(f"checkpoint of event {saved.event_id}: {signed}", err=True)
+        return
+    try:
+        output.write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the checkpoint to {output}: {exc.strerror or exc}") from exc
+    click.echo(
+        f"checkpoint of event {saved.event_id} (hash {saved.hash or '-'}) written to {output}; {signed}"
+    )
+
+
+def _read_checkpoint(path: Path) -> bytes:
+    from governance.audit.checkpoint import MAX_BYTES
+
+    try:
+        with path.open("rb") as handle:
+            return handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the checkpoint {path}: {exc.strerror or exc}") from exc
+
+
+def _verification_lines(result: Any) -> str:
+    if result.ok:
+        lines = [f"audit chain holds: {result.events} events, head {result.head_hash or '-'}"]
+    elif result.first_bad_event is not None:
+        lines = [f"audit chain BROKEN at event {result.first_bad_event}: {result.reason}"]
+    else:
+        lines = [f"audit chain NOT VERIFIED: {result.reason}"]
+    lines.append(f"scheme: {result.note}")
+    if result.checkpoint is not None:
+        cp = result.checkpoint
+        signed = "signed" if cp["signed"] else "unsigned"
+        verdict = "extends" if cp.get("extends") else "does NOT extend"
+        lines.append(
+            f"checkpoint: the chain {verdict} the {signed} checkpoint of event {cp['event_id']} ({cp['at']})"
+        )
+    return "\n".join(lines)
 
 
 # -- output helpers ----------------------------------------------------------------------------

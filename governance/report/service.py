@@ -309,7 +309,7 @@ def _audit(session: Session, mv: ModelVersion) -> dict[str, Any]:
         "model_events": [
             {
                 "id": e.id,
-                "at": e.at.isoformat(),
+                "at": e.at.isoformat() if e.at else None,
                 "actor": e.actor,
                 "actor_verification": e.changes.get("actor_verification")
                 if isinstance(e.changes, dict)

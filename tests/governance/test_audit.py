@@ -87,7 +87,14 @@ def test_cli_verify_exit_codes(govern: Any, database_url: str) -> None:
         "first_bad_event": None,
         "reason": None,
         "head_hash": ok["head_hash"],
+        "scheme": "sha256",
+        "keyed_from": None,
+        "key_set": False,
+        "note": ok["note"],
+        "verified_from": 1,
+        "checkpoint": None,
     }
+    assert "GOVERN_AUDIT_KEY is not set" in ok["note"]
     database = Database(database_url)
     with database.transaction() as s:
         s.execute(update(AuditEvent).where(AuditEvent.id == 1).values(entity_id="LicenseRef-z"))

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
-from governance.api.deps import Page, PageDep, SessionDep, Viewer, page_of_query
+from governance.api.deps import Page, PageDep, SessionDep, Viewer
 from governance.api.schemas import AuditEventRead, ChainVerificationRead
 from governance.audit import service
-from governance.audit.models import AuditEvent
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -19,15 +17,19 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 def list_events(
     session: SessionDep, user: Viewer, page: PageDep, entity: str | None = None, action: str | None = None
 ) -> Page[Any]:
-    """Events, newest first."""
-    query = select(AuditEvent).order_by(AuditEvent.id.desc())
-    if entity is not None:
-        query = query.where(AuditEvent.entity_id == entity)
-    if action is not None:
-        query = query.where(AuditEvent.action == action)
-    return page_of_query(session, query, page, lambda e: e.to_dict())
+    """Events, newest first; an altered row that no longer decodes is listed with those values null."""
+    events = service.list_events(
+        session, entity_id=entity, action=action, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[e.to_dict() for e in events],
+        total=service.count_events(session, entity_id=entity, action=action),
+        limit=page.limit,
+        offset=page.offset,
+    )
 
 
 @router.get("/verify", response_model=ChainVerificationRead)
-def verify(session: SessionDep, user: Viewer) -> dict[str, Any]:
-    return service.verify(session).to_dict()
+def verify(session: SessionDep, user: Viewer, full: bool = False) -> dict[str, Any]:
+    """The chain's verification: from the last point this server verified, or (``full``) all of it."""
+    return service.verify(session, incremental=not full).to_dict()
