@@ -22,6 +22,9 @@ class ApprovalRequest(Base):
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     required: Mapped[int] = mapped_column()
+    # Ordered approval levels, each a role (from the promotion policy); None: ``required`` approvers.
+    levels: Mapped[list[Any] | None] = mapped_column()
+    policy_version: Mapped[int | None] = mapped_column()
     requested_by: Mapped[str] = mapped_column(String(128))
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -33,6 +36,10 @@ class ApprovalRequest(Base):
     def approvers(self) -> list[str]:
         return [a.approver for a in self.approvals if a.decision == "approve"]
 
+    def level_roles(self) -> list[str]:
+        """The role each level needs, in order (requests made before levels: one approver each)."""
+        return [str(r) for r in self.levels] if self.levels else ["approver"] * self.required
+
     def to_dict(self) -> dict[str, Any]:
         mv = self.model_version
         return {
@@ -43,6 +50,8 @@ class ApprovalRequest(Base):
             "status": self.status,
             "required": self.required,
             "approved": len(self.approvers()),
+            "levels": self.level_roles(),
+            "policy_version": self.policy_version,
             "requested_by": self.requested_by,
             "comment": self.comment,
             "created_at": self.created_at.isoformat(),
@@ -63,6 +72,8 @@ class Approval(Base):
     decision: Mapped[str] = mapped_column(String(16))
     comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    level: Mapped[int | None] = mapped_column()  # 1-based level an approval satisfied
+    role: Mapped[str | None] = mapped_column(String(16))  # the approver's role when deciding
 
     request: Mapped[ApprovalRequest] = relationship(back_populates="approvals")
 
@@ -70,6 +81,8 @@ class Approval(Base):
         return {
             "approver": self.approver,
             "decision": self.decision,
+            "level": self.level,
+            "role": self.role,
             "comment": self.comment,
             "at": self.at.isoformat(),
         }
