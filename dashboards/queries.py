@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from governance.approval import service as approval_service
 from governance.approval.service import ApprovalPolicy
+from governance.policy import service as policy_service
 from governance.compliance import service as compliance_service
 from governance.mlmodel import service as model_service
 from governance.mlmodel.models import ModelVersion
@@ -37,8 +38,8 @@ def _worst(statuses: list[str]) -> str | None:
 
 
 def approval_status(session: Session, mv: ModelVersion, policy: ApprovalPolicy) -> str:
-    required = policy.required(mv.risk_tier)
-    if required == 0:
+    _, levels = policy_service.levels_for(session, mv=mv, seed=policy.to_document())
+    if not levels:
         return "not required"
     latest = approval_service.latest_for(session, mv=mv)
     if latest is None:
