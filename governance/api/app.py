@@ -20,6 +20,7 @@ from governance.api.routes import (
     models,
     monitors,
     operations,
+    policy,
     production,
 )
 from governance.db import Database
@@ -55,7 +56,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     errors.install(app)
-    for module in (licenses, datasets, models, production, monitors, alerts, jobs, approvals, audit, access):
+    for module in (licenses, datasets, models, production, monitors, alerts, jobs, approvals, audit, access, policy):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(operations.router)
 

@@ -217,7 +217,8 @@ def register(
         registered_by=actor,
     )
     mv.datasets = [ModelDataset(dataset_version=dv, role=role) for dv, role in links]
-    risk_rules.apply_assessment(mv, declared=risk_tier)
+    with session.no_autoflush:  # the lineage walk must not flush the half-built version
+        risk_rules.apply_assessment(mv, declared=risk_tier)
     session.add(mv)
     session.flush()
     session.add(StageTransition(model_version=mv, from_stage=None, to_stage="candidate", actor=actor))

@@ -211,7 +211,7 @@ def _approvals(session: Session, mv: ModelVersion, levels: tuple[str, ...]) -> R
             "approvals",
             False,
             f"it has {done} of the {len(levels)} approval(s) it needs ({wanted}); "
-            f"request {rid} waits for a {levels[min(done, len(levels) - 1)]}",
+            f"request {rid} waits for {levels[min(done, len(levels) - 1)]}",
         )
     return Requirement("approvals", True, f"approved in order by {', then '.join(approvers)} (request {rid})")
 
@@ -324,6 +324,8 @@ def record_robustness(
     for name, value in (("epsilon", epsilon), ("robust accuracy", robust_accuracy)):
         if not (0.0 <= value <= (1.0 if name != "epsilon" else 1e6)):
             raise InvalidInput(f"{name} {value} is out of range")
+    if clean_accuracy is not None and not (0.0 <= clean_accuracy <= 1.0):
+        clean_accuracy = None  # NaN when there was nothing to score
     found = RobustnessRecord(
         model_version=mv,
         epsilon=float(epsilon),
