@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from governance.approval.models import ApprovalRequest
@@ -21,7 +20,7 @@ from governance.audit import service as audit_service
 from governance.auth.models import User
 from governance.compliance import service as compliance_service
 from governance.compliance.service import format_path
-from governance.db import utcnow
+from governance.db import advisory_xact_lock, utcnow
 from governance.errors import ComplianceViolation, InvalidInput, NotFound, PermissionDenied
 from governance.mlmodel.models import ModelVersion
 from governance.monitoring.models import Monitor, MonitorRun
@@ -29,6 +28,7 @@ from governance.policy.document import PolicyDocument, TierRequirements, default
 from governance.policy.models import PolicyVersion, RobustnessRecord
 
 SYSTEM = "system"
+LOCK_POLICY_SEED = 7_312_007  # advisory-lock namespace (see governance.db): seeding the first version
 
 
 # -- versions ----------------------------------------------------------------------------------
@@ -72,19 +72,18 @@ def current(session: Session, *, seed: PolicyDocument | None = None) -> PolicyVe
     found = latest(session)
     if found is not None:
         return found
-    try:
-        with session.begin_nested():
-            return _write(
-                session,
-                document=seed or default_document(),
-                actor=SYSTEM,
-                comment="first version, seeded from GOVERN_APPROVALS_MEDIUM and GOVERN_APPROVALS_HIGH",
-            )
-    except IntegrityError:  # another process seeded it first
-        again = latest(session)
-        if again is None:
-            raise
-        return again
+    # Seeding is rare (once per registry): PostgreSQL serialises it with an advisory lock; SQLite
+    # has one writer, and a process that loses the race fails on the unique version and may retry.
+    advisory_xact_lock(session, LOCK_POLICY_SEED, 1)
+    found = latest(session)
+    if found is not None:
+        return found
+    return _write(
+        session,
+        document=seed or default_document(),
+        actor=SYSTEM,
+        comment="first version, seeded from GOVERN_APPROVALS_MEDIUM and GOVERN_APPROVALS_HIGH",
+    )
 
 
 def set_policy(
