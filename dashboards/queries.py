@@ -9,12 +9,12 @@ from sqlalchemy.orm import Session
 
 from governance.approval import service as approval_service
 from governance.approval.service import ApprovalPolicy
-from governance.policy import service as policy_service
 from governance.compliance import service as compliance_service
 from governance.mlmodel import service as model_service
 from governance.mlmodel.models import ModelVersion
 from governance.monitoring import service as monitoring_service
 from governance.monitoring.models import Alert, Monitor, MonitorRun, RetrainJob
+from governance.policy import service as policy_service
 
 DRIFT_KINDS = ("data_drift", "concept_drift", "model_drift", "attribution_drift")
 FINISHED = ("ok", "warning", "breach", "error")

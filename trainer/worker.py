@@ -39,9 +39,9 @@ from governance.mlmodel import environment
 from governance.mlmodel import service as model_service
 from governance.mlmodel.models import Model, ModelVersion
 from governance.monitoring import jobs as job_service
+from governance.policy import service as policy_service
 from governance.production import service as production
 from governance.production.records import labelled_records
-from governance.policy import service as policy_service
 from governance.promotion import promote, verdict
 from governance.storage import LocalStorage
 from monitors.modelio import CNNConfig, MLPConfig, load_model

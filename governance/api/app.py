@@ -56,8 +56,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     errors.install(app)
-    for module in (licenses, datasets, models, production, monitors, alerts, jobs, approvals, audit, access, policy):
+    for module in (licenses, datasets, models, production, monitors, alerts, jobs, approvals, audit, access):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(policy.router, prefix=API_PREFIX)
     app.include_router(operations.router)
 
     from dashboards.views import mount  # the entry point may join the dashboards to the core

@@ -156,7 +156,13 @@ def _decide(
         action=f"approval.{decision}",
         entity_type="model_version",
         entity_id=mv.ref,
-        changes={"request": found.id, "comment": comment, "status": found.status, "level": level, "role": role},
+        changes={
+            "request": found.id,
+            "comment": comment,
+            "status": found.status,
+            "level": level,
+            "role": role,
+        },
     )
     return found
 

@@ -237,7 +237,9 @@ def _record_robustness(ref: str, sha256: str, result: Any) -> dict[str, Any]:
     with cli.db().transaction() as session:
         mv = model_service.get_by_ref(session, ref)
         if mv.sha256 != sha256:
-            raise InvalidInput(f"MODEL_FILE is not the artifact of {ref} (sha256 {sha256[:12]}…, registered {mv.sha256[:12]}…)")
+            raise InvalidInput(
+                f"MODEL_FILE is not the artifact of {ref} (sha256 {sha256[:12]}…, registered {mv.sha256[:12]}…)"
+            )
         found = policy_service.record_robustness(
             session,
             mv=mv,

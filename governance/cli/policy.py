@@ -28,13 +28,17 @@ def verified_user(cli: CliContext, session: Any, what: str) -> Any:
 def _seed(cli: CliContext) -> Any:
     from governance.approval.service import ApprovalPolicy
 
-    return ApprovalPolicy(medium=cli.settings.approvals_medium, high=cli.settings.approvals_high).to_document()
+    return ApprovalPolicy(
+        medium=cli.settings.approvals_medium, high=cli.settings.approvals_high
+    ).to_document()
 
 
 def _print_policy(data: dict[str, Any]) -> None:
     from governance.policy.document import TierRequirements, describe
 
-    click.echo(f"promotion policy version {data['version']} (set by {data['created_by']} at {data['created_at']})")
+    click.echo(
+        f"promotion policy version {data['version']} (set by {data['created_by']} at {data['created_at']})"
+    )
     if data.get("comment"):
         click.echo(f"  {data['comment']}")
     for tier, requirements in data["tiers"].items():
@@ -56,7 +60,11 @@ def policy_show(cli: CliContext, version: int | None, as_json: bool) -> None:
     from governance.policy import service
 
     with cli.db().transaction() as session:
-        found = service.get_version(session, version=version) if version else service.current(session, seed=_seed(cli))
+        found = (
+            service.get_version(session, version=version)
+            if version
+            else service.current(session, seed=_seed(cli))
+        )
         data = found.to_dict()
     emit(data, as_json, lambda: _print_policy(data))
 
@@ -82,7 +90,9 @@ def _roles(text: str | None) -> list[str] | None:
 
 @policy_group.command("set")
 @click.argument("file", required=False, type=click.Path(path_type=Path))
-@click.option("--tier", type=click.Choice(["low", "medium", "high"]), help="Change only this tier's requirements.")
+@click.option(
+    "--tier", type=click.Choice(["low", "medium", "high"]), help="Change only this tier's requirements."
+)
 @click.option("--approvals", help="Ordered approval levels, comma-separated roles ('' for none).")
 @click.option("--robustness-days", type=click.IntRange(1, 3650), help="Newest robustness assessment age.")
 @click.option("--robustness-floor", type=click.FloatRange(0.0, 1.0), help="Worst-case robust accuracy floor.")
@@ -119,13 +129,17 @@ def policy_set(
         changes["data_quality"] = data_quality
     if no_robustness:
         if robustness_days is not None or robustness_floor is not None:
-            raise InvalidInput("--no-robustness cannot be combined with --robustness-days or --robustness-floor")
+            raise InvalidInput(
+                "--no-robustness cannot be combined with --robustness-days or --robustness-floor"
+            )
         changes["robustness"] = None
     if (file is None) == (tier is None):
         raise InvalidInput("give either a policy FILE or --tier with the requirements to change")
     if file is not None:
         if changes or robustness_days is not None or robustness_floor is not None:
-            raise InvalidInput("a policy FILE replaces the whole policy: do not combine it with requirement options")
+            raise InvalidInput(
+                "a policy FILE replaces the whole policy: do not combine it with requirement options"
+            )
         try:
             text = file.read_bytes()
         except OSError as exc:
@@ -138,7 +152,9 @@ def policy_set(
             if robustness_days is not None or robustness_floor is not None:
                 old = base.tier(tier).robustness
                 if old is None and (robustness_days is None or robustness_floor is None):
-                    raise InvalidInput(f"tier {tier} has no robustness requirement yet: give both --robustness-days and --robustness-floor")
+                    raise InvalidInput(
+                        f"tier {tier} has no robustness requirement yet: give both --robustness-days and --robustness-floor"
+                    )
                 changes["robustness"] = {
                     "within_days": robustness_days if robustness_days is not None else old.within_days,  # type: ignore[union-attr]
                     "min_accuracy": robustness_floor if robustness_floor is not None else old.min_accuracy,  # type: ignore[union-attr]
@@ -185,7 +201,9 @@ def _decide(cli: CliContext, change_id: int, comment: str | None, as_json: bool,
 
     with cli.db().transaction() as session:
         user = verified_user(cli, session, "deciding on a risk change")
-        data = risk.decide(session, change_id=change_id, approver=user, approve=approve, comment=comment).to_dict()
+        data = risk.decide(
+            session, change_id=change_id, approver=user, approve=approve, comment=comment
+        ).to_dict()
     emit(data, as_json, f"risk change {change_id} for {data['model']}: {data['status']}")
 
 
@@ -219,4 +237,8 @@ def risk_list(cli: CliContext, status: str | None, as_json: bool) -> None:
 
     with cli.db().transaction() as session:
         rows = [c.to_dict() for c in risk.list_changes(session, status=status)]
-    emit(rows, as_json, lambda: table(rows, ["id", "model", "from", "to", "status", "requested_by", "decided_by"]))
+    emit(
+        rows,
+        as_json,
+        lambda: table(rows, ["id", "model", "from", "to", "status", "requested_by", "decided_by"]),
+    )

@@ -29,6 +29,7 @@ from governance.license.models import License
 from governance.mlmodel.models import ModelVersion
 
 PERSONAL_CLASSES = ("pseudonymous", "personal", "sensitive")
+ARROW = " → "
 # A legal basis that permits processing for research only: GDPR Art. 9(2)(j) and Art. 89
 # (scientific research), or one that says research. Personal data held on it cannot serve a
 # commercial model.
@@ -40,7 +41,6 @@ RESEARCH_ONLY_BASIS = re.compile(
 def research_only(legal_basis: str | None) -> bool:
     """Whether ``legal_basis`` permits processing for (scientific) research only."""
     return bool(legal_basis) and RESEARCH_ONLY_BASIS.search(legal_basis or "") is not None
-ARROW = " → "
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,9 @@ class Assessment:
 
     @property
     def reason(self) -> str:
-        return "; ".join(self.reasons) if self.reasons else "no high-risk purpose and no sensitive data declared"
+        return (
+            "; ".join(self.reasons) if self.reasons else "no high-risk purpose and no sensitive data declared"
+        )
 
 
 def _lineage_datasets(mv: ModelVersion) -> Iterator[DatasetVersion]:
@@ -82,7 +84,9 @@ def assess(mv: ModelVersion) -> Assessment:
     purpose = mv.intended_purpose
     if purpose in HIGH_RISK_PURPOSES:
         tier = "high"
-        reasons.append(f"intended purpose '{purpose}' is high-risk under the EU AI Act ({HIGH_RISK_PURPOSES[purpose]})")
+        reasons.append(
+            f"intended purpose '{purpose}' is high-risk under the EU AI Act ({HIGH_RISK_PURPOSES[purpose]})"
+        )
     sensitive = sorted({dv.ref for dv in _lineage_datasets(mv) if dv.personal_data == "sensitive"})
     if sensitive:
         tier = highest(tier, "medium")

@@ -215,11 +215,15 @@ def _approvals(session: Session, mv: ModelVersion, levels: tuple[str, ...]) -> R
     return Requirement("approvals", True, f"approved in order by {', then '.join(approvers)} (request {rid})")
 
 
-def _robustness_evidence(session: Session, mv: ModelVersion, since: datetime) -> list[tuple[datetime, float, str]]:
+def _robustness_evidence(
+    session: Session, mv: ModelVersion, since: datetime
+) -> list[tuple[datetime, float, str]]:
     evidence = [
         (r.at, r.robust_accuracy, f"{r.source} at ε={r.epsilon:g}")
         for r in session.scalars(
-            select(RobustnessRecord).where(RobustnessRecord.model_version_id == mv.id, RobustnessRecord.at >= since)
+            select(RobustnessRecord).where(
+                RobustnessRecord.model_version_id == mv.id, RobustnessRecord.at >= since
+            )
         )
     ]
     runs = session.scalars(
@@ -240,7 +244,9 @@ def _robustness_evidence(session: Session, mv: ModelVersion, since: datetime) ->
     return sorted(evidence, key=lambda e: e[0])
 
 
-def _robustness(session: Session, mv: ModelVersion, requirements: TierRequirements, now: datetime) -> Requirement:
+def _robustness(
+    session: Session, mv: ModelVersion, requirements: TierRequirements, now: datetime
+) -> Requirement:
     wanted = requirements.robustness
     assert wanted is not None
     evidence = _robustness_evidence(session, mv, now - timedelta(days=wanted.within_days))
@@ -303,7 +309,9 @@ def evaluate(
     return Verdict(mv.ref, mv.risk_tier, policy.version, tuple(found))
 
 
-def levels_for(session: Session, *, mv: ModelVersion, seed: PolicyDocument | None = None) -> tuple[int, tuple[str, ...]]:
+def levels_for(
+    session: Session, *, mv: ModelVersion, seed: PolicyDocument | None = None
+) -> tuple[int, tuple[str, ...]]:
     """The policy version in force and the approval levels it asks of ``mv``'s tier."""
     policy = current(session, seed=seed)
     return policy.version, document_of(policy).tier(mv.risk_tier).approvals
@@ -341,6 +349,11 @@ def record_robustness(
         action="model.robustness",
         entity_type="model_version",
         entity_id=mv.ref,
-        changes={"epsilon": epsilon, "robust_accuracy": robust_accuracy, "clean_accuracy": clean_accuracy, "source": source},
+        changes={
+            "epsilon": epsilon,
+            "robust_accuracy": robust_accuracy,
+            "clean_accuracy": clean_accuracy,
+            "source": source,
+        },
     )
     return found

@@ -79,7 +79,10 @@ def to_pdf(report: dict[str, Any]) -> bytes:
             ["model", d["model"]],
             ["intended use", d["intended_use"]],
             ["intended purpose", d.get("intended_purpose")],
-            ["risk tier", f"{d['risk_tier']} (assessed {d.get('risk_assessed') or '-'}): {d.get('risk_reason') or '-'}"],
+            [
+                "risk tier",
+                f"{d['risk_tier']} (assessed {d.get('risk_assessed') or '-'}): {d.get('risk_reason') or '-'}",
+            ],
             ["stage", d["stage"]],
             ["description", d["description"]],
             ["framework / task", f"{d['framework']} / {d['task'] or '-'}"],

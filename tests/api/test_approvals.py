@@ -65,7 +65,9 @@ def test_high_risk_needs_two_distinct_approvers(client: TestClient, world: World
     status, body = _promote(client, world, "1")
     assert status == 403
     message = body["error"]["message"]
-    assert message.startswith("tumour@1 cannot go to production under promotion policy version 1 (high risk): ")
+    assert message.startswith(
+        "tumour@1 cannot go to production under promotion policy version 1 (high risk): "
+    )
     assert "it needs 2 approval(s) in order (approver, then approver) and has no approval request" in message
     assert "no robustness assessment of tumour@1 in the last 30 days" in message  # the world's run has none
     _robust(db, "tumour@1")

@@ -60,7 +60,9 @@ def test_json_report_sections_and_mappings(client: TestClient, approved: World) 
     assert report["evaluation"]["metrics"] == METRICS
     assert report["lineage"]["licenses"] == [{"license": "CC-BY-4.0", "used_by": ["cancer@1"]}]
     assert report["lineage"]["attributions"][0]["ref"] == "cancer@1"
-    assert report["data_governance"]["personal_data"][0]["legal_basis"] == "GDPR Art. 9(2)(a) explicit consent"
+    assert (
+        report["data_governance"]["personal_data"][0]["legal_basis"] == "GDPR Art. 9(2)(a) explicit consent"
+    )
     assert report["robustness"]["latest"]["epsilons"] == EPSILONS
     assert report["robustness"]["latest"]["worst_case"] == WORST_CASE
     drift = report["monitoring"]["drift"][0]

@@ -35,7 +35,9 @@ def _job(db: Database, hours: int) -> None:
         )
 
 
-def test_the_worker_promotes_only_what_the_policy_allows(db: Database, database_url: str, tmp_path: Path) -> None:
+def test_the_worker_promotes_only_what_the_policy_allows(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
     settings = Settings(database_url=database_url, storage_root=tmp_path / "storage", actor="tester")
     scenario.deploy(db, settings, tmp_path / "work", SMALL, lambda _: None)
     with db.transaction() as s:
@@ -43,7 +45,9 @@ def test_the_worker_promotes_only_what_the_policy_allows(db: Database, database_
         risk.change_tier(s, mv=mv, tier="high", reason="reads cheques", actor="tester")
         admin = auth_service.create_user(s, name="root", role="admin", actor="setup")
         base = policy_service.document_of(policy_service.current(s))
-        strict = policy_document.with_tier(base, "high", approvals=["risk_officer"], robustness=None, monitors=1)
+        strict = policy_document.with_tier(
+            base, "high", approvals=["risk_officer"], robustness=None, monitors=1
+        )
         policy_service.set_policy(s, document=strict, actor=admin)
     config = WorkerConfig(storage_root=settings.storage_root, actor="worker", epochs=3)
 
@@ -81,6 +85,8 @@ def test_the_worker_promotes_only_what_the_policy_allows(db: Database, database_
         ]
         # and a manual promotion of the staged candidate passes the same policy version
         (moved, *_) = reversed(
-            promote(s, mv=model_service.get_by_ref(s, "digits-classifier@2"), stage="production", actor="tester")
+            promote(
+                s, mv=model_service.get_by_ref(s, "digits-classifier@2"), stage="production", actor="tester"
+            )
         )
         assert moved.policy_version == 3

@@ -72,9 +72,13 @@ def risk_changes(session: SessionDep, user: Viewer, status: str | None = None) -
 
 @router.post("/risk-changes/{change_id}/approve")
 def risk_approve(change_id: ChangeId, data: Decision, session: SessionDep, user: Approver) -> dict[str, Any]:
-    return risk.decide(session, change_id=change_id, approver=user, approve=True, comment=data.comment).to_dict()
+    return risk.decide(
+        session, change_id=change_id, approver=user, approve=True, comment=data.comment
+    ).to_dict()
 
 
 @router.post("/risk-changes/{change_id}/reject")
 def risk_reject(change_id: ChangeId, data: Decision, session: SessionDep, user: Approver) -> dict[str, Any]:
-    return risk.decide(session, change_id=change_id, approver=user, approve=False, comment=data.comment).to_dict()
+    return risk.decide(
+        session, change_id=change_id, approver=user, approve=False, comment=data.comment
+    ).to_dict()
