@@ -14,6 +14,7 @@ from governance.mlmodel import service as model_service
 from governance.mlmodel.models import ModelVersion
 from governance.monitoring import service as monitoring_service
 from governance.monitoring.models import Alert, Monitor, MonitorRun, RetrainJob
+from governance.policy import service as policy_service
 
 DRIFT_KINDS = ("data_drift", "concept_drift", "model_drift", "attribution_drift")
 FINISHED = ("ok", "warning", "breach", "error")
@@ -37,8 +38,8 @@ def _worst(statuses: list[str]) -> str | None:
 
 
 def approval_status(session: Session, mv: ModelVersion, policy: ApprovalPolicy) -> str:
-    required = policy.required(mv.risk_tier)
-    if required == 0:
+    _, levels = policy_service.levels_for(session, mv=mv, seed=policy.to_document())
+    if not levels:
         return "not required"
     latest = approval_service.latest_for(session, mv=mv)
     if latest is None:

@@ -8,6 +8,7 @@ from governance.db import Base
 from governance.license.models import License
 from governance.mlmodel.models import Model, ModelDataset, ModelVersion, StageTransition
 from governance.monitoring.models import Alert, AlertDelivery, Monitor, MonitorRun, RetrainJob
+from governance.policy.models import PolicyVersion, RiskChange, RobustnessRecord
 from governance.production.models import InferenceBatch
 
 __all__ = [
@@ -29,7 +30,10 @@ __all__ = [
     "ModelVersion",
     "Monitor",
     "MonitorRun",
+    "PolicyVersion",
     "RetrainJob",
+    "RiskChange",
+    "RobustnessRecord",
     "StageTransition",
     "User",
     "WebSession",

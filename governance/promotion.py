@@ -1,18 +1,31 @@
-"""Moving a model version between stages, behind the gates that guard production."""
+"""Moving a model version between stages, behind the promotion policy that guards production.
+
+Manual promotions (CLI, API) and the retrain worker's promotions call :func:`promote`, so both pass
+the same policy; :func:`verdict` lets the worker ask first without writing anything.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from governance.approval import service as approval_service
 from governance.approval.service import ApprovalPolicy
+from governance.audit import service as audit_service
 from governance.auth import principal as principals
 from governance.auth.principal import SYSTEM, Principal
-from governance.compliance import service as compliance_service
-from governance.compliance.service import format_path
-from governance.errors import ComplianceViolation, PermissionDenied
+from governance.errors import PermissionDenied
 from governance.mlmodel import service as model_service
 from governance.mlmodel.models import ModelVersion, StageTransition
+from governance.policy import service as policy_service
+from governance.policy.service import Verdict
+
+
+def verdict(
+    session: Session, *, mv: ModelVersion, approvals: ApprovalPolicy | None = None, actor: str | None = None
+) -> Verdict:
+    """What the policy in force says of ``mv`` going to production (``approvals`` seeds a first
+    policy version when none is stored)."""
+    policy = policy_service.current(session, seed=(approvals or ApprovalPolicy()).to_document())
+    return policy_service.evaluate(session, mv=mv, policy=policy, actor=actor)
 
 
 def promote(
@@ -24,10 +37,10 @@ def promote(
     reason: str | None = None,
     approvals: ApprovalPolicy | None = None,
 ) -> list[StageTransition]:
-    """Move ``mv`` to ``stage``; production is refused while the compliance check finds violations,
-    and, for medium and high risk, until enough distinct approvers have approved it.
+    """Move ``mv`` to ``stage``; production is refused unless every requirement of the promotion
+    policy for ``mv``'s risk tier is met, and the refusal names each one that is not.
 
-    Production also needs a verified editor (a system actor, the worker, passes the same gates)."""
+    Production also needs a verified editor (a system actor, the worker, passes the same policy)."""
     if stage == "production" and principal.via != SYSTEM:
         principal.require("editor", f"promote {mv.ref} to production")
     if stage == "production" and principal.via == SYSTEM and mv.registered_by != principal.name:
@@ -35,14 +48,21 @@ def promote(
         raise PermissionDenied(f"{principal.name} did not make {mv.ref} and may not promote it to production")
     principals.bind(session, principal)
     actor = principal.name
+    passed: Verdict | None = None
     if stage == "production":
-        # Recorded with the promotion; a refusal rolls the whole transaction back, audit event included.
-        report = compliance_service.check(session, mv=mv, actor=actor)
-        if report.violations:
-            first = report.violations[0]
-            raise ComplianceViolation(
-                f"{mv.ref} cannot go to production: {len(report.violations)} license violation(s), "
-                f"first: {first.message} ({format_path(first.path)})"
-            )
-        approval_service.check_for_production(session, mv=mv, policy=approvals or ApprovalPolicy())
-    return model_service.set_stage(session, mv=mv, stage=stage, actor=actor, reason=reason)
+        # Recorded with the promotion; a refusal rolls the whole transaction back, audit events included.
+        passed = verdict(session, mv=mv, approvals=approvals, actor=actor)
+        passed.raise_if_unmet()
+    transitions = model_service.set_stage(session, mv=mv, stage=stage, actor=actor, reason=reason)
+    if passed is not None:
+        transitions[-1].policy_version = passed.policy_version
+        audit_service.record(
+            session,
+            actor=actor,
+            action="policy.pass",
+            entity_type="model_version",
+            entity_id=mv.ref,
+            changes=passed.to_dict(),
+        )
+        session.flush()
+    return transitions

@@ -47,10 +47,18 @@ class Settings(BaseSettings):
     )
     mlflow_uri: str | None = Field(default=None, description="MLflow tracking URI (default: local store).")
     approvals_medium: int = Field(
-        default=1, ge=0, description="Distinct approvers a medium-risk version needs before production."
+        default=1,
+        ge=0,
+        le=5,
+        description="Approvers a medium-risk version needs in the first promotion policy version "
+        "(seed only: afterwards `govern policy set` decides).",
     )
     approvals_high: int = Field(
-        default=2, ge=0, description="Distinct approvers a high-risk version needs before production."
+        default=2,
+        ge=0,
+        le=5,
+        description="Approvers a high-risk version needs in the first promotion policy version "
+        "(seed only: afterwards `govern policy set` decides).",
     )
     debug: bool = Field(default=False, description="Show tracebacks for unexpected errors.")
     session_hours: float = Field(

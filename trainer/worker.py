@@ -3,8 +3,9 @@
 A job: assemble the training set (the model's reference dataset plus the labelled production
 records) and register it as a dataset version derived from the reference; train (resuming from
 the job's checkpoints when a previous worker was killed); register the candidate with its lineage;
-run the gates (champion against challenger, robustness, consistency, licenses); promote by policy
-(automatically for low risk, to staging to await approval otherwise). Each step is a transaction
+run the gates (champion against challenger, robustness, consistency, licenses); promote by the
+promotion policy, the same one manual promotions pass (to production when every requirement of the
+candidate's risk tier is met, to staging to await approvals and the rest otherwise). Each step is a transaction
 with its audit events; a retried job reuses what an earlier attempt already registered, because
 datasets and models are keyed by content.
 """
@@ -39,9 +40,10 @@ from governance.mlmodel import environment
 from governance.mlmodel import service as model_service
 from governance.mlmodel.models import Model, ModelVersion
 from governance.monitoring import jobs as job_service
+from governance.policy import service as policy_service
 from governance.production import service as production
 from governance.production.records import labelled_records
-from governance.promotion import promote
+from governance.promotion import promote, verdict
 from governance.storage import LocalStorage
 from monitors.modelio import CNNConfig, MLPConfig, load_model
 from monitors.quality_io import file_report
@@ -218,6 +220,7 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
             "name": mv.model.name,
             "use": mv.intended_use,
             "risk": mv.risk_tier,
+            "purpose": mv.intended_purpose,
             "license": mv.license_expression,
             "seed": mv.seed if mv.seed is not None else 0,
             "champion": champion_mv.ref,
@@ -290,6 +293,7 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
                 ),
                 intended_use=str(current["use"]),
                 risk_tier=str(current["risk"]),
+                intended_purpose=current["purpose"],
                 actor=config.actor,
                 license_expression=current["license"],
                 datasets=[(training_ref, "train"), (reference_ref, "reference")],
@@ -327,26 +331,44 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
                 entity_id=candidate.ref,
                 changes={"passed": passed, "gates": [g.to_dict() for g in all_gates]},
             )
+            robust = next(g for g in checks if g.name == "robustness").metrics
+            if np.isfinite(robust["challenger_worst_case"]):  # the gate's attack is evidence for the policy
+                policy_service.record_robustness(
+                    session,
+                    mv=candidate,
+                    epsilon=float(robust["epsilon"]),
+                    robust_accuracy=float(robust["challenger_worst_case"]),
+                    clean_accuracy=None,
+                    source=f"retrain job {job_id} gate",
+                    actor=config.actor,
+                )
             stage = candidate.stage
+            policy: dict[str, Any] | None = None
             if passed:
-                target = "production" if candidate.risk_tier == "low" else "staging"
+                seed = ApprovalPolicy(medium=config.approvals_medium, high=config.approvals_high)
+                judged = verdict(session, mv=candidate, approvals=seed)
+                policy = judged.to_dict()
+                target = "production" if judged.ok else "staging"
+                if not judged.ok:
+                    logger.warning("candidate %s goes to staging: %s", candidate.ref, judged.refusal())
                 try:
                     promote(
                         session,
-                        approvals=ApprovalPolicy(medium=config.approvals_medium, high=config.approvals_high),
+                        approvals=seed,
                         mv=candidate,
                         stage=target,
                         principal=Principal.system(config.actor),
                         reason=f"passed the gates of retrain job {job_id}",
                     )
                     stage = target
-                except (ComplianceViolation, GovernError) as refused:  # approvals pending, for instance
+                except (ComplianceViolation, GovernError) as refused:
                     logger.warning("candidate %s stays %s: %s", candidate.ref, candidate.stage, refused)
             outcome = {
                 "candidate": candidate.ref,
                 "stage": stage,
                 "gates": [g.to_dict() for g in all_gates],
                 "passed": passed,
+                "policy": policy,
                 "training_set": training_ref,
                 "test_metrics": result.test_metrics,
                 "mlflow_run_id": result.tracking_run_id,

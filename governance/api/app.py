@@ -20,6 +20,7 @@ from governance.api.routes import (
     models,
     monitors,
     operations,
+    policy,
     production,
 )
 from governance.api.security import SecurityMiddleware
@@ -61,6 +62,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.add_middleware(SecurityMiddleware)  # CSP, no framing, nosniff; cross-site writes refused
     for module in (licenses, datasets, models, production, monitors, alerts, jobs, approvals, audit, access):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(policy.router, prefix=API_PREFIX)
     app.include_router(operations.router)
 
     from dashboards.views import mount  # the entry point may join the dashboards to the core

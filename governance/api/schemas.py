@@ -74,7 +74,10 @@ class ModelVersionRead(BaseModel):
     metrics: dict[str, Any]
     mlflow_run_id: str | None
     intended_use: str
+    intended_purpose: str | None = None
     risk_tier: str
+    risk_assessed: str | None = None
+    risk_reason: str | None = None
     stage: str
     description: str | None
     registered_by: str
@@ -217,6 +220,8 @@ class DecisionRead(BaseModel):
     )
     approver_label: str
     decision: str
+    level: int | None = None
+    role: str | None = None
     comment: str | None
     at: datetime
 
@@ -229,6 +234,8 @@ class ApprovalRequestRead(BaseModel):
     status: str
     required: int
     approved: int
+    levels: list[str] = []
+    policy_version: int | None = None
     requested_by: str
     comment: str | None
     created_at: datetime

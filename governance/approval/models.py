@@ -23,6 +23,9 @@ class ApprovalRequest(Base):
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     required: Mapped[int] = mapped_column()
+    # Ordered approval levels, each a role (from the promotion policy); None: ``required`` approvers.
+    levels: Mapped[list[Any] | None] = mapped_column()
+    policy_version: Mapped[int | None] = mapped_column()
     requested_by: Mapped[str] = mapped_column(String(128))
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -35,6 +38,10 @@ class ApprovalRequest(Base):
         """Who approved with a verified identity (an approval recorded without one does not count)."""
         return [a.approver for a in self.approvals if a.decision == "approve" and a.verification is not None]
 
+    def level_roles(self) -> list[str]:
+        """The role each level needs, in order (requests made before levels: one approver each)."""
+        return [str(r) for r in self.levels] if self.levels else ["approver"] * self.required
+
     def to_dict(self) -> dict[str, Any]:
         mv = self.model_version
         return {
@@ -45,6 +52,8 @@ class ApprovalRequest(Base):
             "status": self.status,
             "required": self.required,
             "approved": len(self.approvers()),
+            "levels": self.level_roles(),
+            "policy_version": self.policy_version,
             "requested_by": self.requested_by,
             "comment": self.comment,
             "created_at": self.created_at.isoformat(),
@@ -69,6 +78,8 @@ class Approval(Base):
     decision: Mapped[str] = mapped_column(String(16))
     comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    level: Mapped[int | None] = mapped_column()  # 1-based level an approval satisfied
+    role: Mapped[str | None] = mapped_column(String(16))  # the approver's role when deciding
 
     request: Mapped[ApprovalRequest] = relationship(back_populates="approvals")
 
@@ -79,6 +90,8 @@ class Approval(Base):
             "verification": self.verification,
             "approver_label": describe(self.approver, self.approver_role, self.verification),
             "decision": self.decision,
+            "level": self.level,
+            "role": self.role,
             "comment": self.comment,
             "at": self.at.isoformat(),
         }

@@ -1,8 +1,9 @@
 """Approvals: request, approve, reject, and the gate that promotion to production consults.
 
-A medium- or high-risk version needs an approved request with as many distinct approvers as its
-tier requires (``ApprovalPolicy``, from the settings), none of them the person who registered it.
-A rejection closes the request: promotion stays refused until a new request is approved.
+A version whose tier asks for approvals under the promotion policy (``governance.policy``) needs an
+approved request: its ordered levels (each a role) approved in order by distinct people, none of
+them the person who registered it. A rejection closes the request: promotion stays refused until a
+new request is approved. ``ApprovalPolicy`` (from the settings) only seeds the first policy version.
 
 Deciding takes a resolved :class:`~governance.auth.principal.Principal`, not a name: approving and
 rejecting need a verified user with the approver role, cancelling another's request a verified
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from governance.approval import levels as approval_levels
 from governance.approval.models import Approval, ApprovalRequest
 from governance.audit import service as audit_service
 from governance.auth import principal as principals
@@ -25,17 +27,19 @@ from governance.auth.principal import Principal
 from governance.db import utcnow
 from governance.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from governance.mlmodel.models import ModelVersion
+from governance.policy import service as policy_service
+from governance.policy.document import PolicyDocument, default_document
 
 
 @dataclass(frozen=True)
 class ApprovalPolicy:
-    """How many distinct approvers each risk tier needs before production."""
+    """Distinct approvers per tier from the settings: the seed of the first stored policy version."""
 
     medium: int = 1
     high: int = 2
 
-    def required(self, risk_tier: str) -> int:
-        return {"medium": self.medium, "high": self.high}.get(risk_tier, 0)
+    def to_document(self) -> PolicyDocument:
+        return default_document(medium_approvers=self.medium, high_approvers=self.high)
 
 
 def get(session: Session, *, request_id: int) -> ApprovalRequest:
@@ -90,8 +94,9 @@ def request(
     policy: ApprovalPolicy,
     comment: str | None = None,
 ) -> ApprovalRequest:
-    """Open a request to promote ``mv`` to production."""
-    required = policy.required(mv.risk_tier)
+    """Open a request to promote ``mv`` to production, with the levels the policy in force asks."""
+    policy_version, levels = policy_service.levels_for(session, mv=mv, seed=policy.to_document())
+    required = len(levels)
     if required == 0:
         raise InvalidInput(f"{mv.ref} is {mv.risk_tier} risk and needs no approval to go to production")
     if mv.stage == "production":
@@ -102,7 +107,13 @@ def request(
     if latest is not None and latest.status in ("pending", "approved") and not stale:
         raise Conflict(f"{mv.ref} already has a {latest.status} approval request ({latest.id})")
     found = ApprovalRequest(
-        model_version=mv, status="pending", required=required, requested_by=actor, comment=comment
+        model_version=mv,
+        status="pending",
+        required=required,
+        levels=list(levels),
+        policy_version=policy_version,
+        requested_by=actor,
+        comment=comment,
     )
     session.add(found)
     session.flush()
@@ -112,7 +123,14 @@ def request(
         action="approval.request",
         entity_type="model_version",
         entity_id=mv.ref,
-        changes={"request": found.id, "required": required, "risk_tier": mv.risk_tier, "comment": comment},
+        changes={
+            "request": found.id,
+            "required": required,
+            "levels": list(levels),
+            "policy_version": policy_version,
+            "risk_tier": mv.risk_tier,
+            "comment": comment,
+        },
     )
     return found
 
@@ -131,6 +149,11 @@ def _decide(
         raise PermissionDenied(f"{approver} registered {mv.ref} and so cannot approve or reject it")
     if any(a.approver == approver for a in found.approvals):
         raise Conflict(f"{approver} has already decided on approval request {request_id}")
+    level: int | None = None
+    if decision == "approve":
+        level, role = approval_levels.next_level(session, request=found, approver=approver)
+    else:
+        role = approval_levels.may_reject(session, request=found, rejecter=approver)
     found.approvals.append(
         Approval(
             approver=approver,
@@ -139,6 +162,8 @@ def _decide(
             decision=decision,
             comment=comment,
             at=utcnow(),
+            level=level,
+            role=role,
         )
     )
     if decision == "reject":
@@ -152,7 +177,13 @@ def _decide(
         action=f"approval.{decision}",
         entity_type="model_version",
         entity_id=mv.ref,
-        changes={"request": found.id, "comment": comment, "status": found.status},
+        changes={
+            "request": found.id,
+            "comment": comment,
+            "status": found.status,
+            "level": level,
+            "role": role,
+        },
     )
     return found
 
@@ -198,30 +229,3 @@ def cancel(
         changes={"request": found.id, "comment": comment},
     )
     return found
-
-
-def check_for_production(session: Session, *, mv: ModelVersion, policy: ApprovalPolicy) -> None:
-    """Raise PermissionDenied unless ``mv`` has the approvals its risk tier needs."""
-    required = policy.required(mv.risk_tier)
-    if required == 0:
-        return
-    latest = latest_for(session, mv=mv)
-    if latest is None:
-        raise PermissionDenied(
-            f"{mv.ref} is {mv.risk_tier} risk: it needs {required} approval(s) before production; "
-            f"request one with `govern approval request {mv.ref}`"
-        )
-    if latest.status == "cancelled":
-        raise PermissionDenied(
-            f"{mv.ref}'s approval request {latest.id} was cancelled: a new approval request is needed"
-        )
-    if latest.status == "rejected":
-        raise PermissionDenied(
-            f"{mv.ref} was rejected (approval request {latest.id}): a new approval request is needed"
-        )
-    approvers = {a for a in latest.approvers() if a != mv.registered_by}
-    if latest.status != "approved" or len(approvers) < required:
-        raise PermissionDenied(
-            f"{mv.ref} is {mv.risk_tier} risk and has {len(approvers)} of the {required} distinct "
-            f"approval(s) it needs before production (request {latest.id})"
-        )

@@ -33,8 +33,8 @@ from governance.audit.hashing import (
     session_key,
 )
 from governance.audit.models import AuditEvent, AuditHead
-from governance.auth import principal as principals
 from governance.audit.stored import StoredEvent
+from governance.auth import principal as principals
 from governance.db import utcnow
 from governance.errors import Unavailable
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.db import Base, utcnow
 
-ROLES = ("viewer", "editor", "approver", "admin")
+ROLES = ("viewer", "editor", "approver", "admin", "risk_officer", "business_owner")
 # What each role may do: an approver reads and decides but does not register (separation of duties);
 # an admin may do everything.
 GRANTS: dict[str, frozenset[str]] = {
@@ -18,6 +18,9 @@ GRANTS: dict[str, frozenset[str]] = {
     "editor": frozenset({"viewer", "editor"}),
     "approver": frozenset({"viewer", "approver"}),
     "admin": frozenset(ROLES),
+    # approval levels of the promotion policy (a model-risk officer, then the business owner)
+    "risk_officer": frozenset({"viewer", "approver", "risk_officer"}),
+    "business_owner": frozenset({"viewer", "approver", "business_owner"}),
 }
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from governance.approval.service import ApprovalPolicy
+from governance.auth.models import ROLES
 from governance.cli.app import CliContext, emit, json_option, main, pass_ctx, table
 from governance.errors import InvalidInput
 
@@ -15,12 +16,12 @@ from governance.errors import InvalidInput
 # -- users and keys ----------------------------------------------------------------------------
 @main.group("user")
 def user_group() -> None:
-    """Users of the API and their roles (viewer, editor, approver, admin)."""
+    """Users of the API and their roles (viewer, editor, approver, admin, risk_officer, business_owner)."""
 
 
 @user_group.command("add")
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice(["viewer", "editor", "approver", "admin"]))
+@click.option("--role", required=True, type=click.Choice(list(ROLES)))
 @json_option
 @pass_ctx
 def user_add(cli: CliContext, name: str, role: str, as_json: bool) -> None:

@@ -204,6 +204,12 @@ def check_fits(
 @click.option("--pgd-restarts", default=3, show_default=True, type=int)
 @click.option("--plot", "plot_stem", help="Write the robustness curve to STEM.png and STEM.svg.")
 @click.option("--device", help="torch device (default: CUDA when available).")
+@click.option(
+    "--record",
+    "record_ref",
+    help="Keep the result as NAME@VERSION's robustness assessment (evidence for the promotion policy); "
+    "MODEL_FILE must be that version's artifact.",
+)
 @json_option
 def robustness_command(
     model_file: str,
@@ -221,6 +227,7 @@ def robustness_command(
     pgd_restarts: int,
     plot_stem: str | None,
     device: str | None,
+    record_ref: str | None,
     as_json: bool,
 ) -> None:
     """Attack MODEL_FILE on DATA_FILE and report robust accuracy over an ε grid."""
@@ -261,6 +268,8 @@ def robustness_command(
     )
     data = result.to_dict()
     data["model_sha256"] = loaded.sha256
+    if record_ref is not None:
+        data["recorded"] = _record_robustness(record_ref, loaded.sha256, result)
     if plot_stem:
         png, svg = plot_robustness(result, plot_stem)
         data["plot"] = {"png": str(png), "svg": str(svg)}
@@ -288,6 +297,34 @@ def robustness_command(
             click.echo(f"plot: {data['plot']['png']}, {data['plot']['svg']}")
 
     emit(data, as_json, human)
+
+
+def _record_robustness(ref: str, sha256: str, result: Any) -> dict[str, Any]:
+    """Store the worst case at the largest ε as ``ref``'s robustness assessment."""
+    from governance.cli.app import CliContext
+    from governance.mlmodel import service as model_service
+    from governance.policy import service as policy_service
+
+    cli = click.get_current_context().find_object(CliContext)
+    assert cli is not None
+    epsilon = max(result.epsilons)
+    with cli.db().transaction() as session:
+        mv = model_service.get_by_ref(session, ref)
+        if mv.sha256 != sha256:
+            raise InvalidInput(
+                f"MODEL_FILE is not the artifact of {ref} (sha256 {sha256[:12]}…, registered {mv.sha256[:12]}…)"
+            )
+        found = policy_service.record_robustness(
+            session,
+            mv=mv,
+            epsilon=epsilon,
+            robust_accuracy=result.worst_case_at(epsilon),
+            clean_accuracy=result.clean_accuracy,
+            source="govern robustness",
+            actor=cli.settings.actor,
+        )
+        recorded: dict[str, Any] = found.to_dict()
+    return recorded
 
 
 @main.command("explain")

@@ -11,6 +11,7 @@ import click
 
 from governance.cli.app import CliContext, Failed, emit, json_option, main, pass_ctx, table
 from governance.errors import InvalidInput
+from governance.mlmodel.models import INTENDED_PURPOSES
 
 
 def _storage(cli: CliContext, copy: bool) -> Any:
@@ -254,7 +255,18 @@ def model_group() -> None:
 @click.option("--base-model", help="The model version this one was fine-tuned from (NAME@VERSION).")
 @click.option("--intended-use", type=click.Choice(["commercial", "internal", "research"]), required=True)
 @click.option(
-    "--risk", "risk_tier", type=click.Choice(["low", "medium", "high"]), default="low", show_default=True
+    "--purpose",
+    "intended_purpose",
+    type=click.Choice(list(INTENDED_PURPOSES)),
+    help="What the model is for (EU AI Act): medical, credit_scoring, employment, biometric... "
+    "make it high risk.",
+)
+@click.option(
+    "--risk",
+    "risk_tier",
+    type=click.Choice(["low", "medium", "high"]),
+    help="Declare at least this risk tier (default: as assessed from --purpose and the data); "
+    "a declaration can raise the assessed tier, never lower it.",
 )
 @click.option("--framework", help="pytorch, sklearn, onnx... (default: from the file suffix).")
 @click.option("--task", help="classification, regression, ...")
@@ -323,7 +335,12 @@ def model_register(
         )
         data = {**result.version.to_dict(), "created": result.created}
     verb = "registered" if data["created"] else "already registered (same artifact, nothing changed):"
-    emit(data, as_json, f"{verb} model {data['ref']} as {data['stage']} (sha256 {data['sha256'][:12]}…)")
+    emit(
+        data,
+        as_json,
+        f"{verb} model {data['ref']} as {data['stage']} (sha256 {data['sha256'][:12]}…), "
+        f"{data['risk_tier']} risk: {data['risk_reason']}",
+    )
 
 
 @model_group.command("list")
@@ -455,8 +472,9 @@ def check_command(cli: CliContext, ref: str, as_json: bool) -> None:
 @json_option
 @pass_ctx
 def promote_command(cli: CliContext, ref: str, stage: str, reason: str | None, as_json: bool) -> None:
-    """Move NAME@VERSION to STAGE; production needs an editor's GOVERN_API_KEY and is refused while
-    compliance violations exist or, for medium and high risk, until enough distinct approvers approved it."""
+    """Move NAME@VERSION to STAGE; production needs an editor's GOVERN_API_KEY and is refused unless
+    the promotion policy of its risk tier is met (`govern policy show`); the refusal names every unmet
+    requirement."""
     from governance.approval.service import ApprovalPolicy
     from governance.mlmodel import service
     from governance.promotion import promote

@@ -12,6 +12,7 @@ exception (a linking exception) weakens strong copyleft to weak.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,17 @@ from governance.mlmodel.models import ModelVersion
 
 PERSONAL_CLASSES = ("pseudonymous", "personal", "sensitive")
 ARROW = " → "
+# A legal basis that permits processing for research only: GDPR Art. 9(2)(j) and Art. 89
+# (scientific research), or one that says research. Personal data held on it cannot serve a
+# commercial model.
+RESEARCH_ONLY_BASIS = re.compile(
+    r"research|scientific|9\s*\(\s*2\s*\)\s*\(\s*j\s*\)|\bart(?:icle)?\.?\s*89\b", re.IGNORECASE
+)
+
+
+def research_only(legal_basis: str | None) -> bool:
+    """Whether ``legal_basis`` permits processing for (scientific) research only."""
+    return bool(legal_basis) and RESEARCH_ONLY_BASIS.search(legal_basis or "") is not None
 
 
 @dataclass(frozen=True)
@@ -269,6 +281,17 @@ class _Walk:
                         f"dataset {dv.ref} holds {dv.personal_data} data but no legal basis is recorded",
                     )
                 )
+            elif research_only(dv.legal_basis) and self.use != "research":
+                message = (
+                    f"dataset {dv.ref} holds {dv.personal_data} data under a research-only legal basis "
+                    f"('{dv.legal_basis}'), but {self.target.ref} is intended for {self.use} use"
+                )
+                if self.use == "commercial":
+                    self.outcome.violations.append(Finding(None, "legal_basis_purpose", path, message))
+                else:
+                    self.outcome.warnings.append(
+                        Finding(None, "legal_basis_purpose", path, message + "; have it reviewed")
+                    )
             if not dv.jurisdictions:
                 self.outcome.warnings.append(
                     Finding(

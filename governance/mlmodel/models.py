@@ -14,6 +14,22 @@ from governance.db import STORED_FILE, Base, utcnow
 STAGES = ("candidate", "staging", "production", "archived")
 INTENDED_USES = ("commercial", "internal", "research")
 RISK_TIERS = ("low", "medium", "high")
+# What a model is for, in the terms of the EU AI Act (Annex III uses, and medical devices under
+# Art. 6(1) with Annex I); the risk rules read it (governance.policy.risk).
+INTENDED_PURPOSES = (
+    "general",
+    "medical",
+    "biometric",
+    "critical_infrastructure",
+    "education",
+    "employment",
+    "credit_scoring",
+    "insurance",
+    "essential_services",
+    "law_enforcement",
+    "migration",
+    "justice",
+)
 DATASET_ROLES = ("train", "validation", "test", "reference")
 
 
@@ -49,6 +65,9 @@ class ModelVersion(Base):
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
     intended_use: Mapped[str] = mapped_column(String(16))
     risk_tier: Mapped[str] = mapped_column(String(8), default="low")
+    intended_purpose: Mapped[str | None] = mapped_column(String(32))
+    risk_assessed: Mapped[str | None] = mapped_column(String(8))  # what the rules alone say
+    risk_reason: Mapped[str | None] = mapped_column(Text)  # why the tier is what it is
     stage: Mapped[str] = mapped_column(String(16), default="candidate")
     description: Mapped[str | None] = mapped_column(Text)
     registered_by: Mapped[str] = mapped_column(String(128))
@@ -84,7 +103,10 @@ class ModelVersion(Base):
             "metrics": self.metrics,
             "mlflow_run_id": self.mlflow_run_id,
             "intended_use": self.intended_use,
+            "intended_purpose": self.intended_purpose,
             "risk_tier": self.risk_tier,
+            "risk_assessed": self.risk_assessed,
+            "risk_reason": self.risk_reason,
             "stage": self.stage,
             "description": self.description,
             "registered_by": self.registered_by,
@@ -119,5 +141,6 @@ class StageTransition(Base):
     actor: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    policy_version: Mapped[int | None] = mapped_column()  # the promotion policy a move to production passed
 
     model_version: Mapped[ModelVersion] = relationship()

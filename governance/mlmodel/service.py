@@ -23,6 +23,7 @@ from governance.mlmodel.archives import (
 )
 from governance.mlmodel.models import (
     DATASET_ROLES,
+    INTENDED_PURPOSES,
     INTENDED_USES,
     RISK_TIERS,
     STAGES,
@@ -31,6 +32,7 @@ from governance.mlmodel.models import (
     ModelVersion,
     StageTransition,
 )
+from governance.policy import risk as risk_rules
 from governance.refs import check_name, check_version, parse_ref
 from governance.storage import LocalStorage, check_readable, sha256_file
 
@@ -128,7 +130,8 @@ def register(
     version: str,
     intended_use: str,
     actor: str,
-    risk_tier: str = "low",
+    risk_tier: str | None = None,
+    intended_purpose: str | None = None,
     license_expression: str | None = None,
     datasets: list[tuple[str, str]] | None = None,
     base_model: str | None = None,
@@ -143,12 +146,17 @@ def register(
 ) -> Registration:
     """Register ``artifact`` as ``name@version``, a candidate; the same content again is a no-op.
 
-    ``datasets`` are ``(NAME@VERSION, role)`` pairs; ``base_model`` a ``NAME@VERSION``.
+    ``datasets`` are ``(NAME@VERSION, role)`` pairs; ``base_model`` a ``NAME@VERSION``. The risk
+    tier is assessed from the facts (``intended_purpose``, the personal data in the lineage); a
+    declared ``risk_tier`` can raise it, never lower it.
     """
     check_name(name, "model name")
     check_version(version)
     _choice(intended_use, INTENDED_USES, "intended use")
-    _choice(risk_tier, RISK_TIERS, "risk tier")
+    if risk_tier is not None:
+        _choice(risk_tier, RISK_TIERS, "risk tier")
+    if intended_purpose is not None:
+        _choice(intended_purpose, INTENDED_PURPOSES, "intended purpose")
     license_text = (
         license_service.normalize_expression(session, license_expression) if license_expression else None
     )
@@ -211,12 +219,14 @@ def register(
         metrics=metrics or {},
         mlflow_run_id=mlflow_run_id,
         intended_use=intended_use,
-        risk_tier=risk_tier,
+        intended_purpose=intended_purpose,
         stage="candidate",
         description=description,
         registered_by=actor,
     )
     mv.datasets = [ModelDataset(dataset_version=dv, role=role) for dv, role in links]
+    with session.no_autoflush:  # the lineage walk must not flush the half-built version
+        risk_rules.apply_assessment(mv, declared=risk_tier)
     session.add(mv)
     session.flush()
     session.add(StageTransition(model_version=mv, from_stage=None, to_stage="candidate", actor=actor))

@@ -78,7 +78,11 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         [
             ["model", d["model"]],
             ["intended use", d["intended_use"]],
-            ["risk tier", d["risk_tier"]],
+            ["intended purpose", d.get("intended_purpose")],
+            [
+                "risk tier",
+                f"{d['risk_tier']} (assessed {d.get('risk_assessed') or '-'}): {d.get('risk_reason') or '-'}",
+            ],
             ["stage", d["stage"]],
             ["description", d["description"]],
             ["framework / task", f"{d['framework']} / {d['task'] or '-'}"],
@@ -221,6 +225,12 @@ def to_pdf(report: dict[str, Any]) -> bytes:
     pdf.section("approvals", 10)
     pdf.para(f"Validation status: {ap['status']} (required: {ap['required']})")
     pdf.para("Approvers: " + ("; ".join(a["label"] for a in ap["approvers"]) or "none"))
+    pol = ap.get("policy") or {}
+    pdf.para(
+        f"Promotion policy version {pol.get('version_in_force')} in force; production passed under "
+        f"version {pol.get('version_passed') or '-'}; "
+        + "; ".join(f"{q['name']}: {'met' if q['met'] else 'NOT met'}" for q in pol.get("requirements", []))
+    )
     pdf.rows(
         ["request", "requested by", "decision", "who", "when", "comment"],
         [
@@ -228,7 +238,7 @@ def to_pdf(report: dict[str, Any]) -> bytes:
                 f"{q['id']} ({q['status']})",
                 q["requested_by"],
                 a["decision"],
-                a["approver_label"],
+                f"{a['approver_label']}, level {a.get('level') or '-'}",
                 a["at"],
                 a["comment"],
             ]

@@ -23,6 +23,7 @@ from governance.mlmodel import service as model_service
 from governance.mlmodel.models import ModelVersion, StageTransition
 from governance.monitoring import service as monitoring_service
 from governance.monitoring.models import Alert, Monitor, MonitorRun, RetrainJob
+from governance.policy import service as policy_service
 from governance.production.service import feature_schema
 from governance.report import mapping
 
@@ -63,7 +64,10 @@ def _description(mv: ModelVersion) -> dict[str, Any]:
         "version": mv.version,
         "description": mv.description,
         "intended_use": mv.intended_use,
+        "intended_purpose": mv.intended_purpose,
         "risk_tier": mv.risk_tier,
+        "risk_assessed": mv.risk_assessed,
+        "risk_reason": mv.risk_reason,
         "stage": mv.stage,
         "framework": mv.framework,
         "task": mv.task,
@@ -269,7 +273,9 @@ def _lifecycle(session: Session, mv: ModelVersion) -> dict[str, Any]:
 
 def _approvals(session: Session, mv: ModelVersion, policy: ApprovalPolicy) -> dict[str, Any]:
     requests = approval_service.list_requests(session, model_version_id=mv.id)
-    required = policy.required(mv.risk_tier)
+    in_force = policy_service.current(session, seed=policy.to_document())
+    levels = policy_service.document_of(in_force).tier(mv.risk_tier).approvals
+    required = len(levels)
     latest = requests[0] if requests else None
     if required == 0:
         status = f"not required ({mv.risk_tier} risk)"
@@ -290,11 +296,24 @@ def _approvals(session: Session, mv: ModelVersion, policy: ApprovalPolicy) -> di
         for a in decided
         if a.decision == "approve"
     ]
+    passed = session.scalar(
+        select(StageTransition.policy_version)
+        .where(StageTransition.model_version_id == mv.id, StageTransition.to_stage == "production")
+        .order_by(StageTransition.id.desc())
+        .limit(1)
+    )
+    verdict = policy_service.evaluate(session, mv=mv, policy=in_force)
     return {
         "required": required,
+        "levels": list(levels),
         "status": status,
         "approvers": approvers,
         "requests": [r.to_dict() for r in reversed(requests)],
+        "policy": {
+            "version_in_force": in_force.version,
+            "version_passed": passed,
+            "requirements": [r.to_dict() for r in verdict.requirements],
+        },
     }
 
 

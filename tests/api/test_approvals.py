@@ -18,8 +18,23 @@ from governance.auth.principal import API_KEY, Principal
 from governance.db import Database
 from governance.errors import PermissionDenied
 from governance.mlmodel import service as model_service
+from governance.policy import service as policy_service
 from governance.settings import Settings
 from tests.api.world import World
+
+
+def _robust(db: Database, ref: str) -> None:
+    """A robustness assessment above the seed policy's floor, as `govern robustness --record` keeps it."""
+    with db.transaction() as session:
+        policy_service.record_robustness(
+            session,
+            mv=model_service.get_by_ref(session, ref),
+            epsilon=0.1,
+            robust_accuracy=0.52,
+            clean_accuracy=0.95,
+            source="test",
+            actor="editor",
+        )
 
 
 def _promote(client: TestClient, world: World, version: str) -> tuple[int, dict]:
@@ -50,9 +65,13 @@ def _decide(
 def test_high_risk_needs_two_distinct_approvers(client: TestClient, world: World, db: Database) -> None:
     status, body = _promote(client, world, "1")
     assert status == 403
-    assert body["error"]["message"].startswith(
-        "tumour@1 is high risk: it needs 2 approval(s) before production"
+    message = body["error"]["message"]
+    assert message.startswith(
+        "tumour@1 cannot go to production under promotion policy version 1 (high risk): "
     )
+    assert "it needs 2 approval(s) in order (approver, then approver) and has no approval request" in message
+    assert "no robustness assessment of tumour@1 in the last 30 days" in message  # the world's run has none
+    _robust(db, "tumour@1")
     request_id = _request(client, world, "tumour@1")
     assert _request_conflict(client, world, "tumour@1") == 409
 
@@ -62,7 +81,8 @@ def test_high_risk_needs_two_distinct_approvers(client: TestClient, world: World
     again = _decide(client, world, request_id, "approver", "approve")
     assert again.status_code == 409 and "already decided" in again.json()["error"]["message"]
     assert _promote(client, world, "1")[1]["error"]["message"].endswith(
-        "has 1 of the 2 distinct approval(s) it needs before production (request 1)"
+        "(high risk): it has 1 of the 2 approval(s) it needs (approver, then approver); "
+        "request 1 waits for approver"
     )
     second = _decide(client, world, request_id, "admin", "approve", "ok")
     assert second.json()["status"] == "approved" and second.json()["approved"] == 2
@@ -92,9 +112,9 @@ def test_rejection_stops_promotion_until_a_new_request(client: TestClient, world
     assert _decide(client, world, request_id, "approver2", "approve").status_code == 409
     status, body = _promote(client, world, "2")
     assert status == 403
-    assert (
-        body["error"]["message"]
-        == "tumour@2 was rejected (approval request 1): a new approval request is needed"
+    assert body["error"]["message"] == (
+        "tumour@2 cannot go to production under promotion policy version 1 (medium risk): "
+        "approval request 1 was rejected: a new approval request is needed"
     )
     second = _request(client, world, "tumour@2")
     assert _decide(client, world, second, "approver2", "approve").json()["status"] == "approved"
@@ -132,8 +152,14 @@ def lenient_client(db: Database, database_url: str, tmp_path: Path) -> Iterator[
         yield test_client
 
 
-def test_tier_counts_come_from_the_settings(lenient_client: TestClient, world: World) -> None:
+def test_tier_counts_seed_the_first_policy_version(
+    lenient_client: TestClient, client: TestClient, world: World, db: Database
+) -> None:
+    _robust(db, "tumour@1")
     assert _promote(lenient_client, world, "2")[0] == 200  # medium: 0 approvals configured
+    # the first use stored the policy: another process with other settings reads the same version
+    policy = client.get("/api/v1/policy", headers=world.headers("viewer")).json()
+    assert policy["version"] == 1 and policy["tiers"]["high"]["approvals"] == ["approver"]
     request_id = _request(lenient_client, world, "tumour@1")
     assert _decide(lenient_client, world, request_id, "approver", "approve").json()["status"] == "approved"
     assert _promote(lenient_client, world, "1")[0] == 200

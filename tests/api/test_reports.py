@@ -12,12 +12,25 @@ import pytest
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
+from governance.db import Database
+from governance.mlmodel import service as model_service
+from governance.policy import service as policy_service
 from governance.report.service import SECTIONS
 from tests.api.world import EPSILONS, METRICS, WORST_CASE, World
 
 
 @pytest.fixture
-def approved(client: TestClient, world: World) -> World:
+def approved(client: TestClient, world: World, db: Database) -> World:
+    with db.transaction() as session:  # the high tier's policy asks for a recent robustness assessment
+        policy_service.record_robustness(
+            session,
+            mv=model_service.get_by_ref(session, "tumour@1"),
+            epsilon=0.1,
+            robust_accuracy=0.5211,
+            clean_accuracy=0.9561,
+            source="govern robustness",
+            actor="editor",
+        )
     r = client.post("/api/v1/approvals", json={"model": "tumour@1"}, headers=world.headers("editor"))
     request_id = r.json()["id"]
     for who, comment in (("approver", "validated by model risk"), ("approver2", "second line ok")):
@@ -47,7 +60,9 @@ def test_json_report_sections_and_mappings(client: TestClient, approved: World) 
     assert report["evaluation"]["metrics"] == METRICS
     assert report["lineage"]["licenses"] == [{"license": "CC-BY-4.0", "used_by": ["cancer@1"]}]
     assert report["lineage"]["attributions"][0]["ref"] == "cancer@1"
-    assert report["data_governance"]["personal_data"][0]["legal_basis"] == "GDPR Art. 9(2)(j)"
+    assert (
+        report["data_governance"]["personal_data"][0]["legal_basis"] == "GDPR Art. 9(2)(a) explicit consent"
+    )
     assert report["robustness"]["latest"]["epsilons"] == EPSILONS
     assert report["robustness"]["latest"]["worst_case"] == WORST_CASE
     drift = report["monitoring"]["drift"][0]
@@ -94,7 +109,7 @@ def test_html_report(client: TestClient, approved: World) -> None:
     for figure in (
         "0.9561",
         "0.5211",
-        "GDPR Art. 9(2)(j)",
+        "GDPR Art. 9(2)(a) explicit consent",
         "validated by model risk",
         "approver2",
         "Annex IV",
@@ -120,7 +135,7 @@ def test_pdf_report_holds_every_section_and_the_real_figures(client: TestClient,
         "0.5211",  # worst case at ε=0.1
         "share_drifted=0.6",
         "CC-BY-4.0",
-        "GDPR Art. 9(2)(j)",
+        "GDPR Art. 9(2)(a) explicit consent",
         "credit cancer@1",
         "validated by model risk",
         "approver2",

@@ -66,7 +66,7 @@ def build(db: Database, breast_cancer_csv: Path, models: list[Path]) -> World:
             label_column="target",
             source="UCI breast cancer Wisconsin (diagnostic)",
             personal_data="pseudonymous",
-            legal_basis="GDPR Art. 9(2)(j)",
+            legal_basis="GDPR Art. 9(2)(a) explicit consent",
             jurisdictions=["GDPR"],
             quality_report=file_report(breast_cancer_csv, label="target"),  # as registration stores it
         )

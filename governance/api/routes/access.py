@@ -16,7 +16,7 @@ router = APIRouter(tags=["access"])
 
 class UserCreate(BaseModel):
     name: str
-    role: Literal["viewer", "editor", "approver", "admin"]
+    role: Literal["viewer", "editor", "approver", "admin", "risk_officer", "business_owner"]
 
 
 @router.get("/me", response_model=UserRead)

@@ -87,7 +87,12 @@ def register_model(
     settings: SettingsDep,
     response: Response,
     intended_use: Annotated[str, Query(description="commercial, internal or research.")],
-    risk: str = "low",
+    risk: Annotated[
+        str | None, Query(description="Declare at least this tier; the rules may assess higher.")
+    ] = None,
+    purpose: Annotated[
+        str | None, Query(description="Intended purpose (medical, credit_scoring, employment...).")
+    ] = None,
     license: str | None = None,
     trained_on: Annotated[list[str] | None, Query()] = None,
     validated_on: Annotated[list[str] | None, Query()] = None,
@@ -121,6 +126,7 @@ def register_model(
         intended_use=intended_use,
         actor=user.name,
         risk_tier=risk,
+        intended_purpose=purpose,
         license_expression=license,
         datasets=datasets,
         base_model=base_model,
@@ -159,7 +165,7 @@ def model_check(name: str, version: str, session: SessionDep, user: Editor) -> d
 def model_promote(
     name: str, version: str, data: PromotionCreate, session: SessionDep, user: Editor, policy: PolicyDep
 ) -> dict[str, Any]:
-    """Move the version to a stage; production needs a clean check and, for medium/high risk, approvals."""
+    """Move the version to a stage; production needs every requirement of the promotion policy."""
     mv = service.get_version(session, name=name, version=version)
     transitions = promote(
         session,
