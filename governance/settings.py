@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         description="Key of the audit chain's HMAC-SHA256 hashes and checkpoint signatures (kept outside the database).",
     )
 
+    @field_validator("api_key")
+    @classmethod
+    def _empty_api_key_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None or value.get_secret_value() == "" else value
+
     @field_validator("audit_key")
     @classmethod
     def _audit_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:

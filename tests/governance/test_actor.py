@@ -84,8 +84,6 @@ def high_risk(govern: Any, breast_cancer_csv: Path, torchscript_models: list[Pat
         "--risk",
         "high",
     )
-    request = _json(govern("approval", "request", "tumour@1", "--json"))
-    assert request["required"] == 2
     keys = {
         "alice": _key(govern, "alice", "approver"),
         "carol": _key(govern, "carol", "approver"),
@@ -93,6 +91,13 @@ def high_risk(govern: Any, breast_cancer_csv: Path, torchscript_models: list[Pat
         "ed": _key(govern, "ed", "editor"),
         "tester": _key(govern, "tester", "admin"),  # the registrant, with every role
     }
+    # this test is about who acts: production needs only the two approvals here
+    govern(
+        "policy", "set", "--tier", "high", "--approvals", "approver,approver", "--no-robustness",
+        "--monitors", "0", env_extra=_as(keys["tester"], "tester"),
+    )  # fmt: skip
+    request = _json(govern("approval", "request", "tumour@1", "--json"))
+    assert request["required"] == 2
     return {"request": str(request["id"]), **keys}
 
 
@@ -286,6 +291,9 @@ def test_services_enforce_the_roles_for_every_caller(db: Database, tmp_path: Pat
         s.flush()
         promote(s, mv=made, stage="production", principal=worker)
         assert model_service.get_by_ref(s, "low@2").stage == "production"
+        from governance.auth import service as auth_service
+
+        auth_service.create_user(s, name="alice", role="approver", actor="factory")  # levels check the user
         approver = Principal(name="alice", role="approver", via=API_KEY)
         approved = approval_service.approve(s, request_id=request_id, principal=approver)
         assert approved.status == "approved" and approved.approvals[0].verification == "api_key"

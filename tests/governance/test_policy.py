@@ -17,6 +17,8 @@ from governance.approval.service import ApprovalPolicy
 from governance.audit import service as audit_service
 from governance.audit.models import AuditEvent
 from governance.auth import service as auth_service
+from governance.auth.models import User
+from governance.auth.principal import API_KEY, Principal
 from governance.compliance import service as compliance_service
 from governance.db import Database
 from governance.errors import ComplianceViolation, PermissionDenied
@@ -61,6 +63,19 @@ def _users(db: Database, *pairs: tuple[str, str]) -> dict[str, str]:
     return keys
 
 
+EDITOR = Principal(name="eve", role="editor", via=API_KEY)  # a verified editor who promotes
+
+
+def _as_user(s: object, name: str) -> Principal:
+    """The verified principal of user ``name`` (as their API key would make it); for a name that is no
+    user, a principal that claims the approver role (the services still check the user behind it)."""
+    from sqlalchemy.orm import Session
+
+    assert isinstance(s, Session)
+    user = s.scalar(select(User).where(User.name == name))
+    return Principal.of_user(user) if user is not None else Principal(name=name, role="approver", via=API_KEY)
+
+
 def _events(db: Database) -> int:
     with db.transaction() as s:
         return int(s.scalar(select(func.count()).select_from(AuditEvent)) or 0)
@@ -91,7 +106,9 @@ def test_a_cancer_screening_model_is_high_risk_whatever_it_declares(
     assert "intended purpose 'medical' is high-risk under the EU AI Act" in shown["risk_reason"]
     assert "declared low, which is lower: lowering needs an approved risk change" in shown["risk_reason"]
     # production is refused: the high tier's approvals, robustness and monitors are all missing
-    refused = cli("promote", "screen@1", "--stage", "production", expect=2).stderr
+    cli("user", "add", "ed", "--role", "editor")
+    editor_key = json.loads(cli("key", "create", "ed", "--json").stdout)["key"]
+    refused = cli("promote", "screen@1", "--stage", "production", key=editor_key, expect=2).stderr
     assert refused.startswith(
         "error: screen@1 cannot go to production under promotion policy version 1 (high risk)"
     )
@@ -249,7 +266,7 @@ def test_a_refusal_names_every_unmet_requirement(db: Database, tmp_path: Path) -
         make.model(s, tmp_path, "screen@1", trained_on=["nc@1"], intended_purpose="medical")
     before = _events(db)
     with pytest.raises(ComplianceViolation) as refused, db.transaction() as s:
-        promote(s, mv=model_service.get_by_ref(s, "screen@1"), stage="production", actor="eve")
+        promote(s, mv=model_service.get_by_ref(s, "screen@1"), stage="production", principal=EDITOR)
     message = str(refused.value)
     assert message.startswith(
         "screen@1 cannot go to production under promotion policy version 2 (high risk): "
@@ -299,28 +316,33 @@ def test_ordered_levels_each_a_role_none_the_registrant(db: Database, tmp_path: 
         ("mallory", "mallory is not an active user"),
     ):
         with pytest.raises(PermissionDenied, match=expected), db.transaction() as s:
-            approval_service.approve(s, request_id=request_id, approver=who)
+            approval_service.approve(s, request_id=request_id, principal=_as_user(s, who))
     with db.transaction() as s:
-        assert approval_service.approve(s, request_id=request_id, approver="rita").status == "pending"
+        assert (
+            approval_service.approve(s, request_id=request_id, principal=_as_user(s, "rita")).status
+            == "pending"
+        )
     with (
         pytest.raises(PermissionDenied, match="needs a business_owner; al is a approver"),
         db.transaction() as s,
     ):
-        approval_service.approve(s, request_id=request_id, approver="al")
+        approval_service.approve(s, request_id=request_id, principal=_as_user(s, "al"))
     with pytest.raises(PermissionDenied) as early, db.transaction() as s:
-        promote(s, mv=model_service.get_by_ref(s, "screen@1"), stage="production", actor="eve")
+        promote(s, mv=model_service.get_by_ref(s, "screen@1"), stage="production", principal=EDITOR)
     assert (
         "it has 1 of the 2 approval(s) it needs (risk_officer, then business_owner); request 1 waits for business_owner"
         in str(early.value)
     )
     with db.transaction() as s:
-        done = approval_service.approve(s, request_id=request_id, approver="bob")
+        done = approval_service.approve(s, request_id=request_id, principal=_as_user(s, "bob"))
         assert done.status == "approved"
         assert [(a.approver, a.level, a.role) for a in done.approvals] == [
             ("rita", 1, "risk_officer"),
             ("bob", 2, "business_owner"),
         ]
-        (moved,) = promote(s, mv=model_service.get_by_ref(s, "screen@1"), stage="production", actor="eve")
+        (moved,) = promote(
+            s, mv=model_service.get_by_ref(s, "screen@1"), stage="production", principal=EDITOR
+        )
         assert moved.policy_version == 2
     with db.transaction() as s:
         stored = s.scalar(select(StageTransition).where(StageTransition.to_stage == "production"))
@@ -344,7 +366,7 @@ def test_a_new_policy_asks_for_a_new_request(db: Database, tmp_path: Path) -> No
         approval_service.approve(
             s,
             request_id=approval_service.request(s, mv=mv, actor="eve", policy=ApprovalPolicy()).id,
-            approver="al",
+            principal=_as_user(s, "al"),
         )
     _strict_high(db)  # version 2 leaves medium as it was
     with db.transaction() as s:
@@ -357,7 +379,7 @@ def test_a_new_policy_asks_for_a_new_request(db: Database, tmp_path: Path) -> No
         pytest.raises(PermissionDenied, match="asks for approver but the policy now needs risk_officer"),
         db.transaction() as s,
     ):
-        promote(s, mv=model_service.get_by_ref(s, "m@1"), stage="production", actor="eve")
+        promote(s, mv=model_service.get_by_ref(s, "m@1"), stage="production", principal=EDITOR)
 
 
 # -- the research-only legal basis -------------------------------------------------------------

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from governance.auth import service as auth_service
+from governance.auth.principal import API_KEY, Principal
 from governance.cli import scenario
 from governance.db import Database, utcnow
 from governance.mlmodel import service as model_service
@@ -80,13 +81,16 @@ def test_the_worker_promotes_only_what_the_policy_allows(
         history = model_service.history(s, name="digits-classifier")
         live = [t for t in history if t.to_stage == "production"]
         assert [(t.model_version.version, t.actor, t.policy_version) for t in live] == [
-            ("1", "tester", 1),
+            ("1", "demo-owner", 1),  # the demo's own verified editor deployed @1
             ("3", "worker", 3),
         ]
         # and a manual promotion of the staged candidate passes the same policy version
         (moved, *_) = reversed(
             promote(
-                s, mv=model_service.get_by_ref(s, "digits-classifier@2"), stage="production", actor="tester"
+                s,
+                mv=model_service.get_by_ref(s, "digits-classifier@2"),
+                stage="production",
+                principal=Principal(name="ed", role="editor", via=API_KEY),
             )
         )
         assert moved.policy_version == 3
