@@ -167,6 +167,8 @@ def test_retrain_policy_consecutive_one_active_job_and_cooldown(db: Database, tm
     assert first == job.id and jobs.claim(db, worker="w2") is None
     with db.transaction() as s:
         jobs.finish(s, job_id=job.id, status="succeeded", result={}, error=None, actor="w1")
+        # as if windows were live: the job was requested when window 1 ended, before window 3 did
+        s.get(RetrainJob, job.id).created_at = T0 + timedelta(hours=2)  # type: ignore[union-attr]
     _run(db, monitor_id, 3, "breach")
     with db.transaction() as s:
         assert s.scalar(select(func.count()).select_from(RetrainJob)) == 2
