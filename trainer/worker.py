@@ -422,7 +422,7 @@ def work(
         logger.warning("worker %s: running retrain job %s", config.name, job_id)
         try:
             with Heartbeat(
-                partial(job_service.heartbeat, db, job_id=job_id, worker=config.name, lease=lease),
+                partial(job_service.renew, db, job_id=job_id, worker=config.name, lease=lease),
                 every=config.lease_seconds / 3,
                 name=f"retrain job {job_id}",
             ):

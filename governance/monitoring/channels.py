@@ -31,6 +31,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -445,7 +446,7 @@ class Deliverer:
             future = self._pool.submit(self._deliver, delivery_id)
             with self._lock:
                 self._inflight[delivery_id] = future
-            future.add_done_callback(lambda f, i=delivery_id: self._done(i, f))
+            future.add_done_callback(partial(self._done, delivery_id))
         return len(ids)
 
     def _done(self, delivery_id: int, future: Future[dict[str, Any]]) -> None:

@@ -68,7 +68,10 @@ def _stuck(now: Any) -> ColumnElement[bool]:
 def fail_abandoned(session: Session) -> int:
     """Fail the jobs whose workers died on every try; returns how many."""
     now = utcnow()
-    stuck = session.scalars(select(RetrainJob).where(_stuck(now))).all()
+    query = select(RetrainJob).where(_stuck(now))
+    if session.get_bind().dialect.name == "postgresql":  # two claimers never fail one job twice
+        query = query.with_for_update(skip_locked=True)
+    stuck = session.scalars(query).all()
     for job in stuck:
         finish(
             session,
@@ -184,7 +187,12 @@ def claim(db: Database, *, worker: str, lease: timedelta = JOB_LEASE) -> int | N
         return int(claimed[0]) if claimed else None
 
 
-def heartbeat(db: Database, *, job_id: int, worker: str, lease: timedelta = JOB_LEASE) -> bool:
+def heartbeat(db: Database, *, job_id: int, worker: str, lease: timedelta = JOB_LEASE) -> None:
+    """Extend a running job's lease (the trainer calls it after each epoch)."""
+    renew(db, job_id=job_id, worker=worker, lease=lease)
+
+
+def renew(db: Database, *, job_id: int, worker: str, lease: timedelta = JOB_LEASE) -> bool:
     """Extend a running job's lease; False when the job is no longer this worker's."""
     with db.transaction() as session:
         result = session.execute(

@@ -220,7 +220,9 @@ def test_the_operator_sets_the_caps_and_the_allow_lists(db: Database, tmp_path: 
         channels=[{"type": "email", "to": ["a@bank.example", "b@risk.bank.example"]}],
         channel_policy=strict,
     )
-    with pytest.raises(InvalidInput, match=re.escape("recipient domain 'evil.example' is not one the operator allows")):
+    with pytest.raises(
+        InvalidInput, match=re.escape("recipient domain 'evil.example' is not one the operator allows")
+    ):
         _monitor(
             db,
             mv_id,
@@ -228,7 +230,9 @@ def test_the_operator_sets_the_caps_and_the_allow_lists(db: Database, tmp_path: 
             channels=[{"type": "email", "to": "a@bank.example, x@evil.example"}],
             channel_policy=strict,
         )
-    with pytest.raises(InvalidInput, match=re.escape("webhook host '127.0.0.1' is not one the operator allows")):
+    with pytest.raises(
+        InvalidInput, match=re.escape("webhook host '127.0.0.1' is not one the operator allows")
+    ):
         _monitor(
             db,
             mv_id,
