@@ -400,6 +400,7 @@ class Deliverer:
         self._pool = ThreadPoolExecutor(self.config.workers, thread_name_prefix="govern-delivery")
         self._inflight: dict[int, Future[dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self._dispatching = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
@@ -437,17 +438,18 @@ class Deliverer:
 
     def dispatch(self, limit: int = 100) -> int:
         """Claim due deliveries and hand them to the pool; returns how many were handed over."""
-        with self._lock:
-            room = max(0, limit - len(self._inflight))
-        if room == 0:
-            return 0
-        ids = self._claim(room)
-        for delivery_id in ids:
-            future = self._pool.submit(self._deliver, delivery_id)
+        with self._dispatching:  # a claimed delivery is in flight before anyone looks again
             with self._lock:
-                self._inflight[delivery_id] = future
-            future.add_done_callback(partial(self._done, delivery_id))
-        return len(ids)
+                room = max(0, limit - len(self._inflight))
+            if room == 0:
+                return 0
+            ids = self._claim(room)
+            for delivery_id in ids:
+                future = self._pool.submit(self._deliver, delivery_id)
+                with self._lock:
+                    self._inflight[delivery_id] = future
+                future.add_done_callback(partial(self._done, delivery_id))
+            return len(ids)
 
     def _done(self, delivery_id: int, future: Future[dict[str, Any]]) -> None:
         with self._lock:
@@ -505,14 +507,15 @@ class Deliverer:
         """Send until nothing is due within ``timeout`` seconds and nothing is in flight, or it ends."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.dispatch()
-            with self._lock:
-                running = list(self._inflight.values())
+            with self._dispatching:  # the loop beside us claims nothing while we look
+                self.dispatch()
+                with self._lock:
+                    running = list(self._inflight.values())
+                due_in = None if running else self._next_due()
             left = deadline - time.monotonic()
             if running:
                 wait(running, timeout=max(0.0, left), return_when=FIRST_COMPLETED)
                 continue
-            due_in = self._next_due()
             if due_in is None or due_in > left:
                 break
             time.sleep(min(due_in, left) + 0.001)
