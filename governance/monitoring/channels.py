@@ -192,11 +192,19 @@ def validate_channel(channel: Any, policy: ChannelPolicy) -> tuple[dict[str, Any
     secret: str | None = None
     if kind == "webhook":
         url = channel.get("url")
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 512:  # type: ignore[arg-type]
+        try:
+            parts = urlsplit(url) if isinstance(url, str) and len(url) <= 512 else None
+            _ = parts.port if parts is not None else None
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidInput("a webhook channel needs an http(s) url of at most 512 characters")
-        if any(c in url for c in "\r\n\x00 "):  # type: ignore[operator]
+        if any(c in str(url) for c in "\r\n\x00 \t"):
             raise InvalidInput("a webhook url may not contain spaces or control characters")
+        if parts.username is not None or parts.password is not None:
+            raise InvalidInput(
+                "a webhook url may not carry credentials (user:password@); give it a secret instead"
+            )
         if not _allowed(parts.hostname, policy.webhook_hosts):
             raise InvalidInput(
                 f"webhook host '{parts.hostname}' is not one the operator allows (GOVERN_CHANNEL_WEBHOOK_HOSTS)"

@@ -183,6 +183,8 @@ HOSTILE = [
     ),
     ({"type": "webhook", "url": "http://127.0.0.1:1/h", "timeout_seconds": 60}, "GOVERN_CHANNEL_MAX_TIMEOUT"),
     ({"type": "webhook", "url": "http://127.0.0.1:1/h", "retries": True}, "finite number"),
+    ({"type": "webhook", "url": "http://[::1/h"}, "needs an http"),
+    ({"type": "webhook", "url": "https://me:pw@hooks.example/h"}, "may not carry credentials"),
     ({"type": "email", "to": "x@evil.example", "timeout_seconds": float("nan")}, "finite number"),
 ]
 
