@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,39 @@ class Settings(BaseSettings):
     audit_key: SecretStr | None = Field(
         default=None,
         description="Key of the audit chain's HMAC-SHA256 hashes and checkpoint signatures (kept outside the database).",
+    )
+    # Alert channels: the SMTP server and its credentials are the operator's; a channel names recipients.
+    smtp_host: str = Field(default="localhost", description="SMTP server that e-mail alerts go through.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_tls: Literal["none", "starttls", "ssl"] = Field(
+        default="none", description="TLS to the SMTP server: none, starttls or ssl (implicit TLS)."
+    )
+    smtp_user: str | None = Field(default=None, description="SMTP login user (none: no login).")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP login password.")
+    smtp_from: str = Field(default="govern@localhost", description="Sender address of e-mail alerts.")
+    channel_email_domains: str = Field(
+        default="", description="Comma-separated recipient domains e-mail channels may name (empty: any)."
+    )
+    channel_webhook_hosts: str = Field(
+        default="", description="Comma-separated hosts webhook channels may post to (empty: any)."
+    )
+    channel_max_retries: int = Field(
+        default=5, ge=1, le=100, description="Most attempts a channel may ask for."
+    )
+    channel_max_backoff_seconds: float = Field(
+        default=60.0, ge=0, le=86400, description="Longest backoff a channel may ask for between attempts."
+    )
+    channel_max_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=600, description="Longest timeout a channel may ask for per attempt."
+    )
+    channel_workers: int = Field(
+        default=4, ge=1, le=64, description="Threads that send alert deliveries beside the scheduler's tick."
+    )
+    lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="Lease of a monitor run or retrain job, renewed by its process while alive.",
     )
 
     @field_validator("api_key")

@@ -2,9 +2,10 @@
 
 Loading and storing are here; the checks themselves are pure functions registered in
 :data:`CHECKS` (see ``monitors/checks.py``). A check that raises leaves the run in ``error``
-(retried by a later tick); a process killed mid-run leaves a ``running`` row whose lease expires,
-and a later claim runs the window again. Results are written in one transaction together with
-the alert and retrain job they cause, then pending alert deliveries are sent.
+(retried by a later tick); while the check runs a heartbeat renews the run's short lease, so a
+process killed mid-run leaves a ``running`` row whose lease runs out within a minute, and a later
+claim runs the window again. Results are written in one transaction together with the alert and
+retrain job they cause; the alert's deliveries are sent by the caller's deliverer, apart.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,8 @@ import pandas as pd
 
 from governance.db import Database
 from governance.errors import GovernError, InvalidInput
-from governance.monitoring import channels
 from governance.monitoring import service as monitoring
+from governance.monitoring.lease import Heartbeat
 from governance.monitoring.models import Monitor
 from governance.monitoring.schedule import Window
 from governance.monitoring.service import CheckOutcome
@@ -177,7 +178,13 @@ def run_window(
         return None
     started = time.perf_counter()
     name = str(monitor_id)
+    heartbeat = Heartbeat(
+        partial(monitoring.renew, db, run_id=run_id, worker=worker, lease=lease),
+        every=max(0.2, lease.total_seconds() / 3),
+        name=f"monitor run {run_id}",
+    )
     try:
+        heartbeat.__enter__()
         data = load_window(db, monitor_id=monitor_id, window=window, storage_root=storage_root)
         name = str(data.monitor["name"])
         kind = str(data.monitor["kind"])
@@ -201,6 +208,8 @@ def run_window(
         logger.error("monitor %s: window %s failed: %s", name, window.label(), message)
         monitoring.fail(db, run_id=run_id, error=message)
         return RunReport(run_id, name, window, "error", message, int((time.perf_counter() - started) * 1000))
+    finally:
+        heartbeat.__exit__(None, None, None)
     duration_ms = int((time.perf_counter() - started) * 1000)
     with db.transaction() as session:
         monitoring.finish(session, run_id=run_id, outcome=outcome, duration_ms=duration_ms, actor=actor)
@@ -212,7 +221,6 @@ def run_window(
         duration_ms,
         outcome.summary,
     )
-    channels.deliver_pending(db)
     return RunReport(run_id, name, window, outcome.status, outcome.summary, duration_ms)
 
 

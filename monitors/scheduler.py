@@ -3,6 +3,10 @@
 APScheduler only provides the heartbeat (one tick job, never two at once in a process); which
 windows are due and who runs them is decided in the database (see ``governance.monitoring``), so
 any number of scheduler processes against one PostgreSQL run each (monitor, window) exactly once.
+
+Alert deliveries never run inside the tick: a :class:`~governance.monitoring.channels.Deliverer`
+beside it claims due deliveries and sends them on a bounded thread pool, so a slow or dead channel
+delays only its own delivery, never the other monitors' windows.
 """
 
 from __future__ import annotations
@@ -38,49 +42,83 @@ def tick(
     worker: str | None = None,
     lease: timedelta = monitoring.DEFAULT_LEASE,
     progress: bool = False,
+    delivery: channels.DeliveryConfig | None = None,
+    deliverer: channels.Deliverer | None = None,
+    drain_seconds: float | None = None,
 ) -> list[RunReport]:
-    """Run every due window of every enabled monitor once; retry due alert deliveries."""
+    """Run every due window of every enabled monitor once; alert deliveries go out beside it.
+
+    With a long-lived ``deliverer`` (``serve``) the tick only wakes it after each run. Without one
+    the tick starts its own, lets it send while the windows run, and gives the deliveries at most
+    ``drain_seconds`` (by default twice the operator's channel timeout) after the last window.
+    """
     worker = worker or worker_name()
+    own = deliverer is None
+    sender = deliverer or channels.Deliverer(db, delivery).start(poll_seconds=0.5)
     now = utcnow()
-    with db.transaction() as session:
-        due = [
-            (m.id, m.name, w)
-            for m in monitoring.list_monitors(session)
-            if m.enabled
-            for w in monitoring.pending_windows(session, monitor=m, now=now)
-        ]
-    reports = []
-    for i, (monitor_id, name, window) in enumerate(due, 1):
-        if progress:
-            sys.stderr.write(f"\r[{i}/{len(due)}] {name}: {window.label()} ")
-            sys.stderr.flush()
-        report = run_window(
-            db,
-            monitor_id=monitor_id,
-            window=window,
-            worker=worker,
-            actor=actor,
-            storage_root=storage_root,
-            lease=lease,
-        )
-        if report is not None:
-            reports.append(report)
-    if progress and due:
-        sys.stderr.write("\n")
-    channels.deliver_pending(db)
+    try:
+        with db.transaction() as session:
+            due = [
+                (m.id, m.name, w)
+                for m in monitoring.list_monitors(session)
+                if m.enabled
+                for w in monitoring.pending_windows(session, monitor=m, now=now)
+            ]
+        reports = []
+        for i, (monitor_id, name, window) in enumerate(due, 1):
+            if progress:
+                sys.stderr.write(f"\r[{i}/{len(due)}] {name}: {window.label()} ")
+                sys.stderr.flush()
+            report = run_window(
+                db,
+                monitor_id=monitor_id,
+                window=window,
+                worker=worker,
+                actor=actor,
+                storage_root=storage_root,
+                lease=lease,
+            )
+            if report is not None:
+                reports.append(report)
+                sender.wake()
+        if progress and due:
+            sys.stderr.write("\n")
+        if own:
+            bound = drain_seconds
+            if bound is None:
+                bound = 2 * sender.config.policy.max_timeout_seconds + 5
+            sender.drain(bound)
+    finally:
+        if own:
+            sender.close()
     return reports
 
 
-def serve(db: Database, *, interval_seconds: float, actor: str, storage_root: Path) -> None:
-    """Tick every ``interval_seconds`` until SIGINT/SIGTERM."""
+def serve(
+    db: Database,
+    *,
+    interval_seconds: float,
+    actor: str,
+    storage_root: Path,
+    delivery: channels.DeliveryConfig | None = None,
+    lease: timedelta = monitoring.DEFAULT_LEASE,
+) -> None:
+    """Tick every ``interval_seconds`` until SIGINT/SIGTERM; deliveries go out beside the ticks."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     scheduler = BlockingScheduler(timezone="UTC")
     worker = worker_name()
+    deliverer = channels.Deliverer(db, delivery).start()
 
     def job() -> None:
         reports = tick(
-            db, actor=actor, storage_root=storage_root, worker=worker, progress=sys.stderr.isatty()
+            db,
+            actor=actor,
+            storage_root=storage_root,
+            worker=worker,
+            lease=lease,
+            progress=sys.stderr.isatty(),
+            deliverer=deliverer,
         )
         for r in reports:
             logger.info("%s %s %s (%d ms)", r.monitor, r.window.label(), r.status, r.duration_ms)
@@ -100,5 +138,8 @@ def serve(db: Database, *, interval_seconds: float, actor: str, storage_root: Pa
 
     signal.signal(signal.SIGTERM, stop)
     logger.warning("scheduler %s ticking every %ss", worker, interval_seconds)
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        scheduler.start()
+    try:
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            scheduler.start()
+    finally:
+        deliverer.close(wait_seconds=5)

@@ -10,11 +10,10 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from governance.audit import service as audit
 from governance.audit.models import AuditEvent
@@ -91,7 +90,9 @@ def test_the_loop_end_to_end(db: Database, database_url: str, tmp_path: Path) ->
     assert champion.run_id == v2.mlflow_run_id
 
 
-def _govern(args: list[str], database_url: str, storage: Path) -> subprocess.Popen[bytes]:
+def _govern(
+    args: list[str], database_url: str, storage: Path, *, lease_seconds: float | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "GOVERN_DATABASE_URL": database_url,
@@ -99,6 +100,8 @@ def _govern(args: list[str], database_url: str, storage: Path) -> subprocess.Pop
         "GOVERN_ACTOR": "tester",
         "PYTHONPATH": str(ROOT),
     }
+    if lease_seconds is not None:
+        env["GOVERN_LEASE_SECONDS"] = str(lease_seconds)
     return subprocess.Popen(
         [sys.executable, "-m", "governance.cli", *args],
         env=env,
@@ -173,24 +176,27 @@ def test_a_worker_killed_mid_training_resumes(db: Database, database_url: str, t
         assert job is not None
         job_id = job.id
     checkpoint = settings.storage_root / "checkpoints" / f"job-{job_id}"
-    process = _govern(["worker", "--once"], database_url, settings.storage_root)
+    lease = 3.0  # the worker renews it while alive; once killed, the job is free within it
+    process = _govern(["worker", "--once"], database_url, settings.storage_root, lease_seconds=lease)
     deadline = time.monotonic() + 300
     while not any(checkpoint.glob("*.pt")) and time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"the worker ended before its first checkpoint: {process.stderr.read().decode()}")  # type: ignore[union-attr]
         time.sleep(0.2)
-    time.sleep(1.0)
+    time.sleep(lease * 1.5)  # longer than one lease: only the heartbeat keeps the job the worker's
+    assert jobs.claim(db, worker="thief") is None
+    assert process.poll() is None, "the worker finished before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
+    killed_at = utcnow()
     with db.transaction() as s:
         killed = jobs.get(s, job_id=job_id)
         assert killed.status == "running" and killed.attempts == 1
-        # the dead worker's lease runs out (here: at once, instead of after JOB_LEASE)
-        s.execute(
-            update(RetrainJob)
-            .where(RetrainJob.id == job_id)
-            .values(lease_until=utcnow() - timedelta(seconds=1))
-        )
+        assert killed.lease_until is not None
+        assert (killed.lease_until - killed_at).total_seconds() <= lease + 0.5  # free within one lease
+        free_at = killed.lease_until
+    while utcnow() <= free_at:
+        time.sleep(0.05)
     config = WorkerConfig(storage_root=settings.storage_root, actor="tester", name="second-worker", epochs=40)
     with ThreadPoolExecutor(1) as pool:
         (outcome,) = pool.submit(work, db, config=config, once=True).result(timeout=600)
@@ -200,3 +206,5 @@ def test_a_worker_killed_mid_training_resumes(db: Database, database_url: str, t
         assert (
             resumed.status == "succeeded" and resumed.attempts == 2 and resumed.claimed_by == "second-worker"
         )
+        assert resumed.started_at is not None
+        assert (resumed.started_at - killed_at).total_seconds() < lease + 5  # taken over within the lease

@@ -19,6 +19,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +42,7 @@ from governance.mlmodel import environment
 from governance.mlmodel import service as model_service
 from governance.mlmodel.models import Model, ModelVersion
 from governance.monitoring import jobs as job_service
+from governance.monitoring.lease import Heartbeat
 from governance.policy import service as policy_service
 from governance.production import service as production
 from governance.production.records import labelled_records
@@ -71,6 +74,8 @@ class WorkerConfig:
     approvals_high: int = 2
     # The platform's models are small: one intra-op thread trains them fastest (benchmarks/train.py).
     cpu_threads: int | None = 1
+    # A claimed job's lease, renewed by a heartbeat thread while the worker lives (GOVERN_LEASE_SECONDS).
+    lease_seconds: float = 30.0
 
 
 def worker_name() -> str:
@@ -252,7 +257,9 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
         train_config,
         tracker=tracker,
         output_path=checkpoint_dir / "model.zip",
-        on_epoch=lambda _m: job_service.heartbeat(db, job_id=job_id, worker=config.name),
+        on_epoch=lambda _m: job_service.heartbeat(
+            db, job_id=job_id, worker=config.name, lease=timedelta(seconds=config.lease_seconds)
+        ),
     )
     assert result.model_path is not None
     model_path: Path = result.model_path
@@ -428,7 +435,8 @@ def work(
     """Claim and run jobs until none is left (``once``) or forever."""
     done: list[dict[str, Any]] = []
     while max_jobs is None or len(done) < max_jobs:
-        job_id = job_service.claim(db, worker=config.name)
+        lease = timedelta(seconds=config.lease_seconds)
+        job_id = job_service.claim(db, worker=config.name, lease=lease)
         if job_id is None:
             if once:
                 break
@@ -436,7 +444,12 @@ def work(
             continue
         logger.warning("worker %s: running retrain job %s", config.name, job_id)
         try:
-            outcome = run_job(db, job_id=job_id, config=config)
+            with Heartbeat(
+                partial(job_service.renew, db, job_id=job_id, worker=config.name, lease=lease),
+                every=config.lease_seconds / 3,
+                name=f"retrain job {job_id}",
+            ):
+                outcome = run_job(db, job_id=job_id, config=config)
             done.append({"id": job_id, "status": "succeeded", **outcome})
         except Exception as exc:
             message = str(exc) if isinstance(exc, GovernError) else f"{type(exc).__name__}: {exc}"

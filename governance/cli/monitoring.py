@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,14 +27,24 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
     return out
 
 
-def _channel(text: str, secret_env: str | None) -> dict[str, Any]:
+def _webhook_secret(secret_env: str | None) -> str | None:
+    """The operator's console reads the secret once, here; the stored channel keeps only its fingerprint."""
+    if not secret_env:
+        return None
+    value = os.environ.get(secret_env)
+    if not value:
+        raise InvalidInput(f"--webhook-secret-env {secret_env} is not set in this environment")
+    return value
+
+
+def _channel(text: str, secret: str | None) -> dict[str, Any]:
     kind, _, target = text.partition(":")
     if kind == "log" and not target:
         return {"type": "log"}
     if kind == "webhook" and target:
         channel: dict[str, Any] = {"type": "webhook", "url": target}
-        if secret_env:
-            channel["secret_env"] = secret_env
+        if secret:
+            channel["secret"] = secret
         return channel
     if kind == "email" and target:
         return {"type": "email", "to": target}
@@ -95,7 +106,10 @@ def monitor_group() -> None:
     multiple=True,
     help="log | webhook:URL | email:ADDRESS | JSON object; repeat (default: log).",
 )
-@click.option("--webhook-secret-env", help="Environment variable holding the webhook HMAC secret.")
+@click.option(
+    "--webhook-secret-env",
+    help="Environment variable (of this console) holding the webhook HMAC secret; read now, stored write-only.",
+)
 @click.option("--retrain/--no-retrain", default=False, help="Request a retrain when it breaches.")
 @click.option(
     "--retrain-after",
@@ -139,6 +153,7 @@ def monitor_add(
     """Define monitor NAME on a model version."""
     from governance.mlmodel import service as model_service
     from governance.monitoring import service
+    from governance.monitoring.channels import ChannelPolicy
     from governance.monitoring.schedule import parse_duration
 
     policy = None
@@ -146,7 +161,8 @@ def monitor_add(
         policy = {"consecutive": retrain_after, "cooldown_seconds": parse_duration(cooldown, "--cooldown")}
         if adversarial:
             policy["adversarial"] = True
-    channels = [_channel(t, webhook_secret_env) for t in channel_texts] or [{"type": "log"}]
+    secret = _webhook_secret(webhook_secret_env)
+    channels = [_channel(t, secret) for t in channel_texts] or [{"type": "log"}]
     with cli.db().transaction() as session:
         monitor = service.create(
             session,
@@ -162,6 +178,7 @@ def monitor_add(
             channels=channels,
             retrain_policy=policy,
             catchup=catchup,
+            channel_policy=ChannelPolicy.from_settings(cli.settings),
         )
         data = monitor.to_dict()
     emit(
@@ -229,7 +246,9 @@ def monitor_show(cli: CliContext, ident: str, limit: int, as_json: bool) -> None
 @pass_ctx
 def monitor_run(cli: CliContext, ident: str, at_text: str | None, as_json: bool) -> None:
     """Run monitor ID now over the window that ends now (or --at)."""
-    from governance.monitoring import service
+    from datetime import timedelta
+
+    from governance.monitoring import channels, service
     from monitors import checks as _checks  # noqa: F401
     from monitors.runner import now_window, run_window
 
@@ -245,11 +264,13 @@ def monitor_run(cli: CliContext, ident: str, at_text: str | None, as_json: bool)
         worker="cli",
         actor=cli.settings.actor,
         storage_root=cli.settings.storage_root,
+        lease=timedelta(seconds=cli.settings.lease_seconds),
     )
     if report is None:
         raise InvalidInput(
             f"monitor {ident} has already run (or is running) for the window ending {at.isoformat()}"
         )
+    channels.deliver_pending(db, channels.DeliveryConfig.from_settings(cli.settings))
     emit(report.to_dict(), as_json, f"{report.monitor}: {report.status}: {report.summary}")
 
 
@@ -263,16 +284,22 @@ def monitor_run(cli: CliContext, ident: str, at_text: str | None, as_json: bool)
 def scheduler_command(cli: CliContext, interval: float, once: bool, as_json: bool) -> None:
     """Run due monitor windows; several schedulers may share one PostgreSQL database."""
     import sys
+    from datetime import timedelta
 
+    from governance.monitoring.channels import DeliveryConfig
     from monitors import scheduler
 
     db = cli.db()
+    delivery = DeliveryConfig.from_settings(cli.settings)
+    lease = timedelta(seconds=cli.settings.lease_seconds)
     if once:
         reports = scheduler.tick(
             db,
             actor=SCHEDULER,
             storage_root=cli.settings.storage_root,
             progress=sys.stderr.isatty() and not as_json,
+            delivery=delivery,
+            lease=lease,
         )
         rows = [r.to_dict() for r in reports]
         emit(
@@ -281,7 +308,14 @@ def scheduler_command(cli: CliContext, interval: float, once: bool, as_json: boo
             lambda: table(rows, ["run_id", "monitor", "window_end", "status", "duration_ms", "summary"]),
         )
         return
-    scheduler.serve(db, interval_seconds=interval, actor=SCHEDULER, storage_root=cli.settings.storage_root)
+    scheduler.serve(
+        db,
+        interval_seconds=interval,
+        actor=SCHEDULER,
+        storage_root=cli.settings.storage_root,
+        delivery=delivery,
+        lease=lease,
+    )
 
 
 @main.group("alert")
@@ -327,7 +361,7 @@ def alert_resolve(cli: CliContext, alert_id: int, comment: str | None, as_json: 
     db = cli.db()
     with db.transaction() as session:
         data = alerts.resolve(session, alert_id=alert_id, actor=cli.settings.actor, comment=comment).to_dict()
-    channels.deliver_pending(db)
+    channels.deliver_pending(db, channels.DeliveryConfig.from_settings(cli.settings))
     emit(data, as_json, f"alert {alert_id} resolved")
 
 
@@ -354,6 +388,7 @@ def worker_command(
         mlflow_uri=cli.settings.mlflow_uri,
         name=worker_name(),
         epochs=epochs,
+        lease_seconds=cli.settings.lease_seconds,
     )
     done = work(cli.db(), config=config, once=once, poll_seconds=poll, max_jobs=max_jobs)
     rows = [

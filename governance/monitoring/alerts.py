@@ -10,23 +10,11 @@ from sqlalchemy.orm import Session
 
 from governance.audit import service as audit_service
 from governance.db import LOCK_MONITOR_ALERT, advisory_xact_lock, utcnow
-from governance.errors import Conflict, InvalidInput, NotFound
+from governance.errors import Conflict, NotFound
 from governance.monitoring.models import Alert, AlertDelivery, Monitor, MonitorRun
 
-CHANNEL_TYPES = ("log", "webhook", "email")
 SEVERITIES = ("low", "medium", "high", "critical")
 ACTIVE = ("open", "acknowledged")
-
-
-def validate_channel(channel: dict[str, Any]) -> dict[str, Any]:
-    kind = channel.get("type")
-    if kind not in CHANNEL_TYPES:
-        raise InvalidInput(f"alert channel type '{kind}' is not one of {', '.join(CHANNEL_TYPES)}")
-    if kind == "webhook" and not str(channel.get("url", "")).startswith(("http://", "https://")):
-        raise InvalidInput("a webhook channel needs an http(s) url")
-    if kind == "email" and not channel.get("to"):
-        raise InvalidInput("an email channel needs a 'to' address")
-    return channel
 
 
 def _target(channel: dict[str, Any]) -> str:
@@ -197,24 +185,16 @@ def due_deliveries(session: Session, *, limit: int = 100) -> list[AlertDelivery]
 
 
 def record_attempt(
-    delivery: AlertDelivery,
-    *,
-    ok: bool,
-    attempts: int,
-    error: str | None,
-    code: int | None,
-    max_attempts: int = 8,
+    delivery: AlertDelivery, *, ok: bool, error: str | None, code: int | None, retry_in: float | None
 ) -> None:
-    delivery.attempts += attempts
+    """One attempt's outcome; ``retry_in`` seconds until the next one (None: it has failed for good)."""
+    delivery.attempts += 1
     delivery.response_code = code
     if ok:
         delivery.status, delivery.delivered_at, delivery.last_error = "delivered", utcnow(), None
         delivery.next_attempt_at = None
+    elif retry_in is None:
+        delivery.status, delivery.next_attempt_at, delivery.last_error = "failed", None, error
     else:
         delivery.last_error = error
-        if delivery.attempts >= max_attempts:
-            delivery.status, delivery.next_attempt_at = "failed", None
-        else:  # backoff between rounds: 30 s, 60 s, 120 s, ... capped at an hour
-            delivery.next_attempt_at = utcnow() + timedelta(
-                seconds=min(3600, 30 * 2 ** (delivery.attempts // 3))
-            )
+        delivery.next_attempt_at = utcnow() + timedelta(seconds=retry_in)

@@ -1,22 +1,30 @@
-"""Retrain jobs: requested by breaches under a policy, claimed by workers exactly once."""
+"""Retrain jobs: requested by breaches under a policy, claimed by workers exactly once.
+
+A claimed job carries a short lease that the worker renews while alive (``lease.Heartbeat``); a
+killed worker's job is taken over once the lease runs out, and a job whose worker died on every
+try is failed, so it no longer blocks the model's retraining. One model has at most one active job,
+and a breach of a window that ended before the model's latest retrain was requested is covered by
+that retrain: catching up a long history queues one job, not one per breached window.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit_service
 from governance.db import LOCK_MODEL_RETRAIN, Database, advisory_xact_lock, utcnow
 from governance.errors import InvalidInput, NotFound
+from governance.mlmodel.models import ModelVersion
 from governance.monitoring.models import Monitor, MonitorRun, RetrainJob
 
 ACTIVE = ("queued", "running")
 DEFAULT_POLICY = {"consecutive": 1, "cooldown_seconds": 3600}
-JOB_LEASE = timedelta(minutes=30)
+JOB_LEASE = timedelta(seconds=30)  # renewed by the worker while alive
 MAX_JOB_ATTEMPTS = 3
 
 
@@ -48,26 +56,55 @@ def _consecutive_breaches(session: Session, monitor: Monitor, k: int) -> bool:
     return len(statuses) == k and all(s == "breach" for s in statuses)
 
 
+def _stuck(now: Any) -> ColumnElement[bool]:
+    """A running job whose worker stopped renewing its lease on each of its tries."""
+    return (
+        (RetrainJob.status == "running")
+        & (RetrainJob.lease_until < now)
+        & (RetrainJob.attempts >= MAX_JOB_ATTEMPTS)
+    )
+
+
+def fail_abandoned(session: Session) -> int:
+    """Fail the jobs whose workers died on every try; returns how many."""
+    now = utcnow()
+    query = select(RetrainJob).where(_stuck(now))
+    if session.get_bind().dialect.name == "postgresql":  # two claimers never fail one job twice
+        query = query.with_for_update(skip_locked=True)
+    stuck = session.scalars(query).all()
+    for job in stuck:
+        finish(
+            session,
+            job_id=job.id,
+            status="failed",
+            result={},
+            error=f"the worker stopped renewing its lease on each of {job.attempts} tries",
+            actor="system:retrain",
+        )
+    return len(stuck)
+
+
 def request_for_breach(
     session: Session, *, monitor: Monitor, run: MonitorRun, actor: str
 ) -> RetrainJob | None:
-    """A retrain job for this breach, unless the policy or an active job says not now."""
+    """A retrain job for this breach, unless the policy, an active job or a later one says not now."""
     policy = monitor.retrain_policy or DEFAULT_POLICY
     if not _consecutive_breaches(session, monitor, int(policy["consecutive"])):
         return None
     mv_id = monitor.model_version_id
-    advisory_xact_lock(session, LOCK_MODEL_RETRAIN, mv_id)  # check and create as one step
-    active = session.scalar(
-        select(RetrainJob).where(RetrainJob.model_version_id == mv_id, RetrainJob.status.in_(ACTIVE))
-    )
-    if active is not None:
+    model_id = monitor.model_version.model_id
+    advisory_xact_lock(session, LOCK_MODEL_RETRAIN, model_id)  # check and create as one step
+    fail_abandoned(session)
+    of_model = select(ModelVersion.id).where(ModelVersion.model_id == model_id).scalar_subquery()
+    jobs_of_model = select(RetrainJob).where(RetrainJob.model_version_id.in_(of_model))
+    if session.scalar(jobs_of_model.where(RetrainJob.status.in_(ACTIVE)).limit(1)) is not None:
+        return None
+    # a window that ended before the model's last retrain was requested is covered by that retrain
+    # (it trained on what was known then): a long catch-up of old windows queues one job, not many
+    if session.scalar(jobs_of_model.where(RetrainJob.created_at >= run.window_end).limit(1)) is not None:
         return None
     cooldown = timedelta(seconds=int(policy["cooldown_seconds"]))
-    recent = session.scalar(
-        select(RetrainJob).where(
-            RetrainJob.model_version_id == mv_id, RetrainJob.created_at > utcnow() - cooldown
-        )
-    )
+    recent = session.scalar(jobs_of_model.where(RetrainJob.created_at > utcnow() - cooldown).limit(1))
     if recent is not None:
         return None
     return create(
@@ -119,10 +156,11 @@ def create(
     return job
 
 
-def claim(db: Database, *, worker: str) -> int | None:
+def claim(db: Database, *, worker: str, lease: timedelta = JOB_LEASE) -> int | None:
     """Claim the oldest queued job (or one whose worker died); FOR UPDATE SKIP LOCKED on PostgreSQL."""
     now = utcnow()
     with db.transaction() as session:
+        fail_abandoned(session)
         claimable = (RetrainJob.status == "queued") | (
             (RetrainJob.status == "running")
             & (RetrainJob.lease_until < now)
@@ -140,7 +178,7 @@ def claim(db: Database, *, worker: str) -> int | None:
             .values(
                 status="running",
                 claimed_by=worker,
-                lease_until=now + JOB_LEASE,
+                lease_until=now + lease,
                 attempts=RetrainJob.attempts + 1,
                 started_at=now,
             )
@@ -149,13 +187,21 @@ def claim(db: Database, *, worker: str) -> int | None:
         return int(claimed[0]) if claimed else None
 
 
-def heartbeat(db: Database, *, job_id: int, worker: str) -> None:
+def heartbeat(db: Database, *, job_id: int, worker: str, lease: timedelta = JOB_LEASE) -> None:
+    """Extend a running job's lease (the trainer calls it after each epoch)."""
+    renew(db, job_id=job_id, worker=worker, lease=lease)
+
+
+def renew(db: Database, *, job_id: int, worker: str, lease: timedelta = JOB_LEASE) -> bool:
+    """Extend a running job's lease; False when the job is no longer this worker's."""
     with db.transaction() as session:
-        session.execute(
+        result = session.execute(
             update(RetrainJob)
-            .where(RetrainJob.id == job_id, RetrainJob.claimed_by == worker)
-            .values(lease_until=utcnow() + JOB_LEASE)
+            .where(RetrainJob.id == job_id, RetrainJob.claimed_by == worker, RetrainJob.status == "running")
+            .values(lease_until=utcnow() + lease)
+            .execution_options(synchronize_session=False)
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def finish(

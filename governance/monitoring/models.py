@@ -66,6 +66,18 @@ class Monitor(Base):
         }
 
 
+class ChannelSecret(Base):
+    """A webhook channel's HMAC secret: write-only, never serialised; the channel shows its fingerprint."""
+
+    __tablename__ = "channel_secrets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id"), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(16))
+    secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class MonitorRun(Base):
     """One run of a monitor over one window; the unique key makes each window run once."""
 

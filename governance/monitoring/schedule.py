@@ -2,7 +2,9 @@
 
 A schedule is ``every 30m`` / ``every 3600s`` (interval) or a five-field cron expression. Each fire
 time ``T`` evaluates the window ``[T - window, T)``. Fire times missed while nothing was running are
-either all caught up (``catchup="all"``) or coalesced into the latest one (``"coalesce"``).
+either all caught up (``catchup="all"``, at most ``MAX_CATCHUP`` per tick, oldest first) or
+coalesced into the latest one (``"coalesce"``), which is found directly, without walking the
+missed fire times: in closed form for intervals, by searching back from now for cron expressions.
 """
 
 from __future__ import annotations
@@ -77,6 +79,48 @@ def fire_times(schedule: str, start_at: datetime, after: datetime | None, now: d
     return times
 
 
+def latest_fire_time(
+    schedule: str, start_at: datetime, after: datetime | None, now: datetime
+) -> datetime | None:
+    """The last fire time in ``(after, now]`` (``after`` defaults to ``start_at``), or None."""
+    after = max(start_at, after) if after is not None else start_at
+    if now <= after:
+        return None
+    text = schedule.strip()
+    if text.startswith("every "):  # fire times are start_at + k * interval, k >= 1
+        interval = timedelta(seconds=parse_duration(text[len("every ") :], "schedule interval"))
+        latest = start_at + ((now - start_at) // interval) * interval
+        return latest if latest > after else None
+    trigger = trigger_for(schedule, start_at)
+    span = timedelta(minutes=2)  # cron fires at most once a minute: double the look-back until a hit
+    while True:
+        since = max(after, now - span)
+        times = _fire_times_between(trigger, since, now, limit=MAX_CATCHUP)
+        if times:
+            return times[-1]
+        if since == after:
+            return None
+        span *= 2
+
+
+def _fire_times_between(
+    trigger: BaseTrigger, after: datetime, now: datetime, *, limit: int
+) -> list[datetime]:
+    times: list[datetime] = []
+    previous: datetime | None = None
+    cursor = after
+    while True:
+        nxt = trigger.get_next_fire_time(previous, cursor)
+        if nxt is None or nxt > now:
+            return times
+        if nxt > after:
+            times.append(nxt)
+            if len(times) > limit:
+                times.pop(0)  # only the latest ``limit`` matter to the caller
+        previous = nxt
+        cursor = nxt + timedelta(microseconds=1)
+
+
 def due_windows(
     schedule: str,
     start_at: datetime,
@@ -85,8 +129,10 @@ def due_windows(
     now: datetime,
     catchup: str,
 ) -> list[Window]:
-    times = fire_times(schedule, start_at, last_fire, now)
     if catchup == "coalesce":
-        times = times[-1:]
+        latest = latest_fire_time(schedule, start_at, last_fire, now)
+        times = [latest] if latest is not None else []
+    else:
+        times = fire_times(schedule, start_at, last_fire, now)
     span = timedelta(seconds=window_seconds)
     return [Window(t - span, t) for t in times]

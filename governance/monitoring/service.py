@@ -2,8 +2,10 @@
 
 The database is the source of truth for what has run: a run is *claimed* by inserting its
 ``(monitor, window_start)`` row (unique), so one window runs once however many schedulers race for
-it. A claim carries a lease; a process killed mid-run leaves a ``running`` row whose lease expires,
-and the next claim takes it over (``attempts`` counts the tries). Results, the alert and the retrain
+it. A claim carries a short lease that the running process renews while alive; a process killed
+mid-run stops renewing, and the next claim takes the run over once the lease has run out, within a
+minute (``attempts`` counts the tries; a window whose process died ``MAX_ATTEMPTS`` times is an
+``error``). Results, the alert and the retrain
 job are written together in one transaction when the run finishes, so there is never a half-written
 result.
 """
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,7 @@ from governance.db import Database, utcnow
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.mlmodel.models import ModelVersion
 from governance.monitoring import alerts as alert_service
+from governance.monitoring import channels as channel_service
 from governance.monitoring import jobs as job_service
 from governance.monitoring.models import MONITOR_KINDS, Monitor, MonitorRun
 from governance.monitoring.schedule import Window, due_windows, parse_duration, trigger_for
@@ -30,7 +33,7 @@ from governance.refs import check_name
 
 RESULT_STATUSES = ("ok", "warning", "breach")
 MAX_ATTEMPTS = 3
-DEFAULT_LEASE = timedelta(minutes=10)
+DEFAULT_LEASE = timedelta(seconds=30)  # renewed by the running process (see ``lease.Heartbeat``)
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,9 @@ def create(
     channels: list[dict[str, Any]] | None = None,
     retrain_policy: dict[str, Any] | None = None,
     catchup: str = "coalesce",
+    channel_policy: channel_service.ChannelPolicy | None = None,
 ) -> Monitor:
+    """A new monitor; its channels are checked against the operator's ``channel_policy``."""
     check_name(name, "monitor name")
     if kind not in MONITOR_KINDS:
         raise InvalidInput(f"monitor kind '{kind}' is not one of {', '.join(MONITOR_KINDS)}")
@@ -70,8 +75,10 @@ def create(
     window_seconds = parse_duration(window, "window")
     start = start_at or utcnow()
     trigger_for(schedule, start)  # validates the schedule
-    for channel in channels or []:
-        alert_service.validate_channel(channel)
+    policy_ = channel_policy or channel_service.ChannelPolicy()
+    if channels is not None and not isinstance(channels, list):
+        raise InvalidInput("channels is a list of channel objects")
+    checked = [channel_service.validate_channel(c, policy_) for c in channels or []]
     policy = job_service.validate_policy(retrain_policy) if retrain_policy else None
     if session.scalar(select(Monitor).where(Monitor.name == name)) is not None:
         raise Conflict(f"monitor '{name}' already exists")
@@ -84,13 +91,16 @@ def create(
         start_at=start,
         thresholds=thresholds or {},
         params=params or {},
-        channels=channels or [],
+        channels=[c for c, _ in checked],
         retrain_policy=policy,
         catchup=catchup,
         created_by=actor,
     )
     session.add(monitor)
     session.flush()
+    if any(secret is not None for _, secret in checked):  # secrets apart; the channel keeps a fingerprint
+        monitor.channels = channel_service.store_channels(session, monitor_id=monitor.id, channels=checked)
+        session.flush()
     audit_service.record(
         session,
         actor=actor,
@@ -133,6 +143,46 @@ def runs(session: Session, *, monitor: Monitor, limit: int = 100) -> list[Monito
     )
 
 
+def _retryable(now: datetime) -> ColumnElement[bool]:
+    """A run another process may take: its process died (lease ran out) or it failed, with tries left."""
+    return (MonitorRun.attempts < MAX_ATTEMPTS) & or_(
+        (MonitorRun.status == "running") & (MonitorRun.lease_until < now),
+        MonitorRun.status == "error",
+    )
+
+
+def _give_up_abandoned(session: Session, *, monitor_id: int, now: datetime) -> None:
+    """A window whose process died on every try is an error, not ``running`` for ever."""
+    session.execute(
+        update(MonitorRun)
+        .where(
+            MonitorRun.monitor_id == monitor_id,
+            MonitorRun.status == "running",
+            MonitorRun.lease_until < now,
+            MonitorRun.attempts >= MAX_ATTEMPTS,
+        )
+        .values(
+            status="error",
+            error=f"the run's process stopped renewing its lease on each of {MAX_ATTEMPTS} tries",
+            lease_until=None,
+            finished_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def renew(db: Database, *, run_id: int, worker: str, lease: timedelta = DEFAULT_LEASE) -> bool:
+    """Extend a run's lease while its process works on it; False when the run is no longer ours."""
+    with db.transaction() as session:
+        result = session.execute(
+            update(MonitorRun)
+            .where(MonitorRun.id == run_id, MonitorRun.claimed_by == worker, MonitorRun.status == "running")
+            .values(lease_until=utcnow() + lease)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def pending_windows(session: Session, *, monitor: Monitor, now: datetime) -> list[Window]:
     """Windows whose fire time has come and that have no finished run, oldest first."""
     last = session.scalar(
@@ -143,14 +193,9 @@ def pending_windows(session: Session, *, monitor: Monitor, now: datetime) -> lis
     windows = due_windows(
         monitor.schedule, monitor.start_at, monitor.window_seconds, last, now, monitor.catchup
     )
+    _give_up_abandoned(session, monitor_id=monitor.id, now=now)
     retry = session.scalars(
-        select(MonitorRun).where(
-            MonitorRun.monitor_id == monitor.id,
-            or_(
-                (MonitorRun.status == "running") & (MonitorRun.lease_until < now),
-                (MonitorRun.status == "error") & (MonitorRun.attempts < MAX_ATTEMPTS),
-            ),
-        )
+        select(MonitorRun).where(MonitorRun.monitor_id == monitor.id, _retryable(now))
     ).all()
     retry_starts = {r.window_start for r in retry}
     taken = (
@@ -199,10 +244,7 @@ def claim(
             .where(
                 MonitorRun.monitor_id == monitor_id,
                 MonitorRun.window_start == window.start,
-                or_(
-                    (MonitorRun.status == "running") & (MonitorRun.lease_until < now),
-                    (MonitorRun.status == "error") & (MonitorRun.attempts < MAX_ATTEMPTS),
-                ),
+                _retryable(now),
             )
             .values(
                 status="running",

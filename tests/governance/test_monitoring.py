@@ -1,14 +1,9 @@
-"""The monitoring core: window claims, alerts, retrain-job policy and alert deliveries."""
+"""The monitoring core: window claims, alerts and retrain-job policy (deliveries: test_channels.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +12,7 @@ from sqlalchemy import func, select
 
 from governance.db import Database
 from governance.errors import InvalidInput
-from governance.monitoring import alerts, channels, jobs
+from governance.monitoring import alerts, jobs
 from governance.monitoring import service as monitoring
 from governance.monitoring.models import Alert, AlertDelivery, MonitorRun, RetrainJob
 from governance.monitoring.schedule import Window
@@ -167,6 +162,8 @@ def test_retrain_policy_consecutive_one_active_job_and_cooldown(db: Database, tm
     assert first == job.id and jobs.claim(db, worker="w2") is None
     with db.transaction() as s:
         jobs.finish(s, job_id=job.id, status="succeeded", result={}, error=None, actor="w1")
+        # as if windows were live: the job was requested when window 1 ended, before window 3 did
+        s.get(RetrainJob, job.id).created_at = T0 + timedelta(hours=2)  # type: ignore[union-attr]
     _run(db, monitor_id, 3, "breach")
     with db.transaction() as s:
         assert s.scalar(select(func.count()).select_from(RetrainJob)) == 2
@@ -254,119 +251,3 @@ def test_cooldown_blocks_a_second_job(db: Database, tmp_path: Path) -> None:
 def test_bad_monitor_definitions(db: Database, tmp_path: Path, fields: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         _monitor(db, tmp_path, **fields)
-
-
-# -- a real receiver on loopback: fails twice, then accepts -------------------------------------
-@pytest.fixture
-def receiver() -> Iterator[dict[str, Any]]:
-    state: dict[str, Any] = {"calls": 0, "bodies": [], "headers": []}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            state["calls"] += 1
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            state["bodies"].append(body)
-            state["headers"].append(dict(self.headers))
-            self.send_response(503 if state["calls"] <= 2 else 200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    yield state
-    server.shutdown()
-    server.server_close()
-
-
-def test_webhook_is_signed_retried_and_recorded(
-    db: Database, tmp_path: Path, receiver: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HOOK_SECRET", "s3cret")
-    channel = {
-        "type": "webhook",
-        "url": receiver["url"],
-        "secret_env": "HOOK_SECRET",
-        "backoff_seconds": 0.01,
-    }
-    monitor_id = _monitor(db, tmp_path, channels=[channel, {"type": "log"}])
-    _run(db, monitor_id, 0, "breach")
-    report = channels.deliver_pending(db)
-    webhook = next(d for d in report if d["channel"] == "webhook")
-    assert webhook["status"] == "delivered" and webhook["attempts"] == 3 and webhook["response_code"] == 200
-    assert receiver["calls"] == 3
-    body, headers = receiver["bodies"][-1], receiver["headers"][-1]
-    expected = hmac.new(b"s3cret", headers["X-Govern-Timestamp"].encode() + b"." + body, hashlib.sha256)
-    assert headers["X-Govern-Signature"] == "sha256=" + expected.hexdigest()
-    sent = json.loads(body)
-    assert sent["text"].startswith("[HIGH] opened: window 0: breach") and sent["alert"]["monitor"] == "drift"
-
-
-def test_a_failing_channel_never_loses_the_alert(db: Database, tmp_path: Path) -> None:
-    channel = {
-        "type": "webhook",
-        "url": "http://127.0.0.1:9/nothing-listens",
-        "retries": 2,
-        "backoff_seconds": 0,
-    }
-    monitor_id = _monitor(db, tmp_path, channels=[channel])
-    _run(db, monitor_id, 0, "breach")
-    (delivery,) = channels.deliver_pending(db)
-    assert delivery["status"] == "pending" and delivery["attempts"] == 2 and delivery["last_error"]
-    with db.transaction() as s:
-        assert alerts.list_alerts(s, status="open")[0].message == "window 0: breach"
-        row = s.get(AlertDelivery, delivery["id"])
-        assert row is not None and row.next_attempt_at is not None and row.next_attempt_at > datetime.now(UTC)
-
-
-@pytest.fixture
-def smtp_sink() -> Iterator[dict[str, Any]]:
-    """A minimal SMTP server on loopback that keeps the messages it receives."""
-    import socketserver
-
-    state: dict[str, Any] = {"messages": []}
-
-    class Handler(socketserver.StreamRequestHandler):
-        def handle(self) -> None:
-            self.wfile.write(b"220 sink ESMTP\r\n")
-            data: list[bytes] | None = None
-            for raw in self.rfile:
-                if data is not None:
-                    if raw in (b".\r\n", b".\n"):
-                        state["messages"].append(b"".join(data).decode())
-                        data = None
-                        self.wfile.write(b"250 queued\r\n")
-                    else:
-                        data.append(raw)
-                    continue
-                verb = raw[:4].upper()
-                if verb == b"DATA":
-                    data = []
-                    self.wfile.write(b"354 go ahead\r\n")
-                elif verb == b"QUIT":
-                    self.wfile.write(b"221 bye\r\n")
-                    return
-                else:
-                    self.wfile.write(b"250 ok\r\n")
-
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state["port"] = server.server_address[1]
-    yield state
-    server.shutdown()
-    server.server_close()
-
-
-def test_email_channel(db: Database, tmp_path: Path, smtp_sink: dict[str, Any]) -> None:
-    channel = {"type": "email", "to": "risk@bank.example", "host": "127.0.0.1", "port": smtp_sink["port"]}
-    monitor_id = _monitor(db, tmp_path, channels=[channel])
-    _run(db, monitor_id, 0, "breach")
-    (delivery,) = channels.deliver_pending(db)
-    assert delivery["status"] == "delivered"
-    (message,) = smtp_sink["messages"]
-    assert "To: risk@bank.example" in message and "window 0: breach" in message

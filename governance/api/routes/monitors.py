@@ -9,10 +9,20 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from governance.api.deps import Editor, Page, PageDep, SessionDep, Viewer, page_of_list, page_of_query
+from governance.api.deps import (
+    Editor,
+    Page,
+    PageDep,
+    SessionDep,
+    SettingsDep,
+    Viewer,
+    page_of_list,
+    page_of_query,
+)
 from governance.api.schemas import MonitorRead, MonitorRunRead
 from governance.mlmodel import service as model_service
 from governance.monitoring import service
+from governance.monitoring.channels import ChannelPolicy
 from governance.monitoring.models import MonitorRun
 from governance.monitoring.schedule import parse_duration
 
@@ -53,7 +63,10 @@ def list_monitors(session: SessionDep, user: Viewer, page: PageDep) -> Page[Any]
 
 
 @router.post("", status_code=201, response_model=MonitorRead)
-def add_monitor(data: MonitorCreate, session: SessionDep, user: Editor) -> dict[str, Any]:
+def add_monitor(
+    data: MonitorCreate, session: SessionDep, user: Editor, settings: SettingsDep
+) -> dict[str, Any]:
+    """A new monitor. Channels name recipients only; a webhook ``secret`` is write-only (shown as a fingerprint)."""
     policy = None
     if data.retrain is not None:
         policy = {
@@ -76,6 +89,7 @@ def add_monitor(data: MonitorCreate, session: SessionDep, user: Editor) -> dict[
         channels=data.channels,
         retrain_policy=policy,
         catchup=data.catchup,
+        channel_policy=ChannelPolicy.from_settings(settings),
     )
     return monitor.to_dict()
 
