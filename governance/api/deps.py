@@ -26,6 +26,7 @@ from governance.settings import Settings
 T = TypeVar("T")
 KEY_COOKIE = "govern_key"
 MAX_LIMIT = 500
+MAX_OFFSET = 2**31 - 1
 
 
 def get_db(request: Request) -> Database:
@@ -132,7 +133,7 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

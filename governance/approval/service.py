@@ -18,6 +18,7 @@ from governance.audit import service as audit_service
 from governance.db import utcnow
 from governance.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from governance.mlmodel.models import ModelVersion
+from governance.validation import check_id
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class ApprovalPolicy:
 
 
 def get(session: Session, *, request_id: int) -> ApprovalRequest:
-    found = session.get(ApprovalRequest, request_id)
+    found = session.get(ApprovalRequest, check_id(request_id, "approval request"))
     if found is None:
         raise NotFound(f"approval request {request_id} does not exist")
     return found

@@ -13,6 +13,7 @@ from governance.audit import service as audit_service
 from governance.db import LOCK_MODEL_RETRAIN, Database, advisory_xact_lock, utcnow
 from governance.errors import InvalidInput, NotFound
 from governance.monitoring.models import Monitor, MonitorRun, RetrainJob
+from governance.validation import check_id
 
 ACTIVE = ("queued", "running")
 DEFAULT_POLICY = {"consecutive": 1, "cooldown_seconds": 3600}
@@ -178,7 +179,7 @@ def finish(
 
 
 def get(session: Session, *, job_id: int) -> RetrainJob:
-    job = session.get(RetrainJob, job_id)
+    job = session.get(RetrainJob, check_id(job_id, "retrain job"))
     if job is None:
         raise NotFound(f"retrain job {job_id} does not exist")
     return job
