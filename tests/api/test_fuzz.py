@@ -35,9 +35,7 @@ EXAMPLES_PER_OPERATION = int(os.environ.get("GOVERN_FUZZ_EXAMPLES", "90"))
 MIN_CASES = 5_000
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def fuzz_world(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
@@ -95,7 +93,9 @@ def run_schemathesis(app: Any, headers: dict[str, str]) -> tuple[Counter[str], l
                 response = interaction.response
                 if response is not None and response.status_code >= 500:
                     request = interaction.request
-                    errors.append(f"{response.status_code} {request.method} {request.uri}: {response.text[:200]}")
+                    errors.append(
+                        f"{response.status_code} {request.method} {request.uri}: {response.text[:200]}"
+                    )
     return cases, errors
 
 
@@ -104,6 +104,8 @@ def test_no_server_error(fuzz_world: tuple[str, Any, world_module.World]) -> Non
     started = time.monotonic()
     cases, errors = run_schemathesis(app, world.headers("admin"))
     elapsed = time.monotonic() - started
-    print(f"schemathesis on {dialect}: {sum(cases.values())} cases {dict(cases)}, {len(errors)} 5xx, {elapsed:.0f} s")
+    print(
+        f"schemathesis on {dialect}: {sum(cases.values())} cases {dict(cases)}, {len(errors)} 5xx, {elapsed:.0f} s"
+    )
     assert not errors, "\n".join(errors[:40])
     assert sum(cases.values()) >= MIN_CASES
