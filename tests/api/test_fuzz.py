@@ -31,7 +31,7 @@ from tests.conftest import POSTGRES_URL, _postgres_schema_url
 pytestmark = pytest.mark.slow
 
 SEED = 20_261_114
-EXAMPLES_PER_OPERATION = int(os.environ.get("GOVERN_FUZZ_EXAMPLES", "90"))
+EXAMPLES_PER_OPERATION = int(os.environ.get("GOVERN_FUZZ_EXAMPLES", "85"))
 MIN_CASES = 5_000
 
 
