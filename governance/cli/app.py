@@ -77,7 +77,8 @@ class GovernGroup(click.Group):
             if settings is not None and settings.debug:
                 raise
             # A database error's text carries the whole SQL statement: show the driver's first line.
-            shown = exc.orig if isinstance(exc, SQLAlchemyError) and getattr(exc, "orig", None) else exc
+            orig = getattr(exc, "orig", None) if isinstance(exc, SQLAlchemyError) else None
+            shown = orig if orig is not None else exc
             detail = _one_line(Exception(str(shown).strip().split("\n")[0].split("[SQL:")[0]))
             click.echo(
                 f"error: unexpected {type(exc).__name__}: {detail} (set GOVERN_DEBUG=1 for a traceback)",

@@ -69,7 +69,8 @@ def test_identifiers_beyond_the_integer_range(govern: Any, registry: None, datab
         _one_sentence(govern("monitor", "show", big, expect=2), "out of range")
         _one_sentence(govern("approval", "approve", big, expect=2))
         _one_sentence(govern("approval", "cancel", big, expect=2))
-    assert "not in the range" in govern("audit", "log", "--offset", BIG[1], expect=2).stderr  # click's usage error
+    offset = govern("audit", "log", "--offset", BIG[1], expect=2)  # click's own usage error
+    assert "not in the range" in offset.stderr
     _one_sentence(govern("alert", "ack", "0", expect=2), "out of range")
     _one_sentence(govern("alert", "ack", str(2**31 - 1), expect=2), "does not exist")
     assert _events(database_url) == before
