@@ -96,6 +96,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        from governance.validation import install
+
+        install(self.sessionmaker)  # every row written is checked against its columns
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -5,23 +5,24 @@ from __future__ import annotations
 import re
 
 from governance.errors import InvalidInput
+from governance.validation import shown
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-+]{0,63}$")
 
 
 def check_name(name: str, what: str = "name") -> str:
-    if not NAME_PATTERN.match(name or ""):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidInput(
-            f"{what} '{name}' is not valid (letters, digits, '.', '_', '-'; up to 128 characters)"
+            f"{what} '{shown(name)}' is not valid (letters, digits, '.', '_', '-'; up to 128 characters)"
         )
     return name
 
 
 def check_version(version: str) -> str:
-    if not VERSION_PATTERN.match(version or ""):
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
         raise InvalidInput(
-            f"version '{version}' is not valid (letters, digits, '.', '_', '-', '+'; up to 64)"
+            f"version '{shown(version)}' is not valid (letters, digits, '.', '_', '-', '+'; up to 64)"
         )
     return version
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from governance.api import errors
+from governance.api.guards import RequestGuard
 from governance.api.routes import (
     access,
     alerts,
@@ -60,6 +61,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.db = db
     errors.install(app)
     app.add_middleware(SecurityMiddleware)  # CSP, no framing, nosniff; cross-site writes refused
+    app.add_middleware(RequestGuard)  # NUL bytes, JSON depth and size: 4xx before any route
     for module in (licenses, datasets, models, production, monitors, alerts, jobs, approvals, audit, access):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(policy.router, prefix=API_PREFIX)

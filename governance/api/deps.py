@@ -31,6 +31,7 @@ from governance.settings import Settings
 T = TypeVar("T")
 SESSION_COOKIE = "govern_session"
 MAX_LIMIT = 500
+MAX_OFFSET = 2**31 - 1
 
 
 def get_db(request: Request) -> Database:
@@ -153,7 +154,7 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

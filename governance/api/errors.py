@@ -9,10 +9,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from governance.errors import GovernError
+from governance.validation import database_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,14 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return _respond(503, "unavailable", "the database cannot be reached")
 
 
+async def _refused_value(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DataError | IntegrityError)
+    logger.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc.orig)
+    if isinstance(exc, IntegrityError):
+        return _respond(409, "conflict", database_refusal(exc))
+    return _respond(422, "invalid_input", database_refusal(exc))
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unexpected error on %s %s", request.method, request.url.path)
     return _respond(500, "internal_error", f"unexpected {type(exc).__name__}")
@@ -75,4 +84,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(DataError, _refused_value)
+    app.add_exception_handler(IntegrityError, _refused_value)
     app.add_exception_handler(Exception, _unexpected)

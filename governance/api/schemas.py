@@ -1,14 +1,21 @@
 """What the API returns: ``XRead`` schemas apart from the tables, so /openapi.json describes them.
 
-Built from each row's ``to_dict()``; times are ISO strings there and datetimes here.
+Built from each row's ``to_dict()``; times are ISO strings there and datetimes here. The bounded
+input types at the end (names, references, comments, JSON objects, identifiers) are what request
+bodies and parameters are made of: the lengths match the columns, so /openapi.json states them and
+a value that cannot be stored is a 422 before any service runs.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from governance.errors import InvalidInput
+from governance.validation import MAX_INT, check_json
 
 
 class LicenseRead(BaseModel):
@@ -301,3 +308,46 @@ class ApiKeyRead(BaseModel):
 
 class ApiKeyCreated(ApiKeyRead):
     key: str
+
+
+# -- bounded inputs ---------------------------------------------------------------------------
+MAX_TEXT = 10_000  # free text (comments, reasons, descriptions) stored in Text columns
+MAX_REF = 128 + 1 + 64  # NAME@VERSION
+
+
+def _plain_json(value: Any) -> Any:
+    try:
+        return check_json(value, "the value")
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from exc
+
+
+class InputModel(BaseModel):
+    """A request body: floats finite, unknown fields ignored as before."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+Name = Annotated[str, Field(min_length=1, max_length=128)]
+Ref = Annotated[str, Field(min_length=3, max_length=MAX_REF, description="NAME@VERSION")]
+Comment = Annotated[str, Field(max_length=MAX_TEXT)]
+Short = Annotated[str, Field(min_length=1, max_length=128)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_plain_json)]
+JsonList = Annotated[list[dict[str, Any]], AfterValidator(_plain_json)]
+RowId = Annotated[int, Path(ge=1, le=MAX_INT, description="The row's id.")]
+
+
+Status = Annotated[str, Query(max_length=16, description="Only items with this status.")]
+RefList = Annotated[list[Annotated[str, Query(max_length=MAX_REF)]] | None, Query(max_length=64)]
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("a time zone is required (e.g. 2026-01-01T00:00:00Z)")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("the time is out of range") from exc
+
+
+UtcTime = Annotated[datetime, AfterValidator(_utc)]

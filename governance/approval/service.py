@@ -29,6 +29,7 @@ from governance.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from governance.mlmodel.models import ModelVersion
 from governance.policy import service as policy_service
 from governance.policy.document import PolicyDocument, default_document
+from governance.validation import check_id
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class ApprovalPolicy:
 
 
 def get(session: Session, *, request_id: int) -> ApprovalRequest:
-    found = session.get(ApprovalRequest, request_id)
+    found = session.get(ApprovalRequest, check_id(request_id, "approval request"))
     if found is None:
         raise NotFound(f"approval request {request_id} does not exist")
     return found

@@ -122,7 +122,8 @@ def prefix_of(plaintext: str) -> str | None:
     if not plaintext.startswith(KEY_PREFIX):
         return None
     prefix, sep, _ = plaintext[len(KEY_PREFIX) :].partition("_")
-    return prefix if sep and prefix else None
+    # A prefix that no key can have (too long for its column, a NUL byte) is not looked up.
+    return prefix if sep and prefix and len(prefix) <= 16 and "\x00" not in prefix else None
 
 
 def authenticate(session: Session, *, plaintext: str, touch: bool = True) -> User | None:

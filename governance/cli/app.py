@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 
 from governance.errors import GovernError, InvalidInput, Unavailable
 from governance.settings import Settings
@@ -104,14 +104,23 @@ class GovernGroup(click.Group):
             message = _one_line(exc.orig) if exc.orig is not None else _one_line(exc)
             click.echo(f"error: {_one_line(Unavailable(f'database error: {message}'))}", err=True)
             ctx.exit(2)
+        except (DataError, IntegrityError) as exc:
+            from governance.validation import database_refusal
+
+            click.echo(f"error: {_one_line(Exception(database_refusal(exc)))}", err=True)
+            ctx.exit(2)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
             settings = ctx.obj.settings if isinstance(ctx.obj, CliContext) else None
             if settings is not None and settings.debug:
                 raise
+            # A database error's text carries the whole SQL statement: show the driver's first line.
+            orig = getattr(exc, "orig", None) if isinstance(exc, SQLAlchemyError) else None
+            shown = orig if orig is not None else exc
+            detail = _one_line(Exception(str(shown).strip().split("\n")[0].split("[SQL:")[0]))
             click.echo(
-                f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (set GOVERN_DEBUG=1 for a traceback)",
+                f"error: unexpected {type(exc).__name__}: {detail} (set GOVERN_DEBUG=1 for a traceback)",
                 err=True,
             )
             ctx.exit(3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ def _thresholds(values: tuple[str, ...]) -> dict[str, float]:
     for column, text in _pairs(values, "--threshold").items():
         try:
             thresholds[column] = float(text)
+            if not math.isfinite(thresholds[column]):
+                raise ValueError(text)
         except ValueError:
             raise InvalidInput(f"--threshold for column {column!r} is not a number: {text!r}") from None
     return thresholds

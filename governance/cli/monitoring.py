@@ -12,6 +12,7 @@ import click
 from governance.auth.principal import SCHEDULER, WORKER
 from governance.cli.app import CliContext, emit, json_option, main, pass_ctx, table
 from governance.errors import InvalidInput
+from governance.validation import MAX_JSON_DEPTH, check_json, json_depth, parse_json
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
@@ -20,10 +21,13 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise InvalidInput(f"{what} '{item}' is not KEY=VALUE")
+        if json_depth(raw) > MAX_JSON_DEPTH:
+            raise InvalidInput(f"{what} '{key}' is nested more than {MAX_JSON_DEPTH} levels deep")
         try:
-            out[key] = json.loads(raw)
+            value: Any = json.loads(raw)
         except json.JSONDecodeError:
-            out[key] = raw
+            value = raw
+        out[key] = check_json(value, f"{what} '{key}'")  # NaN and Infinity are refused
     return out
 
 
@@ -49,10 +53,7 @@ def _channel(text: str, secret: str | None) -> dict[str, Any]:
     if kind == "email" and target:
         return {"type": "email", "to": target}
     if text.startswith("{"):
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"--channel '{text}' is not valid JSON: {exc.msg}") from exc
+        parsed = parse_json(text, "--channel")
         if isinstance(parsed, dict):
             return parsed
     raise InvalidInput(f"--channel '{text}' is not log, webhook:URL, email:ADDRESS or a JSON object")

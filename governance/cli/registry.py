@@ -21,15 +21,9 @@ def _storage(cli: CliContext, copy: bool) -> Any:
 
 
 def _json_arg(value: str | None, what: str) -> dict[str, Any]:
-    if not value:
-        return {}
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{what} is not valid JSON: {exc.msg}") from exc
-    if not isinstance(parsed, dict):
-        raise InvalidInput(f"{what} must be a JSON object")
-    return parsed
+    from governance.validation import parse_json_object
+
+    return parse_json_object(value, what)  # finite numbers, bounded depth
 
 
 # -- init --------------------------------------------------------------------------------------
@@ -507,7 +501,7 @@ def audit_group() -> None:
 @click.option("--entity", help="Only events about this entity (e.g. fraud@2).")
 @click.option("--action", help="Only this action (e.g. model.stage).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--offset", type=click.IntRange(0, 2**31 - 1), default=0)
 @json_option
 @pass_ctx
 def audit_log(

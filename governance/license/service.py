@@ -17,7 +17,7 @@ from governance.license.models import COPYLEFT_LEVELS, LICENSE_KINDS, License
 class LicenseCreate(BaseModel):
     spdx_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9.+\-]*$")
     name: str = Field(min_length=1, max_length=256)
-    url: str | None = None
+    url: str | None = Field(default=None, max_length=512)
     kind: str = "any"
     commercial_use: bool = True
     derivatives: bool = True
@@ -25,7 +25,7 @@ class LicenseCreate(BaseModel):
     copyleft: str = "none"
     attribution: bool = False
     use_restrictions: list[str] = Field(default_factory=list)
-    notes: str | None = None
+    notes: str | None = Field(default=None, max_length=10_000)
 
     @field_validator("kind")
     @classmethod

@@ -12,6 +12,7 @@ from governance.audit import service as audit_service
 from governance.db import LOCK_MONITOR_ALERT, advisory_xact_lock, utcnow
 from governance.errors import Conflict, NotFound
 from governance.monitoring.models import Alert, AlertDelivery, Monitor, MonitorRun
+from governance.validation import check_id
 
 SEVERITIES = ("low", "medium", "high", "critical")
 ACTIVE = ("open", "acknowledged")
@@ -140,7 +141,7 @@ def _resolve(session: Session, alert: Alert, *, actor: str, why: str) -> Alert:
 
 
 def get(session: Session, *, alert_id: int) -> Alert:
-    alert = session.get(Alert, alert_id)
+    alert = session.get(Alert, check_id(alert_id, "alert"))
     if alert is None:
         raise NotFound(f"alert {alert_id} does not exist")
     return alert

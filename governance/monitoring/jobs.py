@@ -21,6 +21,7 @@ from governance.db import LOCK_MODEL_RETRAIN, Database, advisory_xact_lock, utcn
 from governance.errors import InvalidInput, NotFound
 from governance.mlmodel.models import ModelVersion
 from governance.monitoring.models import Monitor, MonitorRun, RetrainJob
+from governance.validation import check_id
 
 ACTIVE = ("queued", "running")
 DEFAULT_POLICY = {"consecutive": 1, "cooldown_seconds": 3600}
@@ -224,7 +225,7 @@ def finish(
 
 
 def get(session: Session, *, job_id: int) -> RetrainJob:
-    job = session.get(RetrainJob, job_id)
+    job = session.get(RetrainJob, check_id(job_id, "retrain job"))
     if job is None:
         raise NotFound(f"retrain job {job_id} does not exist")
     return job

@@ -30,6 +30,7 @@ from governance.monitoring import jobs as job_service
 from governance.monitoring.models import MONITOR_KINDS, Monitor, MonitorRun
 from governance.monitoring.schedule import Window, due_windows, parse_duration, trigger_for
 from governance.refs import check_name
+from governance.validation import check_id, check_text
 
 RESULT_STATUSES = ("ok", "warning", "breach")
 MAX_ATTEMPTS = 3
@@ -115,9 +116,9 @@ def create(
 def get(session: Session, *, ident: str | int) -> Monitor:
     text = str(ident)
     query = (
-        select(Monitor).where(Monitor.id == int(text))
-        if text.isdigit()
-        else select(Monitor).where(Monitor.name == text)
+        select(Monitor).where(Monitor.id == check_id(int(text), "monitor"))
+        if text.isascii() and text.isdigit()
+        else select(Monitor).where(Monitor.name == check_text(text, "monitor name", 128))
     )
     found = session.scalar(query)
     if found is None:

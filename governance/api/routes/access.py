@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from governance.api.deps import Admin, Page, PageDep, SessionDep, Viewer, page_of_list
-from governance.api.schemas import ApiKeyCreated, ApiKeyRead, UserRead
+from governance.api.schemas import ApiKeyCreated, ApiKeyRead, InputModel, Name, UserRead
 from governance.auth import service
 
 router = APIRouter(tags=["access"])
 
 
-class UserCreate(BaseModel):
-    name: str
+class UserCreate(InputModel):
+    name: Name
     role: Literal["viewer", "editor", "approver", "admin", "risk_officer", "business_owner"]
 
 

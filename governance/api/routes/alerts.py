@@ -5,23 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 from sqlalchemy import select
 
 from governance.api.deps import Editor, Page, PageDep, SessionDep, Viewer, page_of_query
-from governance.api.schemas import AlertRead
+from governance.api.schemas import AlertRead, Comment, InputModel, RowId, Status
 from governance.monitoring import alerts as service
 from governance.monitoring.models import Alert
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
 
-class AlertResolve(BaseModel):
-    comment: str | None = None
+class AlertResolve(InputModel):
+    comment: Comment | None = None
 
 
 @router.get("", response_model=Page[AlertRead])
-def list_alerts(session: SessionDep, user: Viewer, page: PageDep, status: str | None = None) -> Page[Any]:
+def list_alerts(session: SessionDep, user: Viewer, page: PageDep, status: Status | None = None) -> Page[Any]:
     query = select(Alert).order_by(Alert.id.desc())
     if status is not None:
         query = query.where(Alert.status == status)
@@ -29,15 +28,15 @@ def list_alerts(session: SessionDep, user: Viewer, page: PageDep, status: str | 
 
 
 @router.get("/{alert_id}", response_model=AlertRead)
-def get_alert(alert_id: int, session: SessionDep, user: Viewer) -> dict[str, Any]:
+def get_alert(alert_id: RowId, session: SessionDep, user: Viewer) -> dict[str, Any]:
     return service.get(session, alert_id=alert_id).to_dict()
 
 
 @router.post("/{alert_id}/ack", response_model=AlertRead)
-def ack_alert(alert_id: int, session: SessionDep, user: Editor) -> dict[str, Any]:
+def ack_alert(alert_id: RowId, session: SessionDep, user: Editor) -> dict[str, Any]:
     return service.acknowledge(session, alert_id=alert_id, actor=user.name).to_dict()
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertRead)
-def resolve_alert(alert_id: int, data: AlertResolve, session: SessionDep, user: Editor) -> dict[str, Any]:
+def resolve_alert(alert_id: RowId, data: AlertResolve, session: SessionDep, user: Editor) -> dict[str, Any]:
     return service.resolve(session, alert_id=alert_id, actor=user.name, comment=data.comment).to_dict()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from governance.api.deps import Approver, Editor, Page, PageDep, PolicyDep, SessionDep, Viewer, page_of_query
-from governance.api.schemas import ApprovalRequestRead
+from governance.api.schemas import ApprovalRequestRead, Comment, InputModel, Ref, RowId, Status
 from governance.approval import service
 from governance.approval.models import ApprovalRequest
 from governance.auth.principal import Principal
@@ -18,17 +18,19 @@ from governance.mlmodel import service as model_service
 router = APIRouter(prefix="/approvals", tags=["approvals"])
 
 
-class ApprovalRequestCreate(BaseModel):
-    model: str = Field(description="NAME@VERSION to promote to production.")
-    comment: str | None = None
+class ApprovalRequestCreate(InputModel):
+    model: Ref = Field(description="NAME@VERSION to promote to production.")
+    comment: Comment | None = None
 
 
-class Decision(BaseModel):
-    comment: str | None = None
+class Decision(InputModel):
+    comment: Comment | None = None
 
 
 @router.get("", response_model=Page[ApprovalRequestRead])
-def list_requests(session: SessionDep, user: Viewer, page: PageDep, status: str | None = None) -> Page[Any]:
+def list_requests(
+    session: SessionDep, user: Viewer, page: PageDep, status: Status | None = None
+) -> Page[Any]:
     query = select(ApprovalRequest).order_by(ApprovalRequest.id.desc())
     if status is not None:
         query = query.where(ApprovalRequest.status == status)
@@ -44,26 +46,26 @@ def open_request(
 
 
 @router.get("/{request_id}", response_model=ApprovalRequestRead)
-def get_request(request_id: int, session: SessionDep, user: Viewer) -> dict[str, Any]:
+def get_request(request_id: RowId, session: SessionDep, user: Viewer) -> dict[str, Any]:
     return service.get(session, request_id=request_id).to_dict()
 
 
 @router.post("/{request_id}/approve", response_model=ApprovalRequestRead)
-def approve(request_id: int, data: Decision, session: SessionDep, user: Approver) -> dict[str, Any]:
+def approve(request_id: RowId, data: Decision, session: SessionDep, user: Approver) -> dict[str, Any]:
     return service.approve(
         session, request_id=request_id, principal=Principal.of_user(user), comment=data.comment
     ).to_dict()
 
 
 @router.post("/{request_id}/reject", response_model=ApprovalRequestRead)
-def reject(request_id: int, data: Decision, session: SessionDep, user: Approver) -> dict[str, Any]:
+def reject(request_id: RowId, data: Decision, session: SessionDep, user: Approver) -> dict[str, Any]:
     return service.reject(
         session, request_id=request_id, principal=Principal.of_user(user), comment=data.comment
     ).to_dict()
 
 
 @router.post("/{request_id}/cancel", response_model=ApprovalRequestRead)
-def cancel(request_id: int, data: Decision, session: SessionDep, user: Editor) -> dict[str, Any]:
+def cancel(request_id: RowId, data: Decision, session: SessionDep, user: Editor) -> dict[str, Any]:
     """Withdraw a pending request."""
     return service.cancel(
         session, request_id=request_id, principal=Principal.of_user(user), comment=data.comment

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from governance.api.deps import Page, PageDep, SessionDep, Viewer
 from governance.api.schemas import AuditEventRead, ChainVerificationRead
@@ -15,7 +15,11 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 
 @router.get("/events", response_model=Page[AuditEventRead])
 def list_events(
-    session: SessionDep, user: Viewer, page: PageDep, entity: str | None = None, action: str | None = None
+    session: SessionDep,
+    user: Viewer,
+    page: PageDep,
+    entity: Annotated[str | None, Query(max_length=256)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[Any]:
     """Events, newest first; an altered row that no longer decodes is listed with those values null."""
     events = service.list_events(

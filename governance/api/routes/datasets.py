@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from governance.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, Viewer, page_of_list
-from governance.api.schemas import DatasetRead
+from governance.api.schemas import MAX_TEXT, DatasetRead, RefList
 from governance.api.upload import UploadDep
 from governance.dataset import service
 from governance.dataset.files import inspect_file
@@ -17,7 +17,12 @@ router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 
 @router.get("", response_model=Page[DatasetRead])
-def list_datasets(session: SessionDep, user: Viewer, page: PageDep, name: str | None = None) -> Page[Any]:
+def list_datasets(
+    session: SessionDep,
+    user: Viewer,
+    page: PageDep,
+    name: Annotated[str | None, Query(max_length=128)] = None,
+) -> Page[Any]:
     return page_of_list(service.list_versions(session, name=name), page, lambda x: x.to_dict())
 
 
@@ -35,13 +40,13 @@ def register_dataset(
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
-    license: Annotated[str, Query(description="SPDX expression, e.g. CC-BY-4.0.")],
-    label: str | None = None,
-    source: str | None = None,
-    personal_data: str = "none",
-    legal_basis: str | None = None,
-    jurisdiction: Annotated[list[str] | None, Query()] = None,
-    derived_from: Annotated[list[str] | None, Query()] = None,
+    license: Annotated[str, Query(max_length=512, description="SPDX expression, e.g. CC-BY-4.0.")],
+    label: Annotated[str | None, Query(max_length=256)] = None,
+    source: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
+    personal_data: Annotated[str, Query(max_length=16)] = "none",
+    legal_basis: Annotated[str | None, Query(max_length=256)] = None,
+    jurisdiction: Annotated[list[Annotated[str, Query(max_length=64)]] | None, Query(max_length=64)] = None,
+    derived_from: RefList = None,
 ) -> dict[str, Any]:
     """Register the request body (CSV, CSV.gz, Parquet or NPZ; named by ``filename``) as NAME@VERSION."""
     from monitors.quality_io import file_report

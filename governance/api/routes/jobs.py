@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from governance.api.deps import Page, PageDep, SessionDep, Viewer, page_of_query
-from governance.api.schemas import RetrainJobRead
+from governance.api.schemas import RetrainJobRead, RowId, Status
 from governance.monitoring import jobs as service
 from governance.monitoring.models import RetrainJob
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/retrain-jobs", tags=["retrain jobs"])
 
 
 @router.get("", response_model=Page[RetrainJobRead])
-def list_jobs(session: SessionDep, user: Viewer, page: PageDep, status: str | None = None) -> Page[Any]:
+def list_jobs(session: SessionDep, user: Viewer, page: PageDep, status: Status | None = None) -> Page[Any]:
     query = select(RetrainJob).order_by(RetrainJob.id.desc())
     if status is not None:
         query = query.where(RetrainJob.status == status)
@@ -24,5 +24,5 @@ def list_jobs(session: SessionDep, user: Viewer, page: PageDep, status: str | No
 
 
 @router.get("/{job_id}", response_model=RetrainJobRead)
-def get_job(job_id: int, session: SessionDep, user: Viewer) -> dict[str, Any]:
+def get_job(job_id: RowId, session: SessionDep, user: Viewer) -> dict[str, Any]:
     return service.get(session, job_id=job_id).to_dict()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
 
 from governance.api.deps import (
     Editor,
@@ -18,41 +16,43 @@ from governance.api.deps import (
     Viewer,
     page_of_list,
 )
-from governance.api.schemas import ComplianceRead, ModelVersionRead, PromotionRead, StageHistoryRead
+from governance.api.schemas import (
+    MAX_REF,
+    MAX_TEXT,
+    Comment,
+    ComplianceRead,
+    InputModel,
+    ModelVersionRead,
+    PromotionRead,
+    RefList,
+    StageHistoryRead,
+)
 from governance.api.security import DATA_HTML_HEADERS
 from governance.api.upload import UploadDep
 from governance.auth.principal import Principal
 from governance.compliance import service as compliance_service
-from governance.errors import InvalidInput
 from governance.mlmodel import service
 from governance.promotion import promote
 from governance.report import render
 from governance.report import service as report_service
 from governance.storage import LocalStorage
+from governance.validation import MAX_INT, MAX_JSON_TEXT, parse_json_object
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
-class PromotionCreate(BaseModel):
+class PromotionCreate(InputModel):
     stage: Literal["staging", "production", "archived"]
-    reason: str | None = None
-
-
-def _json_object(text: str | None, what: str) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{what} is not valid JSON: {exc.msg}") from exc
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{what} must be a JSON object")
-    return value
+    reason: Comment | None = None
 
 
 @router.get("", response_model=Page[ModelVersionRead])
 def list_models(
-    session: SessionDep, user: Viewer, page: PageDep, name: str | None = None, stage: str | None = None
+    session: SessionDep,
+    user: Viewer,
+    page: PageDep,
+    name: Annotated[str | None, Query(max_length=128)] = None,
+    stage: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Page[Any]:
     return page_of_list(service.list_versions(session, name=name, stage=stage), page, lambda x: x.to_dict())
 
@@ -86,25 +86,31 @@ def register_model(
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
-    intended_use: Annotated[str, Query(description="commercial, internal or research.")],
+    intended_use: Annotated[str, Query(max_length=16, description="commercial, internal or research.")],
     risk: Annotated[
-        str | None, Query(description="Declare at least this tier; the rules may assess higher.")
+        str | None,
+        Query(max_length=8, description="Declare at least this tier; the rules may assess higher."),
     ] = None,
     purpose: Annotated[
-        str | None, Query(description="Intended purpose (medical, credit_scoring, employment...).")
+        str | None,
+        Query(max_length=32, description="Intended purpose (medical, credit_scoring, employment...)."),
     ] = None,
-    license: str | None = None,
-    trained_on: Annotated[list[str] | None, Query()] = None,
-    validated_on: Annotated[list[str] | None, Query()] = None,
-    tested_on: Annotated[list[str] | None, Query()] = None,
-    reference_data: Annotated[list[str] | None, Query()] = None,
-    base_model: str | None = None,
-    framework: str | None = None,
-    task: str | None = None,
-    metrics: Annotated[str | None, Query(description="JSON object of evaluation metrics.")] = None,
-    hyperparameters: Annotated[str | None, Query(description="JSON object.")] = None,
-    seed: int | None = None,
-    description: str | None = None,
+    license: Annotated[str | None, Query(max_length=512)] = None,
+    trained_on: RefList = None,
+    validated_on: RefList = None,
+    tested_on: RefList = None,
+    reference_data: RefList = None,
+    base_model: Annotated[str | None, Query(max_length=MAX_REF)] = None,
+    framework: Annotated[str | None, Query(max_length=32)] = None,
+    task: Annotated[str | None, Query(max_length=64)] = None,
+    metrics: Annotated[
+        str | None, Query(max_length=MAX_JSON_TEXT, description="JSON object of evaluation metrics.")
+    ] = None,
+    hyperparameters: Annotated[
+        str | None, Query(max_length=MAX_JSON_TEXT, description="JSON object.")
+    ] = None,
+    seed: Annotated[int | None, Query(ge=-MAX_INT - 1, le=MAX_INT)] = None,
+    description: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
 ) -> dict[str, Any]:
     """Register the request body (the model artifact, named by ``filename``) as NAME@VERSION."""
     datasets = [
@@ -132,8 +138,8 @@ def register_model(
         base_model=base_model,
         framework=framework,
         task=task,
-        metrics=_json_object(metrics, "metrics"),
-        hyperparameters=_json_object(hyperparameters, "hyperparameters"),
+        metrics=parse_json_object(metrics, "metrics"),
+        hyperparameters=parse_json_object(hyperparameters, "hyperparameters"),
         seed=seed,
         description=description,
     )

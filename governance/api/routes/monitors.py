@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from governance.api.deps import (
@@ -19,7 +18,17 @@ from governance.api.deps import (
     page_of_list,
     page_of_query,
 )
-from governance.api.schemas import MonitorRead, MonitorRunRead
+from governance.api.schemas import (
+    InputModel,
+    JsonList,
+    JsonObject,
+    MonitorRead,
+    MonitorRunRead,
+    Name,
+    Ref,
+    Short,
+    UtcTime,
+)
 from governance.mlmodel import service as model_service
 from governance.monitoring import service
 from governance.monitoring.channels import ChannelPolicy
@@ -29,15 +38,15 @@ from governance.monitoring.schedule import parse_duration
 router = APIRouter(prefix="/monitors", tags=["monitors"])
 
 
-class RetrainPolicy(BaseModel):
-    consecutive: int = Field(default=1, ge=1)
-    cooldown: str = "1h"
+class RetrainPolicy(InputModel):
+    consecutive: int = Field(default=1, ge=1, le=10_000)
+    cooldown: Short = "1h"
     adversarial: bool = False
 
 
-class MonitorCreate(BaseModel):
-    name: str
-    model: str = Field(description="NAME@VERSION the monitor watches.")
+class MonitorCreate(InputModel):
+    name: Name
+    model: Ref = Field(description="NAME@VERSION the monitor watches.")
     kind: Literal[
         "data_drift",
         "concept_drift",
@@ -47,12 +56,12 @@ class MonitorCreate(BaseModel):
         "consistency",
         "attribution_drift",
     ]
-    schedule: str = "every 1h"
-    window: str = "1h"
-    start_at: datetime | None = None
-    thresholds: dict[str, Any] = Field(default_factory=dict)
-    params: dict[str, Any] = Field(default_factory=dict)
-    channels: list[dict[str, Any]] = Field(default_factory=lambda: [{"type": "log"}])
+    schedule: Short = "every 1h"
+    window: Short = "1h"
+    start_at: UtcTime | None = None
+    thresholds: JsonObject = Field(default_factory=dict)
+    params: JsonObject = Field(default_factory=dict)
+    channels: JsonList = Field(default_factory=lambda: [{"type": "log"}], max_length=32)
     retrain: RetrainPolicy | None = None
     catchup: Literal["coalesce", "all"] = "coalesce"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from governance.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, Viewer, page_of_list
 from governance.api.schemas import BatchRead
@@ -18,7 +18,12 @@ router = APIRouter(prefix="/models/{name}/{version}", tags=["production"])
 
 @router.get("/batches", response_model=Page[BatchRead])
 def list_batches(
-    name: str, version: str, session: SessionDep, user: Viewer, page: PageDep, kind: str | None = None
+    name: str,
+    version: str,
+    session: SessionDep,
+    user: Viewer,
+    page: PageDep,
+    kind: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Page[Any]:
     mv = model_service.get_version(session, name=name, version=version)
     return page_of_list(service.list_batches(session, mv=mv, kind=kind), page, lambda b: b.to_dict())
