@@ -47,17 +47,19 @@ def resolve_version(session: Session, model: str) -> ModelVersion:
     return current[-1]
 
 
+def _suffix(path: Path) -> str | None:
+    name = path.name.lower()
+    return next((s for s in sorted(OUTPUT_SUFFIXES, key=len, reverse=True) if name.endswith(s)), None)
+
+
 def output_path(source: Path, output: Path | None) -> Path:
     """Where the scored file goes: ``output``, or ``<name>.predictions.<suffix>`` beside the input."""
-    from governance.dataset.files import file_suffix
-
     if output is None:
-        suffix = file_suffix(source)
+        suffix = _suffix(source)
+        if suffix is None:
+            raise InvalidInput(f"file {source} must be CSV or Parquet")
         output = source.with_name(f"{source.name[: -len(suffix)]}.predictions{suffix}")
-    suffix = next(
-        (s for s in sorted(OUTPUT_SUFFIXES, key=len, reverse=True) if output.name.lower().endswith(s)), None
-    )
-    if suffix is None:
+    if _suffix(output) is None:
         raise InvalidInput(f"output {output} must end in .csv, .csv.gz or .parquet")
     if output.exists() and source.exists() and output.resolve() == source.resolve():
         raise InvalidInput(f"output {output} is the input file; name another with -o")
