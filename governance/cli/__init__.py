@@ -7,6 +7,7 @@ from governance.cli import insight as _insight  # noqa: F401
 from governance.cli import monitoring as _monitoring  # noqa: F401
 from governance.cli import monitors as _monitors  # noqa: F401
 from governance.cli import policy as _policy  # noqa: F401
+from governance.cli import predict as _predict  # noqa: F401
 from governance.cli import production as _production  # noqa: F401
 from governance.cli import registry as _registry  # noqa: F401
 from governance.cli.app import main

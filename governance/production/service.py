@@ -53,7 +53,8 @@ def feature_schema(mv: ModelVersion) -> dict[str, str] | None:
     return None
 
 
-def _read_table(path: Path) -> pa.Table:
+def read_table(path: Path) -> pa.Table:
+    """The records of a CSV (optionally gzipped) or Parquet file; one sentence when it cannot be read."""
     check_readable(path)
     suffix = file_suffix(path)
     try:
@@ -71,7 +72,7 @@ def _read_table(path: Path) -> pa.Table:
     return table
 
 
-def _utc_times(table: pa.Table, column: str, path: Path) -> pa.Table:
+def utc_times(table: pa.Table, column: str, path: Path) -> pa.Table:
     values = table.column(column).to_pandas()
     if pa.types.is_timestamp(table.schema.field(column).type):
         parsed = pd.to_datetime(values, utc=True)
@@ -89,7 +90,7 @@ def _utc_times(table: pa.Table, column: str, path: Path) -> pa.Table:
     return table.set_column(table.schema.get_field_index(column), column, array)
 
 
-def _check_unique_ids(table: pa.Table, path: Path) -> pa.Table:
+def check_unique_ids(table: pa.Table, path: Path) -> pa.Table:
     ids = table.column("request_id").cast(pa.string())
     if ids.null_count:
         raise InvalidInput(f"column request_id of {path.name} has empty values")
@@ -139,8 +140,8 @@ def validate_predictions(
             raise InvalidInput(
                 f"column {column} of {path.name} must be numeric, as in {model_ref}'s reference data"
             )
-    table = _check_unique_ids(table, path)
-    return _utc_times(table, "timestamp", path)
+    table = check_unique_ids(table, path)
+    return utc_times(table, "timestamp", path)
 
 
 def validate_labels(table: pa.Table, path: Path) -> pa.Table:
@@ -153,9 +154,9 @@ def validate_labels(table: pa.Table, path: Path) -> pa.Table:
         raise InvalidInput(
             f"{path.name} has column(s) {', '.join(unexpected)}; labels take request_id, label, labeled_at"
         )
-    table = _check_unique_ids(table, path)
+    table = check_unique_ids(table, path)
     if "labeled_at" in names:
-        table = _utc_times(table, "labeled_at", path)
+        table = utc_times(table, "labeled_at", path)
     return table
 
 
@@ -177,52 +178,97 @@ def ingest(
 ) -> Ingestion:
     """Validate, store and index one batch of predictions or labels for ``mv``."""
     path = Path(path)
-    table = _read_table(path)
-    sha = sha256_file(path)
-    existing = session.scalar(
+    table = read_table(path)
+    return ingest_table(
+        session, storage=storage, mv=mv, table=table, sha=sha256_file(path), path=path, kind=kind, actor=actor
+    )
+
+
+def ingest_table(
+    session: Session,
+    *,
+    storage: LocalStorage,
+    mv: ModelVersion,
+    table: pa.Table,
+    sha: str,
+    path: Path,
+    kind: str,
+    actor: str,
+) -> Ingestion:
+    """Validate, store and index ``table`` (read from ``path``, identified by ``sha``) for ``mv``."""
+    existing = find_batch(session, mv=mv, kind=kind, sha=sha)
+    if existing is not None:
+        return Ingestion(existing, created=False)
+    table = validate(session, mv=mv, table=table, path=path, kind=kind)
+    return Ingestion(
+        store(session, storage=storage, mv=mv, table=table, sha=sha, path=path, kind=kind, actor=actor), True
+    )
+
+
+def find_batch(session: Session, *, mv: ModelVersion, kind: str, sha: str) -> InferenceBatch | None:
+    """The batch of ``mv`` already stored with this content hash, if any (the same file twice is a no-op)."""
+    return session.scalar(
         select(InferenceBatch).where(
             InferenceBatch.model_version_id == mv.id,
             InferenceBatch.kind == kind,
             InferenceBatch.sha256 == sha,
         )
     )
-    if existing is not None:
-        return Ingestion(existing, created=False)
+
+
+def stored_features(session: Session, *, mv: ModelVersion) -> list[str] | None:
+    """The feature columns records of ``mv`` must carry: its registered schema's, else those of its
+    first stored batch; None when neither says."""
+    schema = feature_schema(mv)
+    if schema is not None:
+        return list(schema)
+    first = session.scalar(
+        select(InferenceBatch)
+        .where(InferenceBatch.model_version_id == mv.id, InferenceBatch.kind == "predictions")
+        .order_by(InferenceBatch.id)
+    )
+    if first is None:
+        return None
+    known = {*REQUIRED_PREDICTION_COLUMNS, *OPTIONAL_PREDICTION_COLUMNS}
+    return [
+        c["name"]
+        for c in first.columns
+        if c["name"] not in known and not c["name"].startswith(PROBABILITY_PREFIX)
+    ]
+
+
+def validate(session: Session, *, mv: ModelVersion, table: pa.Table, path: Path, kind: str) -> pa.Table:
+    """``table`` checked against ``mv``'s schema, ids as strings and times in UTC; writes nothing."""
     if kind == "predictions":
-        schema = feature_schema(mv)
-        features = list(schema) if schema is not None else None
-        if features is None:
-            first = session.scalar(
-                select(InferenceBatch)
-                .where(InferenceBatch.model_version_id == mv.id, InferenceBatch.kind == "predictions")
-                .order_by(InferenceBatch.id)
-            )
-            if first is not None:
-                known = {*REQUIRED_PREDICTION_COLUMNS, *OPTIONAL_PREDICTION_COLUMNS}
-                features = [
-                    c["name"]
-                    for c in first.columns
-                    if c["name"] not in known and not c["name"].startswith(PROBABILITY_PREFIX)
-                ]
-        table = validate_predictions(table, features, path, mv.ref, schema)
-        times = table.column("timestamp")
+        return validate_predictions(table, stored_features(session, mv=mv), path, mv.ref, feature_schema(mv))
+    if kind == "labels":
+        return validate_labels(table, path)
+    raise InvalidInput(f"batch kind '{kind}' is not predictions or labels")
+
+
+def store(
+    session: Session,
+    *,
+    storage: LocalStorage,
+    mv: ModelVersion,
+    table: pa.Table,
+    sha: str,
+    path: Path,
+    kind: str,
+    actor: str,
+) -> InferenceBatch:
+    """Write a validated ``table`` under the storage root and index it, with its audit event."""
+    time_column = "timestamp" if kind == "predictions" else "labeled_at"
+    time_min = time_max = None
+    if time_column in table.column_names:
+        times = table.column(time_column)
         time_min, time_max = pc.min(times).as_py(), pc.max(times).as_py()
-    elif kind == "labels":
-        table = validate_labels(table, path)
-        time_min = time_max = None
-        if "labeled_at" in table.column_names:
-            time_min, time_max = (
-                pc.min(table.column("labeled_at")).as_py(),
-                pc.max(table.column("labeled_at")).as_py(),
-            )
-    else:
-        raise InvalidInput(f"batch kind '{kind}' is not predictions or labels")
     location = _store(session, storage, table, sha, kind)
     batch = InferenceBatch(
         model_version=mv,
         kind=kind,
         location=str(location),
-        source_path=str(path.absolute()),
+        source_path=str(Path(path).absolute()),
         sha256=sha,
         rows=table.num_rows,
         time_min=time_min,
@@ -246,7 +292,7 @@ def ingest(
             "time_max": str(time_max) if time_max else None,
         },
     )
-    return Ingestion(batch, created=True)
+    return batch
 
 
 def list_batches(session: Session, *, mv: ModelVersion, kind: str | None = None) -> list[InferenceBatch]:

@@ -1,22 +1,37 @@
-"""Production data: batches of inference records and late labels for a model version."""
+"""Production data: batches of inference records and late labels, for a model version or a model.
+
+Sent to ``/models/{name}/...`` (no version), each record goes to the version that was in
+production at its timestamp and each label to the version whose records carry its request_id.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
 
 from governance.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, Viewer, page_of_list
 from governance.api.schemas import BatchRead
 from governance.api.upload import UploadDep
 from governance.mlmodel import service as model_service
-from governance.production import service
+from governance.production import routing, service
 from governance.storage import LocalStorage
 
-router = APIRouter(prefix="/models/{name}/{version}", tags=["production"])
+router = APIRouter(prefix="/models/{name}", tags=["production"])
 
 
-@router.get("/batches", response_model=Page[BatchRead])
+class RoutedBatchesRead(BaseModel):
+    """A file sent to a model by name: the batches it became, one per version it was routed to."""
+
+    model: str
+    kind: str
+    rows: int
+    created: bool
+    batches: list[BatchRead]
+
+
+@router.get("/{version}/batches", response_model=Page[BatchRead])
 def list_batches(
     name: str,
     version: str,
@@ -41,7 +56,18 @@ def _ingest(
     return {**result.batch.to_dict(), "created": result.created}
 
 
-@router.post("/predictions", status_code=201, response_model=BatchRead)
+def _ingest_by_name(
+    name: str, kind: str, file: Any, session: Any, settings: Any, user: Any, response: Response
+) -> dict[str, Any]:
+    routed = routing.ingest_by_name(
+        session, storage=LocalStorage(settings.storage_root), name=name, path=file, kind=kind, actor=user.name
+    )
+    if not routed.created:
+        response.status_code = 200
+    return routed.to_dict()
+
+
+@router.post("/{version}/predictions", status_code=201, response_model=BatchRead)
 def ingest_predictions(
     name: str,
     version: str,
@@ -55,7 +81,7 @@ def ingest_predictions(
     return _ingest(name, version, "predictions", file, session, settings, user, response)
 
 
-@router.post("/labels", status_code=201, response_model=BatchRead)
+@router.post("/{version}/labels", status_code=201, response_model=BatchRead)
 def ingest_labels(
     name: str,
     version: str,
@@ -67,3 +93,19 @@ def ingest_labels(
 ) -> dict[str, Any]:
     """Store ground truth that arrived later (request_id, label[, labeled_at])."""
     return _ingest(name, version, "labels", file, session, settings, user, response)
+
+
+@router.post("/predictions", status_code=201, response_model=RoutedBatchesRead)
+def ingest_predictions_by_name(
+    name: str, user: Editor, file: UploadDep, session: SessionDep, settings: SettingsDep, response: Response
+) -> dict[str, Any]:
+    """Store inference records sent to the model: each goes to the version in production at its timestamp."""
+    return _ingest_by_name(name, "predictions", file, session, settings, user, response)
+
+
+@router.post("/labels", status_code=201, response_model=RoutedBatchesRead)
+def ingest_labels_by_name(
+    name: str, user: Editor, file: UploadDep, session: SessionDep, settings: SettingsDep, response: Response
+) -> dict[str, Any]:
+    """Store late labels sent to the model: each goes to the version whose records carry its request_id."""
+    return _ingest_by_name(name, "labels", file, session, settings, user, response)
