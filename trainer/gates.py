@@ -60,7 +60,8 @@ def majority_class(y: np.ndarray) -> Any:
     """The most frequent label (ties go to the first in sorted order of the labels' text)."""
     values, counts = np.unique(np.asarray([str(v) for v in y]), return_counts=True)
     best = values[counts == counts.max()][0]
-    return next(v for v in y if str(v) == best)
+    value = next(v for v in y if str(v) == best)
+    return value.item() if hasattr(value, "item") else value
 
 
 def _interval(d: Difference) -> str:
@@ -130,7 +131,7 @@ def champion_challenger(
             **versus_champion.to_dict(),
             "baseline": {
                 "kind": "majority class",
-                "class": baseline_class.item() if hasattr(baseline_class, "item") else baseline_class,
+                "class": baseline_class,
                 "accuracy": baseline_acc,
                 **versus_baseline.to_dict(),
             },
