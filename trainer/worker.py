@@ -140,12 +140,11 @@ def _register_training_set_once(
         )
         reference = _read(parent.location)[[*features, label]]
         labelled = list(labelled_records(session, mv=mv, columns=[*features, "timestamp"]))
-        produced = pd.concat(
-            [
-                reference.iloc[:0].assign(timestamp=pd.Series(dtype="datetime64[ns, UTC]")),
-                *[f[[*features, "label", "timestamp"]].rename(columns={"label": label}) for f in labelled],
-            ],
-            ignore_index=True,
+        parts = [f[[*features, "label", "timestamp"]].rename(columns={"label": label}) for f in labelled]
+        produced = (
+            pd.concat(parts, ignore_index=True)
+            if parts
+            else reference.iloc[:0].assign(timestamp=pd.Series(dtype="datetime64[ns, UTC]"))
         )
         produced[label] = produced[label].astype(reference[label].dtype)
         rows = pd.concat([reference, produced.drop(columns="timestamp")], ignore_index=True)
