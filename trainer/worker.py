@@ -286,9 +286,9 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
         output_path=checkpoint_dir / "model.zip",
         on_epoch=lambda _m: job_service.heartbeat(db, job_id=job_id, worker=config.name),
     )
-    assert result.model_path is not None
     # with no held-out row (the champion saw every one) the test scores are NaN, which JSON refuses
     result = replace(result, test_metrics={k: v for k, v in result.test_metrics.items() if math.isfinite(v)})
+    assert result.model_path is not None
     model_path: Path = result.model_path
     challenger = load_model(result.model_path, device="cpu")
     champion = load_model(champion_path, expected_sha256=champion_sha, device="cpu")
