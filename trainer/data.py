@@ -1,8 +1,23 @@
-"""Training data: stratified, seeded splits of the reference data plus labelled production records,
-and the tensors the training loop reads.
+"""Training data: splits of the reference data plus labelled production records that respect time,
+duplicates and what the champion already saw, and the tensors the training loop reads.
 
 Everything here is pure: frames in, frames or tensors out. The worker reads the registry and
-production records and passes the frames.
+production records (and the champion's training sets, named by its lineage) and passes the frames.
+
+How a split is made (:func:`split_training_set`):
+
+* Rows are grouped by their content (features and label, :func:`row_fingerprints`); a group is
+  never on two sides, so a duplicated row cannot be trained on and tested on.
+* The test rows are rows neither model was trained on: groups the champion trained on are never
+  tested on (and the challenger trains on none of the test groups).
+* With timestamped rows (production records) the test rows are the newest ones: the newest
+  ``test_fraction`` of the timestamped rows the champion did not train on. Every training and
+  validation row is at most as new as the oldest test row; a newer copy of a row whose content is
+  older (or that the champion trained on) cannot be a fair test row and, kept out of training to
+  keep that order, is *withheld* and counted. Rows without a time (the reference) count as older
+  than every timestamped row.
+* Without timestamped rows left to test on (a first training on a reference dataset) the test rows
+  are a seeded, stratified sample per class, as is the validation split in every case.
 
 Examples
 --------
@@ -14,6 +29,16 @@ Examples
 >>> splits.fingerprint == split_training_set(reference.sample(frac=1, random_state=1), None,
 ...                                          label="y", features=["x"], seed=0).fingerprint
 True
+
+Production records carry a ``timestamp``; the test rows are the newest the champion did not see:
+
+>>> production = pd.DataFrame({"x": range(100, 120), "y": [0, 1] * 10,
+...                            "timestamp": pd.date_range("2024-01-01", periods=20, freq="h", tz="UTC")})
+>>> seen = row_fingerprints(reference, features=["x"], label="y")
+>>> splits = split_training_set(reference, production, label="y", features=["x"], seed=0,
+...                             champion_rows=seen)
+>>> sorted(splits.test["x"].tolist()), str(splits.test_cutoff)
+([117, 118, 119], '2024-01-01 17:00:00+00:00')
 """
 
 from __future__ import annotations
@@ -33,14 +58,24 @@ from governance.errors import InvalidInput
 logger = logging.getLogger(__name__)
 
 SOURCE_COLUMN = "_source"
+TIME_COLUMN = "_timestamp"
+UNTIMED = np.iinfo(np.int64).min  # NaT as nanoseconds: rows without a time sort before every time
+
+_TRAIN, _VALIDATION, _TEST, _WITHHELD = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
 class TrainingSplits:
-    """Train, validation and test frames (features, label and ``_source``) and what identifies them.
+    """Train, validation and test frames (features, label, ``_source``, ``_timestamp``) and what
+    identifies them.
 
-    ``fingerprint`` is a sha256 over the label, the feature names, the seed, the fractions and
-    every row's content: equal inputs (in any row order) give equal splits and fingerprints.
+    ``fingerprint`` is a sha256 over the label, the feature names, the seed, the fractions, every
+    row's content and time and the split each row went to: equal inputs (in any row order) give
+    equal splits and fingerprints. ``test_from`` says how the test rows were chosen: ``"newest"``
+    (timestamped rows after ``test_cutoff``), ``"stratified"`` (a seeded sample per class of rows
+    without a time) or ``"none"`` (every row was trained on by the champion). ``n_withheld`` rows
+    are in no split (see the module's docstring); ``n_champion_trained`` rows have content the
+    champion trained on.
     """
 
     train: pd.DataFrame
@@ -53,6 +88,59 @@ class TrainingSplits:
     n_reference: int
     n_production: int
     n_dropped: int
+    n_withheld: int = 0
+    n_champion_trained: int = 0
+    test_from: str = "stratified"
+    test_cutoff: pd.Timestamp | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """How the rows were split, as JSON: sizes, how the test rows were chosen, what was left out."""
+        return {
+            "train": len(self.train),
+            "validation": len(self.validation),
+            "test": len(self.test),
+            "test_from": self.test_from,
+            "test_cutoff": self.test_cutoff.isoformat() if self.test_cutoff is not None else None,
+            "withheld": self.n_withheld,
+            "champion_trained": self.n_champion_trained,
+            "dropped": self.n_dropped,
+            "fingerprint": self.fingerprint,
+        }
+
+
+def row_fingerprints(frame: pd.DataFrame, *, features: Sequence[str], label: str) -> np.ndarray:
+    """A 64-bit hash of each row's feature values and label (``uint64``): equal rows, equal hashes.
+
+    Features are compared as float64 and labels as numbers when every label is one, so a row read
+    from a CSV file (``3``) and the same row from a JSON record (``3.0``) hash alike; the order of
+    the features matters, their names do not.
+
+    >>> a = pd.DataFrame({"x": [1, 2], "y": [0, 1]})
+    >>> b = pd.DataFrame({"x": [2.0, 1.0], "y": ["1", "0"]})
+    >>> set(row_fingerprints(a, features=["x"], label="y")) == set(row_fingerprints(b, features=["x"], label="y"))
+    True
+    """
+    values = frame[list(features)].reset_index(drop=True)
+    try:
+        values = values.astype("float64") + 0.0  # + 0.0 turns -0.0 into 0.0
+    except (TypeError, ValueError):
+        values = values.astype(str)
+    labels = frame[label].reset_index(drop=True)
+    numeric = pd.to_numeric(labels, errors="coerce")
+    key = numeric.astype("float64") + 0.0 if numeric.notna().all() else labels.astype(str)
+    table = pd.concat([values, key.rename("__label__")], axis=1)
+    return pd.util.hash_pandas_object(table, index=False).to_numpy(dtype=np.uint64)
+
+
+def _times(frame: pd.DataFrame, column: str | None, source: str) -> pd.Series:
+    """The rows' times as UTC timestamps; NaT where the frame has no time column."""
+    if column is None or column not in frame.columns:
+        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+    try:
+        times = pd.to_datetime(frame[column], utc=True)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"the {source} data's column {column!r} is not a timestamp: {exc}") from None
+    return times.astype("datetime64[ns, UTC]")
 
 
 def split_training_set(
@@ -64,19 +152,33 @@ def split_training_set(
     seed: int,
     validation_fraction: float = 0.15,
     test_fraction: float = 0.15,
+    champion_rows: np.ndarray | Sequence[int] | None = None,
+    time_column: str | None = "timestamp",
 ) -> TrainingSplits:
-    """Join the reference data and newly labelled production records, then split them per class.
+    """Join the reference data and labelled production records and split them (see the module).
 
-    Production rows without a label are left out, and so are rows with a missing feature (their
-    number is ``n_dropped``). Rows are put in a canonical order (by the hash of their content)
-    before a seeded permutation within each class sends ``round(n * test_fraction)`` of the
-    class to the test split, ``round(n * validation_fraction)`` to validation and the rest to
-    training, so that the splits do not depend on the order of the input rows.
+    Parameters
+    ----------
+    reference, production
+        The frames; production rows without a label are left out, and so are rows with a missing
+        feature (their number is ``n_dropped``). A frame's ``time_column``, when it has one, dates
+        its rows.
+    seed
+        Orders rows with equal times and draws the stratified samples.
+    validation_fraction
+        Per class, ``round(n * validation_fraction)`` rows of the ``n`` of the class go to
+        validation (at most half of what the test split leaves of the class).
+    test_fraction
+        The share of the rows the test may be drawn from (timestamped rows the champion did not
+        train on, else untimed ones, per class) that goes to the test split.
+    champion_rows
+        :func:`row_fingerprints` of the rows the champion was trained on: never test rows.
 
     Raises
     ------
     InvalidInput
-        A column is missing, the fractions leave no training data, or no labelled row remains.
+        A column is missing, a time does not parse, the fractions leave no training data, or no
+        labelled row remains.
     """
     features = tuple(features)
     if not features:
@@ -89,8 +191,10 @@ def split_training_set(
         missing = [c for c in (*features, label) if c not in frame.columns]
         if missing:
             raise InvalidInput(f"the {source} data has no column {', '.join(map(repr, missing))}.")
-        part = frame.loc[frame[label].notna(), [*features, label]].copy()
+        labelled = frame.loc[frame[label].notna()]
+        part = labelled[[*features, label]].copy()
         part[SOURCE_COLUMN] = source
+        part[TIME_COLUMN] = _times(labelled, time_column, source)
         parts.append(part)
     combined = pd.concat(parts, ignore_index=True)
     complete = combined[list(features)].notna().all(axis=1)
@@ -101,38 +205,115 @@ def split_training_set(
     if combined.empty:
         raise InvalidInput("no labelled row with complete features is left to train on.")
 
-    row_hashes = pd.util.hash_pandas_object(combined[[*features, label]], index=False).to_numpy()
-    order = np.lexsort((combined[SOURCE_COLUMN].to_numpy() == "production", row_hashes))
+    row_hashes = row_fingerprints(combined, features=features, label=label)
+    times = combined[TIME_COLUMN].dt.tz_convert(None).to_numpy("datetime64[ns]").view(np.int64)
+    order = np.lexsort((times, combined[SOURCE_COLUMN].to_numpy() == "production", row_hashes))
     combined = combined.iloc[order].reset_index(drop=True)
-    row_hashes = row_hashes[order]
+    row_hashes, times = row_hashes[order], times[order]
 
-    rng = np.random.default_rng(seed)
-    assignment = np.zeros(len(combined), dtype=np.int8)  # 0 train, 1 validation, 2 test
-    classes = tuple(sorted(combined[label].unique().tolist()))
-    for value in classes:
-        members = np.flatnonzero((combined[label] == value).to_numpy())
-        members = members[rng.permutation(len(members))]
-        n_test = round(len(members) * test_fraction)
-        n_val = round(len(members) * validation_fraction)
-        assignment[members[:n_test]] = 2
-        assignment[members[n_test : n_test + n_val]] = 1
+    groups = _Groups.of(row_hashes, times, combined[label].to_numpy(), seed=seed)
+    trained = (
+        np.isin(groups.hashes, np.asarray(champion_rows, dtype=np.uint64))
+        if champion_rows is not None
+        else np.zeros(len(groups.hashes), dtype=bool)
+    )
+    test, test_from, cutoff = _test_groups(groups, ~trained, test_fraction)
+
+    assignment = np.where(test[groups.of_row], _TEST, _TRAIN).astype(np.int8)
+    if cutoff is not None:  # nothing newer than the oldest test row is trained on
+        assignment[(assignment != _TEST) & (times > cutoff)] = _WITHHELD
+    n_withheld = int((assignment == _WITHHELD).sum())
+    if n_withheld:
+        logger.info("withheld %d rows newer than the test cutoff whose content is older", n_withheld)
+    validation = _validation_groups(groups, assignment, combined[label].to_numpy(), validation_fraction)
+    assignment[(assignment == _TRAIN) & validation[groups.of_row]] = _VALIDATION
 
     digest = hashlib.sha256()
     digest.update(repr((label, features, seed, validation_fraction, test_fraction)).encode())
     digest.update(row_hashes.tobytes())
+    digest.update(times.tobytes())
     digest.update(assignment.tobytes())
     return TrainingSplits(
-        train=combined.loc[assignment == 0].reset_index(drop=True),
-        validation=combined.loc[assignment == 1].reset_index(drop=True),
-        test=combined.loc[assignment == 2].reset_index(drop=True),
+        train=combined.loc[assignment == _TRAIN].reset_index(drop=True),
+        validation=combined.loc[assignment == _VALIDATION].reset_index(drop=True),
+        test=combined.loc[assignment == _TEST].reset_index(drop=True),
         label=label,
         features=features,
-        classes=classes,
+        classes=tuple(sorted(combined[label].unique().tolist())),
         fingerprint=digest.hexdigest(),
         n_reference=int((combined[SOURCE_COLUMN] == "reference").sum()),
         n_production=int((combined[SOURCE_COLUMN] == "production").sum()),
         n_dropped=n_dropped,
+        n_withheld=n_withheld,
+        n_champion_trained=int(trained[groups.of_row].sum()),
+        test_from=test_from,
+        test_cutoff=pd.Timestamp(cutoff, tz="UTC") if cutoff is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """Rows with equal content: per group its hash, label, size, oldest time and a seeded rank."""
+
+    hashes: np.ndarray
+    of_row: np.ndarray
+    label: np.ndarray
+    size: np.ndarray
+    oldest: np.ndarray
+    rank: np.ndarray
+
+    @classmethod
+    def of(cls, row_hashes: np.ndarray, times: np.ndarray, labels: np.ndarray, *, seed: int) -> _Groups:
+        hashes, first, of_row = np.unique(row_hashes, return_index=True, return_inverse=True)
+        oldest = np.full(len(hashes), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(oldest, of_row, times)
+        rank = np.empty(len(hashes), dtype=np.int64)
+        rank[np.random.default_rng(seed).permutation(len(hashes))] = np.arange(len(hashes))
+        return cls(hashes, of_row, labels[first], np.bincount(of_row, minlength=len(hashes)), oldest, rank)
+
+
+def _take(groups: np.ndarray, sizes: np.ndarray, quota: int) -> np.ndarray:
+    """The first groups (in the given order) that together hold at least ``quota`` rows."""
+    if quota <= 0 or len(groups) == 0:
+        return groups[:0]
+    return groups[: int(np.searchsorted(np.cumsum(sizes[groups]), quota)) + 1]
+
+
+def _test_groups(
+    groups: _Groups, eligible: np.ndarray, fraction: float
+) -> tuple[np.ndarray, str, np.int64 | None]:
+    """Which groups are test rows, how they were chosen, and the oldest test time (when timed)."""
+    test = np.zeros(len(groups.hashes), dtype=bool)
+    timed = np.flatnonzero(eligible & (groups.oldest > UNTIMED))
+    if len(timed):
+        newest_first = timed[np.lexsort((groups.rank[timed], -groups.oldest[timed]))]
+        taken = _take(newest_first, groups.size, round(int(groups.size[timed].sum()) * fraction))
+        test[taken] = True
+        return test, "newest", (groups.oldest[taken].min() if len(taken) else None)
+    pool = np.flatnonzero(eligible)
+    if not len(pool):
+        return test, "none", None
+    for value in np.unique(groups.label[pool].astype(str)):
+        members = pool[groups.label[pool].astype(str) == value]
+        members = members[np.argsort(groups.rank[members])]
+        test[_take(members, groups.size, round(int(groups.size[members].sum()) * fraction))] = True
+    return test, "stratified", None
+
+
+def _validation_groups(
+    groups: _Groups, assignment: np.ndarray, labels: np.ndarray, fraction: float
+) -> np.ndarray:
+    """A seeded sample of the training groups per class: ``round(n * fraction)`` rows of a class of ``n``."""
+    left = np.bincount(groups.of_row[assignment == _TRAIN], minlength=len(groups.hashes))
+    chosen = np.zeros(len(groups.hashes), dtype=bool)
+    by_class = labels.astype(str)
+    group_class = groups.label.astype(str)
+    for value in np.unique(by_class):
+        members = np.flatnonzero((group_class == value) & (left > 0))
+        members = members[np.argsort(groups.rank[members])]
+        quota = min(round(int((by_class == value).sum()) * fraction), int(left[members].sum()) // 2)
+        chosen[_take(members, left, quota)] = True
+    return chosen
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,12 +13,13 @@ datasets and models are keyed by content.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -52,7 +53,7 @@ from monitors.modelio import CNNConfig, MLPConfig, load_model
 from monitors.quality_io import file_report
 from trainer import gates
 from trainer.config import AdversarialConfig, TrainConfig
-from trainer.data import split_training_set, to_tensors
+from trainer.data import row_fingerprints, split_training_set, to_tensors
 from trainer.loop import train
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def _retrying(step: Callable[[], T], *, what: str, attempts: int = 5) -> T:
 
 def _register_training_set(
     db: Database, *, job_id: int, config: WorkerConfig
-) -> tuple[int, int, str, list[str]]:
+) -> tuple[int, int, str, list[str], pd.DataFrame, pd.DataFrame]:
     return _retrying(
         lambda: _register_training_set_once(db, job_id=job_id, config=config),
         what=f"job {job_id} training set",
@@ -127,8 +128,12 @@ def _register_training_set(
 
 def _register_training_set_once(
     db: Database, *, job_id: int, config: WorkerConfig
-) -> tuple[int, int, str, list[str]]:
-    """Reference + labelled production rows as a new dataset version (reused when already there)."""
+) -> tuple[int, int, str, list[str], pd.DataFrame, pd.DataFrame]:
+    """Reference + labelled production rows as a new dataset version (reused when already there).
+
+    Also returns the two parts as frames, the production rows with their ``timestamp``, which the
+    split needs and the registered dataset (features and label) does not carry.
+    """
     storage = LocalStorage(config.storage_root)
     with db.transaction() as session:
         job = job_service.get(session, job_id=job_id)
@@ -142,12 +147,15 @@ def _register_training_set_once(
             list(schema) if schema is not None else [c["name"] for c in parent.columns if c["name"] != label]
         )
         reference = _read(parent.location)[[*features, label]]
-        labelled = list(labelled_records(session, mv=mv, columns=features))
-        rows = pd.concat(
-            [reference, *[f[[*features, "label"]].rename(columns={"label": label}) for f in labelled]],
-            ignore_index=True,
+        labelled = list(labelled_records(session, mv=mv, columns=[*features, "timestamp"]))
+        parts = [f[[*features, "label", "timestamp"]].rename(columns={"label": label}) for f in labelled]
+        produced = (
+            pd.concat(parts, ignore_index=True)
+            if parts
+            else reference.iloc[:0].assign(timestamp=pd.Series(dtype="datetime64[ns, UTC]"))
         )
-        rows[label] = rows[label].astype(reference[label].dtype)
+        produced[label] = produced[label].astype(reference[label].dtype)
+        rows = pd.concat([reference, produced.drop(columns="timestamp")], ignore_index=True)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "training.parquet"
             rows.to_parquet(path, index=False)
@@ -176,7 +184,27 @@ def _register_training_set_once(
                     derived_from=[parent.ref],
                     quality_report=file_report(path, label=label),
                 ).version
-        return same.id, parent.id, label, features
+        return same.id, parent.id, label, features, reference, produced
+
+
+def _champion_training_rows(mv: ModelVersion, features: list[str]) -> np.ndarray:
+    """Fingerprints of the rows ``mv`` was trained on, from its lineage: its training (and
+    validation) datasets, or its reference when it names neither."""
+    links = [link for link in mv.datasets if link.role in ("train", "validation")] or [
+        link for link in mv.datasets if link.role == "reference"
+    ]
+    found = []
+    for link in links:
+        dataset = link.dataset_version
+        frame, label = _read(dataset.location), dataset.label_column
+        if not label or any(c not in frame.columns for c in (*features, label)):
+            logger.warning(
+                "%s's dataset %s lacks the features or label; its rows are not matched", mv.ref, dataset.ref
+            )
+            continue
+        frame = frame.loc[frame[label].notna() & frame[features].notna().all(axis=1)]
+        found.append(row_fingerprints(frame, features=features, label=label))
+    return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.uint64)
 
 
 def _architecture(current: Any, n_features: int, n_classes: int) -> MLPConfig | CNNConfig:
@@ -205,19 +233,22 @@ def _architecture(current: Any, n_features: int, n_classes: int) -> MLPConfig | 
 
 def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any]:
     started = time.perf_counter()
-    training_id, reference_id, label, features = _register_training_set(db, job_id=job_id, config=config)
+    training_id, reference_id, label, features, reference_rows, production_rows = _register_training_set(
+        db, job_id=job_id, config=config
+    )
     with db.transaction() as session:
         job = job_service.get(session, job_id=job_id)
         mv = job.model_version
         params = dict(job.params or {})
         training = session.get(DatasetVersion, training_id)
         assert training is not None
-        training_ref, training_location = training.ref, training.location
+        training_ref = training.ref
         reference_ref = session.get(DatasetVersion, reference_id).ref  # type: ignore[union-attr]
         champion_mv = next(
             iter(model_service.list_versions(session, name=mv.model.name, stage="production")), mv
         )
         champion_path, champion_sha = champion_mv.artifact_location, champion_mv.sha256
+        champion_rows = _champion_training_rows(champion_mv, features)
         current: dict[str, Any] = {
             "path": mv.artifact_location,
             "sha": mv.sha256,
@@ -232,7 +263,12 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
         }
     current_model = load_model(current["path"], expected_sha256=current["sha"], device="cpu")
     splits = split_training_set(
-        _read(training_location), None, label=label, features=features, seed=int(current["seed"])
+        reference_rows,
+        production_rows,
+        label=label,
+        features=features,
+        seed=int(current["seed"]),
+        champion_rows=champion_rows,
     )
     architecture = _architecture(current_model, len(features), len(splits.classes))
     image_shape = (
@@ -261,6 +297,8 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
             db, job_id=job_id, worker=config.name, lease=timedelta(seconds=config.lease_seconds)
         ),
     )
+    # with no held-out row (the champion saw every one) the test scores are NaN, which JSON refuses
+    result = replace(result, test_metrics={k: v for k, v in result.test_metrics.items() if math.isfinite(v)})
     assert result.model_path is not None
     model_path: Path = result.model_path
     challenger = load_model(result.model_path, device="cpu")
@@ -271,8 +309,16 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
         x_test = x_test.reshape(-1, *image_shape)
     y_test = splits.test[label].to_numpy()
     reference_x = splits.train[list(features)].to_numpy(np.float32)
+    x_consistency = x_test if len(x_test) else reference_x.reshape(-1, *x_test.shape[1:])
     checks = [
-        gates.champion_challenger(champion, challenger, x_test, y_test, margin=config.gate_margin),
+        gates.champion_challenger(
+            champion,
+            challenger,
+            x_test,
+            y_test,
+            margin=config.gate_margin,
+            y_train=splits.train[label].to_numpy(),
+        ),
         gates.robustness(
             champion,
             challenger,
@@ -284,7 +330,7 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
             reference=reference_x,
             seed=int(current["seed"]),
         ),
-        gates.consistency(challenger, x_test),
+        gates.consistency(challenger, x_consistency),
     ]
 
     def register_and_gate() -> tuple[dict[str, Any], str]:
@@ -380,6 +426,7 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
                 "test_metrics": result.test_metrics,
                 "mlflow_run_id": result.tracking_run_id,
                 "champion": current["champion"],
+                "split": splits.summary(),
                 "resumed_from_epoch": result.resumed_from_epoch,
                 "seconds": round(time.perf_counter() - started, 2),
             }
