@@ -47,21 +47,77 @@ def reference_profile(data: WindowData) -> Any:
     return profile
 
 
+def _drift_options(data: WindowData) -> dict[str, Any]:
+    """The data-drift monitor's verdict settings: params, or thresholds of the same name."""
+
+    def pick(key: str, default: Any) -> Any:
+        return data.params.get(key, data.thresholds.get(key, default))
+
+    return {
+        "preset": str(pick("preset", "calibrated")),
+        "column_fpr": float(pick("column_fpr", 0.05)),
+        "family_fpr": float(pick("family_fpr", 0.01)),
+        "correction": str(pick("correction", "holm")),
+    }
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "1", "yes", "on")
+
+
 @register_check("data_drift")
 def data_drift(data: WindowData) -> CheckOutcome:
+    """Calibrated verdicts by default: ``ok`` when no column is significant after correction,
+    ``warning`` when some are at the column false-positive rate, ``breach`` on dataset drift (or a
+    multivariate test's drift with ``multivariate=true``)."""
     from monitors.drift import detect_drift
 
     share = float(data.thresholds.get("drift_share", 0.5))
     methods = data.params.get("methods")
     column_thresholds = data.params.get("column_thresholds")
+    options = _drift_options(data)
     current = data.frame[data.features]
     result = detect_drift(
-        reference_profile(data), current, methods=methods, thresholds=column_thresholds, drift_share=share
+        reference_profile(data),
+        current,
+        methods=methods,
+        thresholds=column_thresholds,
+        drift_share=share,
+        **options,
     )
     summary = result.to_dict()
     tested = len(summary["columns"])
-    status = "breach" if result.dataset_drift else ("warning" if result.drifted_count else "ok")
-    details: dict[str, Any] = {"columns": summary["columns"]}
+    status = result.status
+    details: dict[str, Any] = {"columns": summary["columns"], "preset": options["preset"]}
+    metrics: dict[str, Any] = {
+        "drift_share": result.drift_share,
+        "drifted_columns": result.drifted_count,
+        "columns": tested,
+    }
+    calibrated = options["preset"] == "calibrated"
+    if calibrated:
+        metrics["significant_columns"] = result.significant_count
+        metrics["min_p_adjusted"] = min((c.p_adjusted or 1.0 for c in result.columns), default=1.0)
+    joint_text = ""
+    if _flag(data.params.get("multivariate", False)):
+        from monitors.drift.multivariate import multivariate_drift
+
+        joint = multivariate_drift(
+            data.reference[data.features],
+            current,
+            alpha=options["family_fpr"],
+            seed=int(data.params.get("seed", 0)),
+        )
+        details["multivariate"] = [t.to_dict() for t in joint]
+        for t in joint:
+            metrics[f"{t.name}_statistic"] = t.statistic
+            metrics[f"{t.name}_p_value"] = t.p_value
+        flagged = [t for t in joint if t.drift_detected]
+        if flagged:
+            status = "breach"
+            joint_text = "; multivariate drift: " + ", ".join(
+                f"{t.name} (look at {', '.join(t.top_features[:3])})" for t in flagged
+            )
     if data.params.get("report", True):
         from monitors.drift.report import save_report
 
@@ -78,18 +134,34 @@ def data_drift(data: WindowData) -> CheckOutcome:
         os.replace(tmp, path)
         details["report_path"] = str(path)
     drifted = [c["column"] for c in summary["columns"] if c["drift_detected"]]
+    if calibrated:
+        verdict = (
+            f"{result.drifted_count} of {tested} columns drifted at p ≤ {options['column_fpr']:g}, "
+            f"{result.significant_count} after {options['correction']} correction; "
+            f"{'dataset drift' if result.dataset_drift else 'no dataset drift'} at the "
+            f"family-wise false-alarm rate {options['family_fpr']:g}"
+        )
+        thresholds: dict[str, Any] = {
+            "column_fpr": options["column_fpr"],
+            "family_fpr": options["family_fpr"],
+            "correction": options["correction"],
+        }
+    else:
+        verdict = (
+            f"{result.drifted_count} of {tested} columns drifted "
+            f"({result.drift_share:.0%}; dataset drift at {share:.0%})"
+        )
+        thresholds = {"drift_share": share}
+    if column_thresholds:
+        thresholds["columns"] = column_thresholds
     return CheckOutcome(
         status=status,
-        metrics={
-            "drift_share": result.drift_share,
-            "drifted_columns": result.drifted_count,
-            "columns": tested,
-        },
-        thresholds={"drift_share": share, **({"columns": column_thresholds} if column_thresholds else {})},
+        metrics=metrics,
+        thresholds=thresholds,
         summary=(
-            f"data drift on {data.model_ref}: {result.drifted_count} of {tested} columns drifted "
-            f"({result.drift_share:.0%}; dataset drift at {share:.0%}) in {data.window.label()}"
+            f"data drift on {data.model_ref}: {verdict} in {data.window.label()}"
             + (f": {', '.join(drifted[:5])}{'…' if len(drifted) > 5 else ''}" if drifted else "")
+            + joint_text
         ),
         details=details,
         rows=len(current),
