@@ -38,6 +38,7 @@ PARAMS = {
     "robustness": ({"epsilon": 0.1, "min_accuracy": 0.3}, {"max_samples": 60, "epsilons": [0.1]}),
     "attribution_drift": ({}, {"max_rows": 60, "method": "ablation"}),
     "quality": ({}, {"min_examples": 5}),
+    "data_drift": ({}, {"multivariate": True}),
     "model_drift": ({"p95_relative": 2.0, "error_rate": 0.05}, {}),
 }
 
