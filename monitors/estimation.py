@@ -47,15 +47,20 @@ class Chunk:
     realized: dict[str, float] | None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: an undefined metric (NaN, e.g. ROC-AUC of a chunk with one class) is None."""
         return {
             "key": self.key,
             "start": self.start,
             "rows": self.rows,
-            "estimated": self.estimated,
-            "lower": self.lower,
-            "upper": self.upper,
-            "realized": self.realized,
+            "estimated": _finite(self.estimated),
+            "lower": _finite(self.lower),
+            "upper": _finite(self.upper),
+            "realized": _finite(self.realized) if self.realized is not None else None,
         }
+
+
+def _finite(values: dict[str, float]) -> dict[str, float | None]:
+    return {k: (v if np.isfinite(v) else None) for k, v in values.items()}
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,10 @@ def expected_metrics(
         fn = np.array([calibrated[predicted != c, c].sum() for c in classes])
         out.update({m: v for m, v in _from_confusion(tp, fp, fn).items() if m in metrics})
     if "roc_auc" in metrics:
-        out["roc_auc"] = float(np.mean([_expected_auc(scores[:, c], calibrated[:, c]) for c in classes]))
+        aucs = [_expected_auc(scores[:, c], calibrated[:, c]) for c in classes]
+        # classes that never (or always) occur in the chunk have no ROC curve: macro over the rest
+        defined = [a for a in aucs if not np.isnan(a)]
+        out["roc_auc"] = float(np.mean(defined)) if defined else float("nan")
     return {m: out[m] for m in metrics}
 
 

@@ -36,6 +36,7 @@ class MonitorCreate(BaseModel):
         "robustness",
         "consistency",
         "attribution_drift",
+        "performance_estimation",
     ]
     schedule: str = "every 1h"
     window: str = "1h"
