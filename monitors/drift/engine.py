@@ -1,4 +1,8 @@
-"""``detect_drift``: Evidently's ``DataDriftPreset`` verdicts, computed from profiles.
+"""``detect_drift``: drift verdicts computed from profiles, calibrated or as Evidently gives them.
+
+The default ``preset="calibrated"`` tests each column with a p-value valid at the sample sizes at
+hand and corrects over columns (:mod:`monitors.drift.calibrated`); ``preset="evidently"`` gives
+Evidently 0.7's ``DataDriftPreset`` verdicts, by the rules below. Both read the same profiles.
 
 The column type and the default method follow Evidently 0.7 exactly:
 
