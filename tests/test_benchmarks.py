@@ -66,3 +66,15 @@ def test_the_drift_calibration_benchmark_compares_both_verdicts() -> None:
     )
     assert rows[("digits", "evidently")][3] == "100.0", out  # Evidently's defaults warn on every clean window
     assert rows[("digits", "calibrated")][5] == "100%", out  # a 1-SD shift in 3 columns is found
+
+
+@pytest.mark.slow
+def test_the_estimation_benchmark_compares_with_nannyml() -> None:
+    pytest.importorskip("nannyml")
+    out = bench("benchmarks/estimation.py", "--rows", "10000")
+    rows = [line.split() for line in out.splitlines() if line.startswith(("binary", "multiclass"))]
+    scored = [r for r in rows if r[1] in ("roc_auc", "f1", "accuracy")]
+    assert len(scored) == 6, out
+    for row in scored:
+        ours, theirs, realized_differ = float(row[3]), float(row[4]), float(row[5])
+        assert realized_differ < 1e-9 and ours <= theirs + 0.005, out
