@@ -37,6 +37,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
 bench: $(STAMP)
+	# NannyML is the reference of the estimation benchmark only: a benchmark extra, not a product dependency.
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
 
 clean:

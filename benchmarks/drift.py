@@ -86,7 +86,7 @@ def side_by_side(rows: int, columns: int) -> None:
 
     with PeakRss() as ours_rss:
         start = time.perf_counter()
-        ours = detect_drift(reference, current)
+        ours = detect_drift(reference, current, preset="evidently")
         ours_s = time.perf_counter() - start
     with PeakRss() as theirs_rss, warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -156,7 +156,7 @@ def big(keep: bool) -> None:
         start = time.perf_counter()
         reference = profile_path(reference_path)
         profiled = time.perf_counter()
-        result = detect_drift(reference, profile_path(current_path))
+        result = detect_drift(reference, profile_path(current_path), preset="evidently")
         done = time.perf_counter()
     print(f"reference {reference_rows:,} x {columns}: profiled in {profiled - start:.1f} s")
     print(

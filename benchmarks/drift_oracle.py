@@ -38,7 +38,7 @@ def main() -> None:
             oracle, count, _ = evidently_drift(reference, current)
             theirs_s += time.perf_counter() - start
             start = time.perf_counter()
-            result = detect_drift(reference, current)
+            result = detect_drift(reference, current, preset="evidently")
             ours_s += time.perf_counter() - start
             cases += 1
             same_count += result.drifted_count == count

@@ -47,21 +47,77 @@ def reference_profile(data: WindowData) -> Any:
     return profile
 
 
+def _drift_options(data: WindowData) -> dict[str, Any]:
+    """The data-drift monitor's verdict settings: params, or thresholds of the same name."""
+
+    def pick(key: str, default: Any) -> Any:
+        return data.params.get(key, data.thresholds.get(key, default))
+
+    return {
+        "preset": str(pick("preset", "calibrated")),
+        "column_fpr": float(pick("column_fpr", 0.05)),
+        "family_fpr": float(pick("family_fpr", 0.01)),
+        "correction": str(pick("correction", "holm")),
+    }
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "1", "yes", "on")
+
+
 @register_check("data_drift")
 def data_drift(data: WindowData) -> CheckOutcome:
+    """Calibrated verdicts by default: ``ok`` when no column is significant after correction,
+    ``warning`` when some are at the column false-positive rate, ``breach`` on dataset drift (or a
+    multivariate test's drift with ``multivariate=true``)."""
     from monitors.drift import detect_drift
 
     share = float(data.thresholds.get("drift_share", 0.5))
     methods = data.params.get("methods")
     column_thresholds = data.params.get("column_thresholds")
+    options = _drift_options(data)
     current = data.frame[data.features]
     result = detect_drift(
-        reference_profile(data), current, methods=methods, thresholds=column_thresholds, drift_share=share
+        reference_profile(data),
+        current,
+        methods=methods,
+        thresholds=column_thresholds,
+        drift_share=share,
+        **options,
     )
     summary = result.to_dict()
     tested = len(summary["columns"])
-    status = "breach" if result.dataset_drift else ("warning" if result.drifted_count else "ok")
-    details: dict[str, Any] = {"columns": summary["columns"]}
+    status = result.status
+    details: dict[str, Any] = {"columns": summary["columns"], "preset": options["preset"]}
+    metrics: dict[str, Any] = {
+        "drift_share": result.drift_share,
+        "drifted_columns": result.drifted_count,
+        "columns": tested,
+    }
+    calibrated = options["preset"] == "calibrated"
+    if calibrated:
+        metrics["significant_columns"] = result.significant_count
+        metrics["min_p_adjusted"] = min((c.p_adjusted or 1.0 for c in result.columns), default=1.0)
+    joint_text = ""
+    if _flag(data.params.get("multivariate", False)):
+        from monitors.drift.multivariate import multivariate_drift
+
+        joint = multivariate_drift(
+            data.reference[data.features],
+            current,
+            alpha=options["family_fpr"],
+            seed=int(data.params.get("seed", 0)),
+        )
+        details["multivariate"] = [t.to_dict() for t in joint]
+        for t in joint:
+            metrics[f"{t.name}_statistic"] = t.statistic
+            metrics[f"{t.name}_p_value"] = t.p_value
+        flagged = [t for t in joint if t.drift_detected]
+        if flagged:
+            status = "breach"
+            joint_text = "; multivariate drift: " + ", ".join(
+                f"{t.name} (look at {', '.join(t.top_features[:3])})" for t in flagged
+            )
     if data.params.get("report", True):
         from monitors.drift.report import save_report
 
@@ -78,18 +134,34 @@ def data_drift(data: WindowData) -> CheckOutcome:
         os.replace(tmp, path)
         details["report_path"] = str(path)
     drifted = [c["column"] for c in summary["columns"] if c["drift_detected"]]
+    if calibrated:
+        verdict = (
+            f"{result.drifted_count} of {tested} columns drifted at p ≤ {options['column_fpr']:g}, "
+            f"{result.significant_count} after {options['correction']} correction; "
+            f"{'dataset drift' if result.dataset_drift else 'no dataset drift'} at the "
+            f"family-wise false-alarm rate {options['family_fpr']:g}"
+        )
+        thresholds: dict[str, Any] = {
+            "column_fpr": options["column_fpr"],
+            "family_fpr": options["family_fpr"],
+            "correction": options["correction"],
+        }
+    else:
+        verdict = (
+            f"{result.drifted_count} of {tested} columns drifted "
+            f"({result.drift_share:.0%}; dataset drift at {share:.0%})"
+        )
+        thresholds = {"drift_share": share}
+    if column_thresholds:
+        thresholds["columns"] = column_thresholds
     return CheckOutcome(
         status=status,
-        metrics={
-            "drift_share": result.drift_share,
-            "drifted_columns": result.drifted_count,
-            "columns": tested,
-        },
-        thresholds={"drift_share": share, **({"columns": column_thresholds} if column_thresholds else {})},
+        metrics=metrics,
+        thresholds=thresholds,
         summary=(
-            f"data drift on {data.model_ref}: {result.drifted_count} of {tested} columns drifted "
-            f"({result.drift_share:.0%}; dataset drift at {share:.0%}) in {data.window.label()}"
+            f"data drift on {data.model_ref}: {verdict} in {data.window.label()}"
             + (f": {', '.join(drifted[:5])}{'…' if len(drifted) > 5 else ''}" if drifted else "")
+            + joint_text
         ),
         details=details,
         rows=len(current),
@@ -312,3 +384,88 @@ def quality(data: WindowData) -> CheckOutcome:
         thresholds={k: float(v) for k, v in data.thresholds.items()} or None,
     )
     return _outcome(result, data, len(frame))
+
+
+# -- performance estimated before labels arrive ------------------------------------------------------
+def _probabilities(model: Any, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        logits = model.module(torch.from_numpy(x))
+    if logits.shape[1] == 1:  # a single logit: class 1 when positive
+        p1 = torch.sigmoid(logits)[:, 0].numpy().astype(np.float64)
+        return np.column_stack([1.0 - p1, p1])
+    return torch.softmax(logits, 1).numpy().astype(np.float64)
+
+
+def _scored(classes: list[str], proba: np.ndarray, predicted: Any, labels: Any = None) -> pd.DataFrame:
+    frame = pd.DataFrame({f"proba_{c}": proba[:, i] for i, c in enumerate(classes)})
+    frame["prediction"] = list(predicted)
+    if labels is not None:
+        frame["label"] = list(labels)
+    return frame
+
+
+@register_check("performance_estimation")
+def performance_estimation(data: WindowData) -> CheckOutcome:
+    """The window's metrics estimated from the model's probabilities (CBPE), before labels exist.
+
+    The reference's probabilities come from the model itself on the reference rows (labels known);
+    the window's from its recorded ``proba_<i>`` columns, else from the model. Thresholds are
+    minimum values per metric (default: the reference's realized accuracy less 0.05): ``breach``
+    when an estimate is below its minimum, ``warning`` when only the band's lower end is. When the
+    window's labels have arrived, the realized metrics are stored beside the estimates.
+    """
+    from monitors.estimation import CBPE, METRICS
+
+    model = data.load_model()
+    metrics = tuple(data.params.get("metrics") or ("roc_auc", "accuracy", "f1"))
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise InvalidInput(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
+    label = data.reference_label or "label"
+    reference = data.reference
+    if label not in reference:
+        raise InvalidInput(f"the reference of {data.model_ref} has no label column {label!r}")
+    reference = reference.iloc[: int(data.params.get("max_rows", 5000))]
+    ref_proba = _probabilities(model, _inputs(data, model, reference))
+    classes = [str(c) for c in (model.metadata.get("classes") or range(ref_proba.shape[1]))]
+    ref_frame = _scored(classes, ref_proba, np.asarray(classes)[ref_proba.argmax(1)], reference[label])
+    recorded = [f"proba_{i}" for i in range(len(classes))]
+    window = data.frame
+    if all(c in window for c in recorded):
+        proba = window[recorded].to_numpy(np.float64)
+    else:
+        proba = _probabilities(model, _inputs(data, model, window))
+    predicted = window["prediction"] if "prediction" in window else np.asarray(classes)[proba.argmax(1)]
+    labels = window["label"] if "label" in window and window["label"].notna().all() else None
+    cur_frame = _scored(classes, proba, predicted, labels)
+    estimator = CBPE(
+        label="label", prediction="prediction", metrics=metrics, seed=int(data.params.get("seed", 0))
+    )
+    chunk = estimator.fit(ref_frame).estimate(cur_frame, chunk_size=len(cur_frame)).chunks[0]
+    thresholds = {k: float(v) for k, v in data.thresholds.items() if k in metrics}
+    if not thresholds:
+        reference_accuracy = float((ref_frame["prediction"] == ref_frame["label"]).mean())
+        thresholds = {"accuracy": reference_accuracy - 0.05} if "accuracy" in metrics else {}
+    below = [m for m, t in thresholds.items() if chunk.estimated[m] < t]
+    uncertain = [m for m, t in thresholds.items() if chunk.lower[m] < t <= chunk.estimated[m]]
+    status = "breach" if below else ("warning" if uncertain else "ok")
+    finite = chunk.to_dict()
+    out_metrics: dict[str, Any] = {}
+    for part in ("estimated", "lower", "upper", "realized"):
+        out_metrics.update({f"{part}_{m}": v for m, v in (finite[part] or {}).items()})
+    text = ", ".join(
+        f"{m} {chunk.estimated[m]:.3f} [{chunk.lower[m]:.3f}, {chunk.upper[m]:.3f}]"
+        + (f" (minimum {thresholds[m]:.3f})" if m in thresholds else "")
+        + (f", realized {chunk.realized[m]:.3f}" if chunk.realized is not None else "")
+        for m in metrics
+    )
+    return CheckOutcome(
+        status=status,
+        metrics=out_metrics,
+        thresholds=thresholds,
+        summary=f"estimated performance of {data.model_ref} in {data.window.label()}: {text}",
+        details={"chunk": finite, "classes": classes, "below": below, "uncertain": uncertain},
+        rows=chunk.rows,
+    )

@@ -48,3 +48,33 @@ def test_the_training_benchmark_measures_both_models() -> None:
     for model in ("MLP / breast-cancer", "CNN / digits"):
         line = next((row for row in out.splitlines() if row.startswith(model)), "")
         assert re.search(r"[\d,]+ samples/s .* test accuracy 0\.9\d+", line), out
+
+
+@pytest.mark.slow
+def test_the_drift_calibration_benchmark_compares_both_verdicts() -> None:
+    out = bench(
+        "benchmarks/drift_calibration.py", "--windows", "3", "--deltas", "1", "--check-evidently", "1"
+    )
+    assert "Evidently itself gives the same column verdicts on 1/1 clean windows" in out, out
+    rows = {
+        tuple(line.split()[:2]): line.split()
+        for line in out.splitlines()
+        if line.split()[1:2] in (["calibrated"], ["evidently"])
+    }
+    assert set(rows) == {(d, p) for d in ("digits", "breast_cancer") for p in ("calibrated", "evidently")}, (
+        out
+    )
+    assert rows[("digits", "evidently")][3] == "100.0", out  # Evidently's defaults warn on every clean window
+    assert rows[("digits", "calibrated")][5] == "100%", out  # a 1-SD shift in 3 columns is found
+
+
+@pytest.mark.slow
+def test_the_estimation_benchmark_compares_with_nannyml() -> None:
+    pytest.importorskip("nannyml")
+    out = bench("benchmarks/estimation.py", "--rows", "10000")
+    rows = [line.split() for line in out.splitlines() if line.startswith(("binary", "multiclass"))]
+    scored = [r for r in rows if r[1] in ("roc_auc", "f1", "accuracy")]
+    assert len(scored) == 6, out
+    for row in scored:
+        ours, theirs, realized_differ = float(row[3]), float(row[4]), float(row[5])
+        assert realized_differ < 1e-9 and ours <= theirs + 0.005, out

@@ -3,6 +3,7 @@
 from governance.cli import access as _access  # noqa: F401  (each import registers its commands)
 from governance.cli import demo as _demo  # noqa: F401
 from governance.cli import drift as _drift  # noqa: F401
+from governance.cli import estimate as _estimate  # noqa: F401
 from governance.cli import insight as _insight  # noqa: F401
 from governance.cli import monitoring as _monitoring  # noqa: F401
 from governance.cli import monitors as _monitors  # noqa: F401

@@ -73,6 +73,40 @@ def _thresholds(values: tuple[str, ...]) -> dict[str, float]:
     help="Where the current window is profiled.",
 )
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address, for --engine dask.")
+@click.option(
+    "--preset",
+    type=click.Choice(["calibrated", "evidently"]),
+    default="calibrated",
+    show_default=True,
+    help="calibrated: p-values at these sample sizes, corrected over columns; "
+    "evidently: Evidently 0.7's DataDriftPreset verdicts unchanged.",
+)
+@click.option(
+    "--column-fpr",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Calibrated: false-positive rate of each column's test.",
+)
+@click.option(
+    "--family-fpr",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="Calibrated: false-alarm rate of the dataset verdict over all columns.",
+)
+@click.option(
+    "--correction",
+    type=click.Choice(["holm", "bh"]),
+    default="holm",
+    show_default=True,
+    help="Calibrated: Holm (family-wise) or Benjamini-Hochberg over columns.",
+)
+@click.option(
+    "--multivariate",
+    is_flag=True,
+    help="Also run the domain-classifier and PCA reconstruction-error tests on bounded samples.",
+)
 @json_option
 def drift_command(
     reference: Path,
@@ -84,12 +118,20 @@ def drift_command(
     report: Path | None,
     engine: str,
     scheduler: str | None,
+    preset: str,
+    column_fpr: float,
+    family_fpr: float,
+    correction: str,
+    multivariate: bool,
     as_json: bool,
 ) -> None:
-    """Compare CURRENT with REFERENCE, column by column, as Evidently's DataDriftPreset does.
+    """Compare CURRENT with REFERENCE, column by column (and jointly with --multivariate).
 
-    REFERENCE is a CSV (also gzipped) or Parquet file, or a profile saved by --save-profile;
-    CURRENT is a CSV or Parquet file, read chunk by chunk. Exits 0 whether or not drift is found.
+    By default each column gets a test whose false-positive rate holds at these sample sizes and
+    the dataset verdict is corrected over columns; --preset evidently gives Evidently's
+    DataDriftPreset verdicts. REFERENCE is a CSV (also gzipped) or Parquet file, or a profile saved
+    by --save-profile; CURRENT is a CSV or Parquet file, read chunk by chunk. Exits 0 whether or
+    not drift is found.
     """
     from monitors.drift.engine import compare_profiles
     from monitors.drift.io import profile_path
@@ -103,7 +145,11 @@ def drift_command(
     for path in (reference, current):
         if not path.is_file():
             raise InvalidInput(f"{path} does not exist")
+    from monitors.drift.multivariate import SAMPLE_ROWS
+
     sample_size = DEFAULT_REPORT_ROWS if (report or save_profile) else 0
+    if multivariate:
+        sample_size = max(sample_size, SAMPLE_ROWS)
 
     if is_profile_file(reference):
         reference_profile = DatasetProfile.load(reference)
@@ -116,14 +162,27 @@ def drift_command(
 
         current_profile = profile_with_dask(str(current), scheduler=scheduler, sample_size=sample_size)
     else:
-        current_profile = profile_path(current, sample_size=DEFAULT_REPORT_ROWS if report else 0)
+        current_profile = profile_path(
+            current, sample_size=SAMPLE_ROWS if multivariate else (DEFAULT_REPORT_ROWS if report else 0)
+        )
     result = compare_profiles(
         reference_profile,
         current_profile,
         methods=method_map,
         thresholds=threshold_map,
         drift_share=drift_share,
+        preset=preset,
+        column_fpr=column_fpr,
+        family_fpr=family_fpr,
+        correction=correction,
     )
+    joint: list[Any] = []
+    if multivariate:
+        from monitors.drift.multivariate import multivariate_drift
+
+        if reference_profile.sample is None or current_profile.sample is None:
+            raise InvalidInput(f"{reference} is a profile saved without rows: --multivariate needs them")
+        joint = multivariate_drift(reference_profile.sample, current_profile.sample, alpha=family_fpr)
     if report:
         if reference_profile.sample is None or current_profile.sample is None:
             raise InvalidInput(f"{reference} is a profile saved without rows: the report needs them")
@@ -137,6 +196,7 @@ def drift_command(
         )
 
     def human() -> None:
+        calibrated = preset == "calibrated"
         rows: list[dict[str, Any]] = [
             {
                 "column": c.column,
@@ -146,18 +206,43 @@ def drift_command(
                 "threshold": f"{c.threshold:g}",
                 "drift": "DRIFT" if c.drift_detected else "-",
                 "missing": f"{c.reference_missing}/{c.current_missing}",
+                **(
+                    {
+                        "adjusted": f"{c.p_adjusted:.3g}",
+                        "effect": ", ".join(f"{k} {v:.3g}" for k, v in (c.effect or {}).items()),
+                    }
+                    if calibrated
+                    else {}
+                ),
             }
             for c in result.columns
         ]
-        table(rows, ["column", "type", "method", "score", "threshold", "drift", "missing"])
+        extra = ["adjusted", "effect"] if calibrated else []
+        table(rows, ["column", "type", "method", "score", "threshold", "drift", *extra, "missing"])
         verdict = "dataset drift" if result.dataset_drift else "no dataset drift"
-        click.echo(
-            f"{result.drifted_count} of {len(result.columns)} columns drifted "
-            f"(share {result.drift_share:.3g}, threshold {drift_share:g}): {verdict}"
-        )
+        if calibrated:
+            click.echo(
+                f"{result.drifted_count} of {len(result.columns)} columns drifted at the column "
+                f"false-positive rate {column_fpr:g}; {result.significant_count} after {correction} "
+                f"correction; {verdict} at the family-wise false-alarm rate {family_fpr:g}"
+            )
+        else:
+            click.echo(
+                f"{result.drifted_count} of {len(result.columns)} columns drifted "
+                f"(share {result.drift_share:.3g}, threshold {drift_share:g}): {verdict}"
+            )
+        for test in joint:
+            click.echo(
+                f"{test.name}: {test.statistic_name} {test.statistic:.4g} (threshold {test.threshold:.4g}, "
+                f"p {test.p_value:.3g}): {'DRIFT' if test.drift_detected else 'no drift'}"
+                + (f"; look at {', '.join(test.top_features)}" if test.top_features else "")
+            )
         if result.skipped:
             click.echo(f"not tested (text or unsupported type): {', '.join(result.skipped)}")
         if report:
             click.echo(f"report: {report}")
 
-    emit(result.to_dict(), as_json, human)
+    payload = result.to_dict()
+    if multivariate:
+        payload["multivariate"] = [t.to_dict() for t in joint]
+    emit(payload, as_json, human)

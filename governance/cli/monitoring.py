@@ -89,6 +89,7 @@ def monitor_group() -> None:
             "robustness",
             "consistency",
             "attribution_drift",
+            "performance_estimation",
         ]
     ),
 )

@@ -19,6 +19,7 @@ MONITOR_KINDS = (
     "robustness",
     "consistency",
     "attribution_drift",
+    "performance_estimation",
 )
 RUN_STATUSES = ("running", "ok", "warning", "breach", "error")
 ALERT_STATUSES = ("open", "acknowledged", "resolved")

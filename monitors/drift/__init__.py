@@ -1,4 +1,4 @@
-"""The data drift engine: Evidently's ``DataDriftPreset`` verdicts from mergeable profiles.
+"""The data drift engine: calibrated (default) or Evidently's ``DataDriftPreset`` verdicts from mergeable profiles.
 
 >>> from monitors.drift import detect_drift, build_profile, merge
 """

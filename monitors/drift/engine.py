@@ -1,4 +1,8 @@
-"""``detect_drift``: Evidently's ``DataDriftPreset`` verdicts, computed from profiles.
+"""``detect_drift``: drift verdicts computed from profiles, calibrated or as Evidently gives them.
+
+The default ``preset="calibrated"`` tests each column with a p-value valid at the sample sizes at
+hand and corrects over columns (:mod:`monitors.drift.calibrated`); ``preset="evidently"`` gives
+Evidently 0.7's ``DataDriftPreset`` verdicts, by the rules below. Both read the same profiles.
 
 The column type and the default method follow Evidently 0.7 exactly:
 
@@ -19,13 +23,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from governance.errors import InvalidInput
-from monitors.drift import stattests
+from monitors.drift import calibrated, stattests
 from monitors.drift.profile import BOOLEAN, NUMERIC, TEXT, ColumnProfile, DatasetProfile, build_profile
 
 logger = logging.getLogger(__name__)
@@ -93,9 +98,12 @@ class ColumnDrift:
     current_missing: int = 0
     approximate: bool = False
     score_error: float = 0.0
+    p_value: float | None = None  # calibrated preset: the test's p-value (``score`` too)
+    p_adjusted: float | None = None  # ... corrected over the columns (Holm or Benjamini-Hochberg)
+    effect: Mapping[str, float] | None = None  # ... readable sizes of the change
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "column": self.column,
             "type": self.type,
             "method": self.method,
@@ -103,6 +111,9 @@ class ColumnDrift:
             "threshold": self.threshold,
             "drift_detected": self.drift_detected,
         }
+        if self.p_value is not None:
+            out.update(p_value=self.p_value, p_adjusted=self.p_adjusted, effect=dict(self.effect or {}))
+        return out
 
 
 @dataclass(frozen=True)
@@ -119,14 +130,43 @@ class DriftResult:
     dataset_drift: bool
     drift_share_threshold: float = 0.5
     skipped: tuple[str, ...] = ()
+    preset: str = "evidently"
+    column_fpr: float | None = None
+    family_fpr: float | None = None
+    correction: str | None = None
+
+    @property
+    def significant_count(self) -> int:
+        """Columns whose corrected p-value is at most the column false-positive rate (calibrated)."""
+        if self.column_fpr is None:
+            return self.drifted_count
+        limit = self.column_fpr
+        return sum(c.p_adjusted is not None and c.p_adjusted <= limit for c in self.columns)
+
+    @property
+    def status(self) -> str:
+        """``breach`` on dataset drift, ``warning`` when some column is significant (drifted, for
+        the Evidently preset), else ``ok``."""
+        if self.dataset_drift:
+            return "breach"
+        return "warning" if self.significant_count else "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "columns": [c.to_dict() for c in self.columns],
             "drifted_count": self.drifted_count,
             "drift_share": self.drift_share,
             "dataset_drift": self.dataset_drift,
         }
+        if self.preset != "evidently":
+            out.update(
+                preset=self.preset,
+                significant_count=self.significant_count,
+                column_fpr=self.column_fpr,
+                family_fpr=self.family_fpr,
+                correction=self.correction,
+            )
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,6 +305,50 @@ def _names(names: list[str], shown: int = 8) -> str:
     return f"{text} and {len(names) - shown} more" if len(names) > shown else text
 
 
+PRESETS = ("calibrated", "evidently")
+
+
+def _check_options(
+    preset: str, column_fpr: float, family_fpr: float, correction: str, drift_share: float
+) -> None:
+    if preset not in PRESETS:
+        raise InvalidInput(f"unknown preset {preset!r}; choose calibrated or evidently")
+    if not 0 <= drift_share <= 1:
+        raise InvalidInput(f"drift_share {drift_share} is not between 0 and 1")
+    for name, value in (("column_fpr", column_fpr), ("family_fpr", family_fpr)):
+        if not 0 < value < 1:
+            raise InvalidInput(f"{name} {value} is not between 0 and 1 (exclusive)")
+    if correction not in calibrated.CORRECTIONS:
+        raise InvalidInput(f"unknown correction {correction!r}; choose holm or bh")
+
+
+def _calibrated_column(
+    name: str, ref: ColumnProfile, cur: ColumnProfile, column_type: str, asked: Method | None, seed: int
+) -> tuple[str, float, dict[str, float]]:
+    """The calibrated test's display name, its p-value, and the effect sizes of one column."""
+    numerical = column_type == NUMERICAL
+    few = (n := _union_unique(ref, cur)) is not None and n <= 5
+    effect = calibrated.effect_sizes(ref, cur, numerical)
+    if asked is not None and asked.name in calibrated.DISTANCES:
+        distance, p = calibrated.bootstrap_p_value(
+            asked.name, ref, cur, numerical, draws=calibrated.BOOTSTRAP_DRAWS, seed=seed
+        )
+        effect[asked.name] = distance
+        return f"{asked.display_name} (bootstrap p_value)", p, effect
+    use_ks = asked.name == "ks" if asked is not None else (numerical and not few)
+    if use_ks:
+        assert ref.sketch is not None and cur.sketch is not None
+        p, error = score_column(name, ref, cur, column_type, METHODS["ks"])
+        if error:
+            effect["p_value_error"] = error  # binned sketches: the p-value is within this of the exact one
+        return METHODS["ks"].display_name, p, effect
+    a, b = (
+        _counts(name, "reference", ref, METHODS["chisquare"]),
+        _counts(name, "current", cur, METHODS["chisquare"]),
+    )
+    return "chi-square homogeneity p_value", calibrated.chi_square_homogeneity(a, b), effect
+
+
 def compare_profiles(
     reference: DatasetProfile,
     current: DatasetProfile,
@@ -272,8 +356,13 @@ def compare_profiles(
     methods: Mapping[str, str] | None = None,
     thresholds: Mapping[str, float] | None = None,
     drift_share: float = 0.5,
+    preset: str = "calibrated",
+    column_fpr: float = 0.05,
+    family_fpr: float = 0.01,
+    correction: str = "holm",
+    seed: int = 0,
 ) -> DriftResult:
-    """The drift verdicts of ``current`` against ``reference`` (both profiles)."""
+    """The drift verdicts of ``current`` against ``reference`` (both profiles); see :func:`detect_drift`."""
     methods, thresholds = dict(methods or {}), dict(thresholds or {})
     if reference.rows == 0:
         raise InvalidInput("the reference data is empty")
@@ -289,8 +378,7 @@ def compare_profiles(
         unknown = sorted(set(given) - ref_names)
         if unknown:
             raise InvalidInput(f"a {kind} is given for unknown column {unknown[0]!r}")
-    if not 0 <= drift_share <= 1:
-        raise InvalidInput(f"drift_share {drift_share} is not between 0 and 1")
+    _check_options(preset, column_fpr, family_fpr, correction, drift_share)
 
     results: list[ColumnDrift] = []
     skipped: list[str] = []
@@ -309,12 +397,32 @@ def compare_profiles(
             skipped.append(name)
             continue
         _check_column(name, ref, cur, column_type)
+        asked: Method | None = None
         if name in methods:
-            method = get_method(methods[name])
-            if column_type not in method.column_types:  # Evidently checks only the methods it is given
-                raise InvalidInput(f"method {method.name} does not apply to {column_type} column {name!r}")
-        else:
-            method = default_method(ref, cur, column_type)
+            asked = get_method(methods[name])
+            if column_type not in asked.column_types:  # Evidently checks only the methods it is given
+                raise InvalidInput(f"method {asked.name} does not apply to {column_type} column {name!r}")
+        if preset == "calibrated":
+            display, p, effect = _calibrated_column(name, ref, cur, column_type, asked, seed)
+            threshold = float(thresholds.get(name, column_fpr))
+            results.append(
+                ColumnDrift(
+                    column=name,
+                    type=column_type,
+                    method=display,
+                    score=float(p),
+                    threshold=threshold,
+                    drift_detected=bool(p <= threshold),
+                    reference_missing=ref.missing,
+                    current_missing=cur.missing,
+                    approximate="p_value_error" in effect,
+                    score_error=effect.pop("p_value_error", 0.0),
+                    p_value=float(p),
+                    effect={k: float(v) for k, v in effect.items()},
+                )
+            )
+            continue
+        method = asked or default_method(ref, cur, column_type)
         threshold = float(thresholds.get(name, method.default_threshold))
         score, error = score_column(name, ref, cur, column_type, method)
         if error > 0 and abs(score - threshold) <= error:
@@ -342,6 +450,21 @@ def compare_profiles(
         )
     drifted = sum(r.drift_detected for r in results)
     share = drifted / len(results) if results else 0.0
+    if preset == "calibrated":
+        adjusted = calibrated.adjust(np.array([r.score for r in results]), correction)
+        results = [replace(r, p_adjusted=float(a)) for r, a in zip(results, adjusted, strict=True)]
+        return DriftResult(
+            columns=tuple(results),
+            drifted_count=drifted,
+            drift_share=share,
+            dataset_drift=bool((adjusted <= family_fpr).any()),
+            drift_share_threshold=drift_share,
+            skipped=tuple(skipped),
+            preset=preset,
+            column_fpr=column_fpr,
+            family_fpr=family_fpr,
+            correction=correction,
+        )
     return DriftResult(
         columns=tuple(results),
         drifted_count=drifted,
@@ -361,8 +484,17 @@ def detect_drift(
     drift_share: float = 0.5,
     engine: Literal["local", "dask"] = "local",
     scheduler: Any = None,
+    preset: str = "calibrated",
+    column_fpr: float = 0.05,
+    family_fpr: float = 0.01,
+    correction: str = "holm",
+    seed: int = 0,
 ) -> DriftResult:
-    """Compare ``current`` with ``reference`` column by column, as Evidently's ``DataDriftPreset``.
+    """Compare ``current`` with ``reference`` column by column.
+
+    The default ``preset="calibrated"`` tests each column with a p-value valid at the sample sizes
+    at hand (see :mod:`monitors.drift.calibrated`) and corrects over columns; ``preset="evidently"``
+    gives Evidently 0.7's ``DataDriftPreset`` verdicts unchanged (methods, thresholds, share).
 
     Parameters
     ----------
@@ -374,9 +506,20 @@ def detect_drift(
         Column -> method (``ks``, ``chisquare``, ``z``, ``wasserstein``, ``jensenshannon``,
         ``psi``, ``kl_div``, or Evidently's display names); other columns get the default rule.
     thresholds : mapping, optional
-        Column -> threshold; other columns get the method's default.
+        Column -> threshold; other columns get the method's default (calibrated: ``column_fpr``,
+        a p-value level).
     drift_share : float
-        Dataset drift when at least this share of tested columns drifted.
+        Evidently preset: dataset drift when at least this share of tested columns drifted.
+    preset : {"calibrated", "evidently"}
+        Which verdicts.
+    column_fpr : float
+        Calibrated: a column is flagged when its p-value is at most this.
+    family_fpr : float
+        Calibrated: dataset drift when some column's corrected p-value is at most this.
+    correction : {"holm", "bh"}
+        Calibrated: Holm's (family-wise) or Benjamini-Hochberg's correction over columns.
+    seed : int
+        Calibrated: the seed of bootstrap nulls (distance methods asked for by name).
     engine : {"local", "dask"}
         Where the current window is profiled.
     scheduler : str or distributed.Client, optional
@@ -393,8 +536,12 @@ def detect_drift(
     >>> ref = pd.DataFrame({"x": rng.normal(size=2000)})
     >>> cur = pd.DataFrame({"x": rng.normal(1.0, size=2000)})
     >>> result = detect_drift(ref, cur)
-    >>> result.columns[0].method, result.dataset_drift
-    ('Wasserstein distance (normed)', True)
+    >>> result.columns[0].method, result.dataset_drift, result.status
+    ('K-S p_value', True, 'breach')
+    >>> round(result.columns[0].effect["mean_shift_sd"], 2)
+    1.03
+    >>> detect_drift(ref, cur, preset="evidently").columns[0].method
+    'Wasserstein distance (normed)'
     """
     if engine not in ("local", "dask"):
         raise InvalidInput(f"unknown engine {engine!r}; choose local or dask")
@@ -406,12 +553,22 @@ def detect_drift(
     else:
         current_profile = _as_profile(current, "current")
     return compare_profiles(
-        reference_profile, current_profile, methods=methods, thresholds=thresholds, drift_share=drift_share
+        reference_profile,
+        current_profile,
+        methods=methods,
+        thresholds=thresholds,
+        drift_share=drift_share,
+        preset=preset,
+        column_fpr=column_fpr,
+        family_fpr=family_fpr,
+        correction=correction,
+        seed=seed,
     )
 
 
 __all__ = [
     "METHODS",
+    "PRESETS",
     "ColumnDrift",
     "DriftResult",
     "Method",

@@ -38,6 +38,7 @@ PARAMS = {
     "robustness": ({"epsilon": 0.1, "min_accuracy": 0.3}, {"max_samples": 60, "epsilons": [0.1]}),
     "attribution_drift": ({}, {"max_rows": 60, "method": "ablation"}),
     "quality": ({}, {"min_examples": 5}),
+    "data_drift": ({}, {"multivariate": True}),
     "model_drift": ({"p95_relative": 2.0, "error_rate": 0.05}, {}),
 }
 
@@ -86,3 +87,40 @@ def test_every_monitor_kind_gives_the_shared_result(
         assert report.status == "breach"  # brighter, noisier scans: the inputs moved and accuracy fell
     if kind == "consistency":
         assert report.status == "ok"
+
+
+def test_performance_estimation_stores_the_estimate_beside_the_realized_figures(
+    deployed: tuple[Database, Settings],
+) -> None:
+    db, settings = deployed
+    start = scenario.first_window(SMALL)
+    with db.transaction() as s:
+        mv = model_service.get_by_ref(s, "digits-classifier@1")
+        monitor_id = monitoring.create(
+            s,
+            name="estimate-clean",
+            mv=mv,
+            kind="performance_estimation",
+            schedule="every 1h",
+            window="1h",
+            start_at=start,
+            actor="t",
+            thresholds={"accuracy": 0.5},
+            params={"metrics": ["accuracy", "f1"]},
+        ).id
+    report = run_window(
+        db,
+        monitor_id=monitor_id,
+        window=Window(start, start + timedelta(hours=1)),
+        worker="t",
+        actor="t",
+        storage_root=settings.storage_root,
+    )
+    assert report is not None and report.status == "ok", report.summary
+    with db.transaction() as s:
+        run = s.get(MonitorRun, report.run_id)
+        assert run is not None
+        m = run.metrics
+        assert m["lower_accuracy"] <= m["estimated_accuracy"] <= m["upper_accuracy"]
+        assert abs(m["estimated_accuracy"] - m["realized_accuracy"]) < 0.1, m
+        assert run.thresholds == {"accuracy": 0.5}

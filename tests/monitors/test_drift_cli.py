@@ -35,7 +35,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_json_has_exactly_the_documented_shape(files: dict[str, Path]) -> None:
-    code, out, _ = run(str(files["ref_gz"]), str(files["cur_pq"]), "--json")
+    code, out, _ = run(str(files["ref_gz"]), str(files["cur_pq"]), "--json", "--preset", "evidently")
     assert code == 0
     data = json.loads(out)
     assert set(data) == {"columns", "drifted_count", "drift_share", "dataset_drift"}
@@ -47,12 +47,46 @@ def test_json_has_exactly_the_documented_shape(files: dict[str, Path]) -> None:
     }
 
 
+def test_calibrated_json_adds_p_values_effects_and_the_rates(files: dict[str, Path]) -> None:
+    code, out, _ = run(
+        str(files["ref_gz"]), str(files["cur_pq"]), "--json", "--column-fpr", "0.1", "--correction", "bh"
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert (data["preset"], data["column_fpr"], data["family_fpr"], data["correction"]) == (
+        "calibrated",
+        0.1,
+        0.01,
+        "bh",
+    )
+    assert all(set(c) == KEYS | {"p_value", "p_adjusted", "effect"} for c in data["columns"])
+    for c in data["columns"]:
+        assert c["score"] == c["p_value"] <= c["p_adjusted"] <= 1 and c["threshold"] == 0.1
+        assert c["drift_detected"] == (c["p_value"] <= 0.1)
+        assert c["effect"] and all(np.isfinite(v) for v in c["effect"].values())
+    assert data["dataset_drift"] == any(c["p_adjusted"] <= 0.01 for c in data["columns"])
+    assert data["significant_count"] == sum(c["p_adjusted"] <= 0.1 for c in data["columns"])
+    assert {c["method"] for c in data["columns"]} <= {"K-S p_value", "chi-square homogeneity p_value"}
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "word"),
+    [("--column-fpr", "1.5", "column_fpr"), ("--family-fpr", "0", "family_fpr"), ("--preset", "x", "preset")],
+)
+def test_bad_rates_and_presets_are_refused(
+    files: dict[str, Path], option: str, value: str, word: str
+) -> None:
+    code, out, err = run(str(files["ref_csv"]), str(files["cur_csv"]), option, value)
+    assert code == 2 and word in (out + err)
+
+
 def test_csv_gzip_and_parquet_give_the_same_answer(files: dict[str, Path]) -> None:
     a = json.loads(run(str(files["ref_gz"]), str(files["cur_pq"]), "--json")[1])
     b = json.loads(run(str(files["ref_csv"]), str(files["cur_csv"]), "--json")[1])
     # pandas' CSV parser may round the last bit of a float, so scores match to 1e-12
     for x, y in zip(a.pop("columns"), b.pop("columns"), strict=True):
-        assert x.pop("score") == pytest.approx(y.pop("score"), rel=1e-12, abs=1e-15)
+        for key in ("score", "p_value", "p_adjusted", "effect"):
+            assert x.pop(key) == pytest.approx(y.pop(key), rel=1e-12, abs=1e-15)
         assert x == y
     assert a == b
 
@@ -67,6 +101,8 @@ def test_overrides_and_human_table(files: dict[str, Path]) -> None:
         "s_few=psi",
         "--threshold",
         "f_normal=0.01",
+        "--preset",
+        "evidently",
     )
     assert code == 0
     line = next(x for x in out.splitlines() if x.startswith("f_normal"))

@@ -52,7 +52,11 @@ def test_dask_engine_on_many_valued_columns(cluster: distributed.LocalCluster) -
     from monitors.drift.dask_engine import profile_with_dask
 
     remote = profile_with_dask(current, scheduler=cluster.scheduler_address, partitions=7, max_bins=512)
-    assert detect_drift(profile, remote).to_dict() == local.to_dict()
+    far, near = detect_drift(profile, remote).to_dict(), local.to_dict()
+    # the mean behind the calibrated effect size merges moments in partition order: equal to rounding
+    for a, b in zip(far["columns"], near["columns"], strict=True):
+        assert a.pop("effect") == pytest.approx(b.pop("effect"), rel=1e-9)
+    assert far == near
 
 
 @pytest.mark.slow

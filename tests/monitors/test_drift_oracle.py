@@ -41,7 +41,7 @@ def agreement() -> Agreement:
         for n_ref, n_cur in SIZES:
             reference, current = generate_case(seed * 100 + n_ref, n_ref, n_cur)
             oracle, count, share = evidently_drift(reference, current)
-            result = detect_drift(reference, current)
+            result = detect_drift(reference, current, preset="evidently")
             mine = {c.column: c for c in result.columns}
             assert set(mine) == set(oracle), (seed, n_ref, n_cur)
             assert result.drifted_count == count and result.drift_share == pytest.approx(share)
@@ -98,7 +98,9 @@ def test_per_column_methods_and_thresholds_agree_with_evidently(seed: int, n_ref
     oracle, count, share = evidently_drift(
         reference, current, methods=methods, thresholds=thresholds, drift_share=0.3
     )
-    result = detect_drift(reference, current, methods=methods, thresholds=thresholds, drift_share=0.3)
+    result = detect_drift(
+        reference, current, methods=methods, thresholds=thresholds, drift_share=0.3, preset="evidently"
+    )
     assert result.drifted_count == count and result.drift_share == pytest.approx(share)
     assert result.dataset_drift == (share >= 0.3)
     for ours in result.columns:

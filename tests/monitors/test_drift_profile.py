@@ -118,9 +118,13 @@ def test_binned_columns_report_an_error_bound_that_holds() -> None:
         build_profile(reference, max_bins=1 << 17),
         build_profile(current, max_bins=1 << 17),
         methods={"y": "ks"},
+        preset="evidently",
     )
     binned = detect_drift(
-        build_profile(reference, max_bins=1024), build_profile(current, max_bins=1024), methods={"y": "ks"}
+        build_profile(reference, max_bins=1024),
+        build_profile(current, max_bins=1024),
+        methods={"y": "ks"},
+        preset="evidently",
     )
     for e, b in zip(exact.columns, binned.columns, strict=True):
         assert not e.approximate and e.score_error == 0.0

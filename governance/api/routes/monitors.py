@@ -55,6 +55,7 @@ class MonitorCreate(InputModel):
         "robustness",
         "consistency",
         "attribution_drift",
+        "performance_estimation",
     ]
     schedule: Short = "every 1h"
     window: Short = "1h"
