@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -88,9 +89,20 @@ def fraud(govern: Govern, trained: dict[str, Path]) -> Govern:
     return govern
 
 
+_EDITOR_KEYS: weakref.WeakKeyDictionary[Govern, str] = weakref.WeakKeyDictionary()
+
+
+def _editor_key(govern: Govern) -> str:
+    """An editor's API key in this test's database (production promotions need a verified user)."""
+    if govern not in _EDITOR_KEYS:
+        govern("user", "add", "ed", "--role", "editor")
+        _EDITOR_KEYS[govern] = _json(govern("key", "create", "ed", "--json"))["key"]
+    return _EDITOR_KEYS[govern]
+
+
 def _promote(govern: Govern, ref: str, stage: str = "production") -> datetime:
     """Move ``ref`` to ``stage`` through the CLI; the instant the stage history recorded."""
-    govern("promote", ref, "--stage", stage)
+    govern("promote", ref, "--stage", stage, env_extra={"GOVERN_API_KEY": _editor_key(govern)})
     return datetime.fromisoformat(
         _json(govern("model", "history", "fraud", "--json"))["transitions"][-1]["at"]
     )
