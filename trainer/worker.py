@@ -324,7 +324,9 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
                 changes={"passed": passed, "gates": [g.to_dict() for g in all_gates]},
             )
             robust = next(g for g in checks if g.name == "robustness").metrics
-            if np.isfinite(robust.get("challenger_worst_case", math.nan)):  # the gate's attack is evidence for the policy
+            if np.isfinite(
+                robust.get("challenger_worst_case", math.nan)
+            ):  # the gate's attack is evidence for the policy
                 policy_service.record_robustness(
                     session,
                     mv=candidate,
@@ -378,7 +380,8 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
 
     outcome, stage = _retrying(register_and_gate, what=f"job {job_id} candidate")
     if tracker is not None and result.tracking_run_id:
-        _mirror(tracker, str(current["name"]), result.tracking_run_id, stage)
+        version = str(outcome["candidate"]).rpartition("@")[2]
+        _mirror(tracker, str(current["name"]), result.tracking_run_id, version, stage)
     return outcome
 
 
@@ -403,11 +406,12 @@ def _tracker(config: WorkerConfig, experiment: str) -> Any:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _mirror(tracker: Any, name: str, run_id: str, stage: str) -> None:
-    """Register the run's model in MLflow and move the champion/challenger aliases to match."""
+def _mirror(tracker: Any, name: str, run_id: str, version: str, stage: str) -> None:
+    """Register the run's model in MLflow as the platform's ``version`` and move the aliases to match."""
     try:
-        version = tracker.register(name, run_id)
-        tracker.mirror_stage(name, version, stage)
+        registered = tracker.register(name, run_id)
+        tracker.tag_version(name, registered, version)
+        tracker.mirror_stage(name, registered, stage)
     except Exception as exc:  # MLflow is a mirror: the registry stays the system of record
         logger.warning("could not mirror %s (run %s) to MLflow: %s", name, run_id, exc)
 
