@@ -162,7 +162,8 @@ def assemble(
 def register(session: Session, *, job: RetrainJob, storage: LocalStorage, actor: str) -> TrainingData:
     """Assemble the job's training data and register it (reused when the content is already there)."""
     parent, reference, produced, features, label, plan, summary = assemble(session, job=job)
-    rows = pd.concat([reference, produced.drop(columns="timestamp")], ignore_index=True)
+    parts = [frame for frame in (reference, produced.drop(columns="timestamp")) if len(frame)]
+    rows = pd.concat(parts, ignore_index=True)
     mv = job.model_version
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "training.parquet"

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from governance.approval import service as approval_service
 from governance.approval.service import ApprovalPolicy
 from governance.audit import service as audit_service
-from governance.changeplan import service as changeplan_service
 from governance.auth import principal as principals
+from governance.changeplan import service as changeplan_service
 from governance.compliance import service as compliance_service
 from governance.dataset.models import DatasetVersion
 from governance.db import utcnow
