@@ -70,7 +70,7 @@ def declare_plan(session: Session, *, mv: ModelVersion, policy: dict[str, Any], 
         bounds["max_epochs"] = policy["max_epochs"]
     if policy.get("adversarial"):
         bounds["adversarial"] = True
-    data = {key: policy[key] for key in ("window_seconds", "reference") if key in policy}
+    data: dict[str, Any] = {key: policy[key] for key in ("window_seconds", "reference") if key in policy}
     plan = changeplan_service.declare(
         session,
         mv=mv,
