@@ -210,7 +210,7 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         ],
         (5, 15, 11, 33, 18, 18),
     )
-    plan = (report.get("change_plan") or {}).get("plan")
+    plan = (report["retraining"].get("change_plan") or {}).get("plan")
     pdf.heading("Predetermined change plan (EU AI Act Annex IV 2(f))", 11)
     if plan is None:
         pdf.para("No change plan: this model has not been retrained and declares no retrain policy.")
@@ -230,7 +230,7 @@ def to_pdf(report: dict[str, Any]) -> bytes:
                     "yes" if c["within"] else "no",
                     "; ".join(c["deviations"]),
                 ]
-                for c in report["change_plan"]["checks"]
+                for c in report["retraining"]["change_plan"]["checks"]
             ],
             (20, 10, 10, 10, 50),
         )
