@@ -3,6 +3,7 @@
 from governance.approval.models import Approval, ApprovalRequest
 from governance.audit.models import AuditEvent, AuditHead
 from governance.auth.models import ApiKey, User, WebSession
+from governance.changeplan.models import ChangePlan, ChangePlanCheck
 from governance.dataset.models import Dataset, DatasetLineage, DatasetVersion
 from governance.db import Base
 from governance.license.models import License
@@ -20,6 +21,8 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Base",
+    "ChangePlan",
+    "ChangePlanCheck",
     "Dataset",
     "DatasetLineage",
     "DatasetVersion",

@@ -2,9 +2,14 @@
 
 Manual promotions (CLI, API) and the retrain worker's promotions call :func:`promote`, so both pass
 the same policy; :func:`verdict` lets the worker ask first without writing anything.
+:func:`stage_changes` turns the transitions into plain data that the entry points hand, once their
+transaction has committed, to whatever mirrors the stages elsewhere (MLflow's aliases, in
+``trainer.tracking``), so this core imports nothing of the trainer.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -17,6 +22,25 @@ from governance.mlmodel import service as model_service
 from governance.mlmodel.models import ModelVersion, StageTransition
 from governance.policy import service as policy_service
 from governance.policy.service import Verdict
+
+
+@dataclass(frozen=True)
+class StageChange:
+    """A committed stage change, as the mirrors of the registry need it."""
+
+    model: str
+    version: str
+    stage: str
+    mlflow_run_id: str | None
+
+
+def stage_changes(transitions: list[StageTransition]) -> list[StageChange]:
+    return [
+        StageChange(
+            t.model_version.model.name, t.model_version.version, t.to_stage, t.model_version.mlflow_run_id
+        )
+        for t in transitions
+    ]
 
 
 def verdict(

@@ -4,7 +4,10 @@ Every run records its parameters, per-epoch metrics (``step`` = epoch), the hist
 platform archive the registry stores, and the model as an MLflow PyTorch model in the ``pt2``
 (``torch.export``) format, which loads without unpickling code. A resumed run continues the same
 MLflow run. The platform's stages appear to MLflow users as aliases on the registered model:
-``champion`` is the production version, ``challenger`` the candidate.
+``champion`` is the production version, ``challenger`` the candidate. Each MLflow model version
+carries the tag ``govern.version`` with the platform's version (MLflow numbers its own versions,
+which need not match), and :func:`mirror_stage_changes` moves the aliases after any promotion, a
+retrain's or a person's (the CLI and the API call it once their transaction has committed).
 
 The default store is a SQLite database and an artifact folder under a local directory
 (``sqlite:///<dir>/mlflow.db``, which MLflow's model registry supports offline);
@@ -20,7 +23,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -36,6 +39,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from governance.errors import NotFound, Unavailable
+from governance.promotion import StageChange
 from trainer.loop import EpochMetrics, TrainResult
 
 logger = logging.getLogger(__name__)
@@ -44,6 +48,7 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 MODEL_ARTIFACT = "model"
 STAGE_ALIASES = {"production": CHAMPION, "candidate": CHALLENGER, "staging": CHALLENGER}
+GOVERN_VERSION_TAG = "govern.version"
 _MAX_PARAM_LENGTH = 6000
 
 
@@ -195,6 +200,26 @@ class MlflowTracker:
             alias: str(version) for alias, version in self.client.get_registered_model(name).aliases.items()
         }
 
+    def tag_version(self, name: str, version: str | int, govern_version: str) -> None:
+        """Mark MLflow's ``version`` of ``name`` as the platform's ``govern_version``."""
+        self.client.set_model_version_tag(name, str(version), GOVERN_VERSION_TAG, str(govern_version))
+
+    def version_of(self, name: str, govern_version: str, run_id: str | None = None) -> str | None:
+        """MLflow's version of ``name`` that is the platform's ``govern_version`` (found by its tag,
+        else by the run that logged it, which is then tagged); None when MLflow has none."""
+        try:
+            found = self.client.search_model_versions(f"name='{name}'")
+        except MlflowException:
+            return None
+        for mv in found:
+            if mv.tags.get(GOVERN_VERSION_TAG) == str(govern_version):
+                return str(mv.version)
+        for mv in found:
+            if run_id is not None and mv.run_id == run_id and GOVERN_VERSION_TAG not in mv.tags:
+                self.tag_version(name, mv.version, govern_version)
+                return str(mv.version)
+        return None
+
     def mirror_stage(self, name: str, version: str | int, stage: str) -> None:
         """Show a platform stage change in MLflow.
 
@@ -245,6 +270,35 @@ class MlflowTracker:
                 ],
             )
         return str(info.model_uri)
+
+
+def mirror_stage_changes(
+    changes: Sequence[StageChange], *, tracking_uri: str | None, local_dir: Path
+) -> list[tuple[str, str, str]]:
+    """Move the MLflow aliases after committed stage changes; returns (model, MLflow version, stage)
+    for each one mirrored. MLflow is a mirror: a failure is logged, never raised, and nothing is
+    opened when no change concerns a version MLflow tracked (or the local store does not exist)."""
+    tracked = [c for c in changes if c.mlflow_run_id]
+    if not tracked or (tracking_uri is None and not (local_dir / "mlflow.db").exists()):
+        return []
+    done: list[tuple[str, str, str]] = []
+    trackers: dict[str, MlflowTracker] = {}
+    for change in tracked:
+        try:
+            tracker = trackers.get(change.model) or MlflowTracker(
+                tracking_uri, change.model, local_dir=local_dir
+            )
+            trackers[change.model] = tracker
+            version = tracker.version_of(change.model, change.version, change.mlflow_run_id)
+            if version is None:
+                continue
+            tracker.mirror_stage(change.model, version, change.stage)
+            done.append((change.model, version, change.stage))
+        except Exception as exc:  # the registry stays the system of record
+            logger.warning(
+                "could not mirror %s@%s → %s to MLflow: %s", change.model, change.version, change.stage, exc
+            )
+    return done
 
 
 def _metrics(values: dict[str, float], *, step: int) -> list[Metric]:

@@ -1,9 +1,12 @@
 """``govern worker``: claim retrain jobs and carry them through to a gated, promoted version.
 
-A job: assemble the training set (the model's reference dataset plus the labelled production
-records) and register it as a dataset version derived from the reference; train (resuming from
-the job's checkpoints when a previous worker was killed); register the candidate with its lineage;
-run the gates (champion against challenger, robustness, consistency, licenses); promote by the
+A job: assemble the training set by the model's change plan (``trainer.training_data``: the labelled
+production records of its declared window, plus the reference dataset or not) and register it as a
+dataset version derived from the reference; train (resuming from
+the job's checkpoints when a previous worker was killed); register the candidate with its lineage (its
+own training set as its reference for drift) and whether the retrain stayed inside the change plan
+(a candidate made outside it needs approval whatever its risk tier); run the gates, with the plan's
+thresholds (champion against challenger, robustness, consistency, licenses); promote by the
 promotion policy, the same one manual promotions pass (to production when every requirement of the
 candidate's risk tier is met, to staging to await approvals and the rest otherwise). Each step is a transaction
 with its audit events; a retried job reuses what an earlier attempt already registered, because
@@ -16,7 +19,6 @@ import logging
 import math
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -26,35 +28,30 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from governance.approval.service import ApprovalPolicy
 from governance.audit import service as audit_service
 from governance.auth.principal import Principal
+from governance.changeplan import service as changeplan_service
 from governance.compliance import service as compliance_service
-from governance.dataset import service as dataset_service
-from governance.dataset.files import inspect_file
-from governance.dataset.models import Dataset, DatasetVersion
+from governance.dataset.models import DatasetVersion
 from governance.db import Database
-from governance.errors import ComplianceViolation, GovernError, InvalidInput
+from governance.errors import ComplianceViolation, GovernError
 from governance.mlmodel import environment
 from governance.mlmodel import service as model_service
 from governance.mlmodel.models import Model, ModelVersion
 from governance.monitoring import jobs as job_service
 from governance.monitoring.lease import Heartbeat
 from governance.policy import service as policy_service
-from governance.production import service as production
-from governance.production.records import labelled_records
 from governance.promotion import promote, verdict
 from governance.storage import LocalStorage
 from monitors.modelio import CNNConfig, MLPConfig, load_model
-from monitors.quality_io import file_report
-from trainer import gates
+from trainer import gates, training_data
 from trainer.config import AdversarialConfig, TrainConfig
 from trainer.data import row_fingerprints, split_training_set, to_tensors
 from trainer.loop import train
+from trainer.training_data import TrainingData, next_version, read_frame
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +65,6 @@ class WorkerConfig:
     mlflow_uri: str | None = None
     name: str = ""
     epochs: int = 60
-    gate_margin: float = 0.0
-    robustness_epsilon: float = 0.05
-    robustness_margin: float = 0.05
     approvals_medium: int = 1
     approvals_high: int = 2
     # The platform's models are small: one intra-op thread trains them fastest (benchmarks/train.py).
@@ -81,23 +75,6 @@ class WorkerConfig:
 
 def worker_name() -> str:
     return f"worker@{socket.gethostname()}:{os.getpid()}"
-
-
-def next_version(existing: list[str]) -> str:
-    numbers = [int(v) for v in existing if v.isdigit()]
-    return str(max(numbers, default=0) + 1) if numbers or not existing else f"{len(existing) + 1}"
-
-
-def _reference_of(mv: ModelVersion) -> DatasetVersion:
-    for role in ("reference", "train"):
-        for link in mv.datasets:
-            if link.role == role:
-                return link.dataset_version
-    raise InvalidInput(f"{mv.ref} has no reference or training dataset to retrain from")
-
-
-def _read(location: str) -> pd.DataFrame:
-    return pd.read_parquet(location) if location.endswith((".parquet", ".pq")) else pd.read_csv(location)
 
 
 def _retrying(step: Callable[[], T], *, what: str, attempts: int = 5) -> T:
@@ -117,74 +94,17 @@ def _retrying(step: Callable[[], T], *, what: str, attempts: int = 5) -> T:
     raise AssertionError("unreachable")
 
 
-def _register_training_set(
-    db: Database, *, job_id: int, config: WorkerConfig
-) -> tuple[int, int, str, list[str], pd.DataFrame, pd.DataFrame]:
-    return _retrying(
-        lambda: _register_training_set_once(db, job_id=job_id, config=config),
-        what=f"job {job_id} training set",
-    )
-
-
-def _register_training_set_once(
-    db: Database, *, job_id: int, config: WorkerConfig
-) -> tuple[int, int, str, list[str], pd.DataFrame, pd.DataFrame]:
-    """Reference + labelled production rows as a new dataset version (reused when already there).
-
-    Also returns the two parts as frames, the production rows with their ``timestamp``, which the
-    split needs and the registered dataset (features and label) does not carry.
-    """
-    storage = LocalStorage(config.storage_root)
-    with db.transaction() as session:
-        job = job_service.get(session, job_id=job_id)
-        mv = job.model_version
-        parent = _reference_of(mv)
-        label = parent.label_column
-        if not label:
-            raise InvalidInput(f"dataset {parent.ref} has no label column to train on")
-        schema = production.feature_schema(mv)
-        features = (
-            list(schema) if schema is not None else [c["name"] for c in parent.columns if c["name"] != label]
-        )
-        reference = _read(parent.location)[[*features, label]]
-        labelled = list(labelled_records(session, mv=mv, columns=[*features, "timestamp"]))
-        parts = [f[[*features, "label", "timestamp"]].rename(columns={"label": label}) for f in labelled]
-        produced = (
-            pd.concat(parts, ignore_index=True)
-            if parts
-            else reference.iloc[:0].assign(timestamp=pd.Series(dtype="datetime64[ns, UTC]"))
-        )
-        produced[label] = produced[label].astype(reference[label].dtype)
-        rows = pd.concat([reference, produced.drop(columns="timestamp")], ignore_index=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "training.parquet"
-            rows.to_parquet(path, index=False)
-            file = inspect_file(path)
-            same = session.scalar(
-                select(DatasetVersion)
-                .join(Dataset)
-                .where(Dataset.name == parent.dataset.name, DatasetVersion.sha256 == file.sha256)
+def _register_training_set(db: Database, *, job_id: int, config: WorkerConfig) -> TrainingData:
+    def once() -> TrainingData:
+        with db.transaction() as session:
+            return training_data.register(
+                session,
+                job=job_service.get(session, job_id=job_id),
+                storage=LocalStorage(config.storage_root),
+                actor=config.actor,
             )
-            if same is None:
-                version = next_version([v.version for v in parent.dataset.versions])
-                same = dataset_service.register(
-                    session,
-                    storage=storage,
-                    file=file,
-                    name=parent.dataset.name,
-                    version=version,
-                    license_expression=parent.license_expression,
-                    actor=config.actor,
-                    label_column=label,
-                    source=f"retrain job {job_id}: {parent.ref} plus {len(rows) - len(reference)} labelled "
-                    f"production records of {mv.ref}",
-                    personal_data=parent.personal_data,
-                    legal_basis=parent.legal_basis,
-                    jurisdictions=list(parent.jurisdictions or []),
-                    derived_from=[parent.ref],
-                    quality_report=file_report(path, label=label),
-                ).version
-        return same.id, parent.id, label, features, reference, produced
+
+    return _retrying(once, what=f"job {job_id} training set")
 
 
 def _champion_training_rows(mv: ModelVersion, features: list[str]) -> np.ndarray:
@@ -196,7 +116,7 @@ def _champion_training_rows(mv: ModelVersion, features: list[str]) -> np.ndarray
     found = []
     for link in links:
         dataset = link.dataset_version
-        frame, label = _read(dataset.location), dataset.label_column
+        frame, label = read_frame(dataset.location), dataset.label_column
         if not label or any(c not in frame.columns for c in (*features, label)):
             logger.warning(
                 "%s's dataset %s lacks the features or label; its rows are not matched", mv.ref, dataset.ref
@@ -233,17 +153,21 @@ def _architecture(current: Any, n_features: int, n_classes: int) -> MLPConfig | 
 
 def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any]:
     started = time.perf_counter()
-    training_id, reference_id, label, features, reference_rows, production_rows = _register_training_set(
-        db, job_id=job_id, config=config
-    )
+    data_ = _register_training_set(db, job_id=job_id, config=config)
+    label, features = data_.label, data_.features
+    reference_rows, production_rows = data_.reference, data_.production
     with db.transaction() as session:
         job = job_service.get(session, job_id=job_id)
         mv = job.model_version
         params = dict(job.params or {})
-        training = session.get(DatasetVersion, training_id)
-        assert training is not None
-        training_ref = training.ref
-        reference_ref = session.get(DatasetVersion, reference_id).ref  # type: ignore[union-attr]
+        training_ref = str(data_.summary["training_set"])
+        reference_ref = session.get(DatasetVersion, data_.reference_id).ref  # type: ignore[union-attr]
+        plan = changeplan_service.get_version(session, model=mv.model, version=data_.plan_version)
+        plan_gates: dict[str, Any] = plan.document["gates"]
+        epochs = int(params.get("epochs", config.epochs))
+        outside = changeplan_service.deviations(
+            plan.document, epochs=epochs, adversarial=bool(params.get("adversarial"))
+        )
         champion_mv = next(
             iter(model_service.list_versions(session, name=mv.model.name, stage="production")), mv
         )
@@ -280,7 +204,7 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
     adversarial = AdversarialConfig() if params.get("adversarial") else None
     checkpoint_dir = config.storage_root / "checkpoints" / f"job-{job_id}"
     train_config = TrainConfig(
-        epochs=int(params.get("epochs", config.epochs)),
+        epochs=epochs,
         seed=int(current["seed"]),
         checkpoint_dir=checkpoint_dir,
         adversarial=adversarial,
@@ -316,7 +240,8 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
             challenger,
             x_test,
             y_test,
-            margin=config.gate_margin,
+            margin=float(plan_gates["champion_challenger"]["margin"]),
+            confidence=float(plan_gates["champion_challenger"]["confidence"]),
             y_train=splits.train[label].to_numpy(),
         ),
         gates.robustness(
@@ -325,12 +250,13 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
             x_test,
             gates.class_indices(champion, y_test),
             gates.class_indices(challenger, y_test),
-            epsilon=config.robustness_epsilon,
-            margin=config.robustness_margin,
+            epsilon=float(plan_gates["robustness"]["epsilon"]),
+            margin=float(plan_gates["robustness"]["margin"]),
+            confidence=float(plan_gates["robustness"]["confidence"]),
             reference=reference_x,
             seed=int(current["seed"]),
         ),
-        gates.consistency(challenger, x_consistency),
+        gates.consistency(challenger, x_consistency, tolerance=float(plan_gates["consistency"]["tolerance"])),
     ]
 
     def register_and_gate() -> tuple[dict[str, Any], str]:
@@ -349,7 +275,8 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
                 intended_purpose=current["purpose"],
                 actor=config.actor,
                 license_expression=current["license"],
-                datasets=[(training_ref, "train"), (reference_ref, "reference")],
+                # its own training set is its reference: the next drift is measured against what it learned
+                datasets=[(training_ref, "train"), (training_ref, "reference")],
                 framework="pytorch",
                 task="classification",
                 dependencies=environment.capture_for_framework("pytorch"),
@@ -358,6 +285,8 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
                     "architecture": architecture.kind,
                     "retrained_from": current["ref"],
                     "retrain_job": job_id,
+                    "base_reference": reference_ref,
+                    "change_plan": data_.plan_version,
                 },
                 seed=int(current["seed"]),
                 metrics={
@@ -367,6 +296,16 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
                 mlflow_run_id=result.tracking_run_id,
                 description=f"retrained by job {job_id} after: {job_service.get(session, job_id=job_id).reason}",
             ).version
+            changeplan_service.record_check(
+                session,
+                mv=candidate,
+                plan=changeplan_service.get_version(
+                    session, model=candidate.model, version=data_.plan_version
+                ),
+                found=outside,
+                job_id=job_id,
+                actor=config.actor,
+            )
             report = compliance_service.check(session, mv=candidate, actor=config.actor)
             license_gate = gates.Gate(
                 "licenses",
@@ -385,7 +324,9 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
                 changes={"passed": passed, "gates": [g.to_dict() for g in all_gates]},
             )
             robust = next(g for g in checks if g.name == "robustness").metrics
-            if np.isfinite(robust["challenger_worst_case"]):  # the gate's attack is evidence for the policy
+            if np.isfinite(
+                robust.get("challenger_worst_case", math.nan)
+            ):  # the gate's attack is evidence for the policy
                 policy_service.record_robustness(
                     session,
                     mv=candidate,
@@ -423,6 +364,8 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
                 "passed": passed,
                 "policy": policy,
                 "training_set": training_ref,
+                "training_data": data_.summary,
+                "change_plan": {"version": data_.plan_version, "within": not outside, "deviations": outside},
                 "test_metrics": result.test_metrics,
                 "mlflow_run_id": result.tracking_run_id,
                 "champion": current["champion"],
@@ -437,7 +380,8 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
 
     outcome, stage = _retrying(register_and_gate, what=f"job {job_id} candidate")
     if tracker is not None and result.tracking_run_id:
-        _mirror(tracker, str(current["name"]), result.tracking_run_id, stage)
+        version = str(outcome["candidate"]).rpartition("@")[2]
+        _mirror(tracker, str(current["name"]), result.tracking_run_id, version, stage)
     return outcome
 
 
@@ -462,11 +406,12 @@ def _tracker(config: WorkerConfig, experiment: str) -> Any:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _mirror(tracker: Any, name: str, run_id: str, stage: str) -> None:
-    """Register the run's model in MLflow and move the champion/challenger aliases to match."""
+def _mirror(tracker: Any, name: str, run_id: str, version: str, stage: str) -> None:
+    """Register the run's model in MLflow as the platform's ``version`` and move the aliases to match."""
     try:
-        version = tracker.register(name, run_id)
-        tracker.mirror_stage(name, version, stage)
+        registered = tracker.register(name, run_id)
+        tracker.tag_version(name, registered, version)
+        tracker.mirror_stage(name, registered, stage)
     except Exception as exc:  # MLflow is a mirror: the registry stays the system of record
         logger.warning("could not mirror %s (run %s) to MLflow: %s", name, run_id, exc)
 

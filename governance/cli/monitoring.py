@@ -125,6 +125,21 @@ def monitor_group() -> None:
     "--adversarial", is_flag=True, help="Retrain with PGD adversarial examples (robustness breach)."
 )
 @click.option(
+    "--retrain-window",
+    help="Train on the labelled production records within this duration (e.g. 7d) before the end of the "
+    "breaching window (default: all of them). Part of the model's change plan.",
+)
+@click.option(
+    "--retrain-reference/--no-retrain-reference",
+    default=None,
+    help="Add the reference dataset to the training data (default: added). Part of the change plan.",
+)
+@click.option(
+    "--retrain-max-epochs",
+    type=click.IntRange(1),
+    help="The change plan's bound on a retrain's epochs; a retrain beyond it needs approval.",
+)
+@click.option(
     "--catchup",
     type=click.Choice(["coalesce", "all"]),
     default="coalesce",
@@ -149,6 +164,9 @@ def monitor_add(
     retrain_after: int,
     cooldown: str,
     adversarial: bool,
+    retrain_window: str | None,
+    retrain_reference: bool | None,
+    retrain_max_epochs: int | None,
     catchup: str,
     as_json: bool,
 ) -> None:
@@ -158,11 +176,22 @@ def monitor_add(
     from governance.monitoring.channels import ChannelPolicy
     from governance.monitoring.schedule import parse_duration
 
-    policy = None
+    policy: dict[str, Any] | None = None
+    declared = retrain_window is not None or retrain_reference is not None or retrain_max_epochs is not None
+    if declared and not retrain:
+        raise InvalidInput(
+            "--retrain-window, --retrain-reference and --retrain-max-epochs declare a retrain's data: add --retrain"
+        )
     if retrain:
         policy = {"consecutive": retrain_after, "cooldown_seconds": parse_duration(cooldown, "--cooldown")}
         if adversarial:
             policy["adversarial"] = True
+        if retrain_window is not None:
+            policy["window_seconds"] = parse_duration(retrain_window, "--retrain-window")
+        if retrain_reference is not None:
+            policy["reference"] = retrain_reference
+        if retrain_max_epochs is not None:
+            policy["max_epochs"] = retrain_max_epochs
     secret = _webhook_secret(webhook_secret_env)
     channels = [_channel(t, secret) for t in channel_texts] or [{"type": "log"}]
     with cli.db().transaction() as session:
@@ -436,15 +465,26 @@ def retrain_list(cli: CliContext, status: str | None, as_json: bool) -> None:
 @click.argument("ref")
 @click.option("--reason", default="requested by hand", show_default=True)
 @click.option("--adversarial", is_flag=True, help="Train with PGD adversarial examples.")
+@click.option(
+    "--epochs",
+    type=click.IntRange(1),
+    help="Epochs to train (default: the worker's); beyond the change plan's bound the candidate needs approval.",
+)
 @json_option
 @pass_ctx
-def retrain_request(cli: CliContext, ref: str, reason: str, adversarial: bool, as_json: bool) -> None:
-    """Queue a retrain of NAME@VERSION by hand."""
+def retrain_request(
+    cli: CliContext, ref: str, reason: str, adversarial: bool, epochs: int | None, as_json: bool
+) -> None:
+    """Queue a retrain of NAME@VERSION by hand, under the model's change plan."""
+    from governance.changeplan import service as changeplan_service
     from governance.db import utcnow
     from governance.errors import Conflict
     from governance.mlmodel import service as model_service
     from governance.monitoring import jobs
 
+    params: dict[str, Any] = {"adversarial": True} if adversarial else {}
+    if epochs is not None:
+        params["epochs"] = epochs
     with cli.db().transaction() as session:
         mv = model_service.get_by_ref(session, ref)
         job = jobs.create(
@@ -453,10 +493,43 @@ def retrain_request(cli: CliContext, ref: str, reason: str, adversarial: bool, a
             monitor=None,
             window_start=utcnow(),
             reason=reason,
-            params={"adversarial": True} if adversarial else {},
+            params=params,
             actor=cli.settings.actor,
         )
         if job is None:
             raise Conflict(f"a retrain of {ref} was just requested")
-        data = job.to_dict()
-    emit(data, as_json, f"queued retrain job {data['id']} for {ref}")
+        plan = changeplan_service.get_version(session, model=mv.model, version=int(job.params["change_plan"]))
+        outside = changeplan_service.deviations(plan.document, epochs=epochs or 0, adversarial=adversarial)
+        data = {**job.to_dict(), "outside_plan": outside}
+    note = (
+        f" outside change plan version {data['params']['change_plan']} ({'; '.join(outside)}): its candidate needs an approved request before production"
+        if outside
+        else ""
+    )
+    emit(data, as_json, f"queued retrain job {data['id']} for {ref}{note}")
+
+
+@retrain_group.command("plan")
+@click.argument("model")
+@click.option("--history", is_flag=True, help="Every version of the plan, oldest first.")
+@json_option
+@pass_ctx
+def retrain_plan(cli: CliContext, model: str, history: bool, as_json: bool) -> None:
+    """The change plan of MODEL (a name): its retrains' training data, hyperparameter bounds and gates."""
+    from governance.changeplan import service as changeplan_service
+    from governance.errors import NotFound
+    from governance.mlmodel import service as model_service
+
+    with cli.db().transaction() as session:
+        found = model_service.get_model(session, name=model.partition("@")[0])
+        plans = changeplan_service.history(session, model=found)
+        if not plans:
+            raise NotFound(
+                f"model {found.name} has no change plan yet (`govern monitor add --retrain` declares one)"
+            )
+        rows = [p.to_dict() for p in (plans if history else plans[-1:])]
+    emit(
+        rows if history else rows[0],
+        as_json,
+        lambda: click.echo(json.dumps(rows if history else rows[0], indent=2)),
+    )

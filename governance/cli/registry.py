@@ -471,7 +471,7 @@ def promote_command(cli: CliContext, ref: str, stage: str, reason: str | None, a
     requirement."""
     from governance.approval.service import ApprovalPolicy
     from governance.mlmodel import service
-    from governance.promotion import promote
+    from governance.promotion import promote, stage_changes
 
     policy = ApprovalPolicy(medium=cli.settings.approvals_medium, high=cli.settings.approvals_high)
     with cli.db().transaction() as session:
@@ -487,6 +487,13 @@ def promote_command(cli: CliContext, ref: str, stage: str, reason: str | None, a
             {"version": t.model_version.ref, "from": t.from_stage, "to": t.to_stage, "reason": t.reason}
             for t in transitions
         ]
+        changes = stage_changes(transitions)
+    if any(c.mlflow_run_id for c in changes):  # committed: MLflow's aliases follow
+        from trainer.tracking import mirror_stage_changes
+
+        mirror_stage_changes(
+            changes, tracking_uri=cli.settings.mlflow_uri, local_dir=cli.settings.storage_root / "mlruns"
+        )
     lines = "\n".join(f"{r['version']}: {r['from']} → {r['to']}" for r in rows)
     emit({"model": ref, "stage": stage, "transitions": rows}, as_json, lines)
 

@@ -9,7 +9,7 @@ that retrain: catching up a long history queues one job, not one per breached wi
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit_service
+from governance.changeplan import service as changeplan_service
 from governance.db import LOCK_MODEL_RETRAIN, Database, advisory_xact_lock, utcnow
 from governance.errors import InvalidInput, NotFound
 from governance.mlmodel.models import ModelVersion
@@ -29,6 +30,11 @@ JOB_LEASE = timedelta(seconds=30)  # renewed by the worker while alive
 MAX_JOB_ATTEMPTS = 3
 
 
+RETRAIN_POLICY_KEYS = ("consecutive", "cooldown_seconds", "adversarial", "epochs", "approve")
+# The training-data rules and the epochs bound a retrain policy declares (into the model's change plan).
+TRAINING_DATA_KEYS = ("window_seconds", "reference", "max_epochs")
+
+
 def validate_policy(policy: dict[str, Any]) -> dict[str, Any]:
     merged = {**DEFAULT_POLICY, **policy}
     for key in ("consecutive", "cooldown_seconds"):
@@ -36,10 +42,44 @@ def validate_policy(policy: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput(
                 f"retrain policy '{key}' must be a {'positive' if key == 'consecutive' else 'non-negative'} integer"
             )
-    unknown = set(merged) - {"consecutive", "cooldown_seconds", "adversarial", "epochs", "approve"}
+    unknown = set(merged) - {*RETRAIN_POLICY_KEYS, *TRAINING_DATA_KEYS}
     if unknown:
         raise InvalidInput(f"retrain policy has unknown key(s) {', '.join(sorted(unknown))}")
+    window = merged.get("window_seconds")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window <= 0):
+        raise InvalidInput(f"the retrain window must be a positive duration, not {window!r} seconds")
+    if "reference" in merged and not isinstance(merged["reference"], bool):
+        raise InvalidInput("retrain policy 'reference' must be true or false")
+    for key in ("epochs", "max_epochs"):
+        value = merged.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InvalidInput(f"retrain policy '{key}' must be a positive integer")
+    if merged.get("epochs") and merged.get("max_epochs") and merged["epochs"] > merged["max_epochs"]:
+        raise InvalidInput(
+            f"retrain policy 'epochs' ({merged['epochs']}) exceeds its own bound max_epochs ({merged['max_epochs']})"
+        )
     return merged
+
+
+def declare_plan(session: Session, *, mv: ModelVersion, policy: dict[str, Any], actor: str) -> int:
+    """Write what a retrain policy declares (training-data window and reference, epochs bound,
+    adversarial training) into ``mv``'s model's change plan, the rest carried over; returns the plan
+    version in force."""
+    bounds: dict[str, Any] = {}
+    if policy.get("max_epochs") is not None:
+        bounds["max_epochs"] = policy["max_epochs"]
+    if policy.get("adversarial"):
+        bounds["adversarial"] = True
+    data: dict[str, Any] = {key: policy[key] for key in ("window_seconds", "reference") if key in policy}
+    plan = changeplan_service.declare(
+        session,
+        mv=mv,
+        actor=actor,
+        training_data=data,
+        hyperparameters=bounds,
+        comment=f"declared by the retrain policy of a monitor on {mv.ref}",
+    )
+    return plan.version
 
 
 def job_key(model_version_id: int, monitor_id: int | None, window_start: Any) -> str:
@@ -116,6 +156,7 @@ def request_for_breach(
         reason=f"{monitor.kind} breach on {monitor.name}: {run.details.get('summary', '')}".strip(),
         params={k: v for k, v in policy.items() if k in ("adversarial", "epochs")},
         actor=actor,
+        until=run.window_end,
     )
 
 
@@ -128,10 +169,20 @@ def create(
     reason: str,
     params: dict[str, Any],
     actor: str,
+    until: datetime | None = None,
 ) -> RetrainJob | None:
+    """Queue a retrain under the model's change plan in force (recorded in ``params``, with the end
+    of the breaching window, ``until``, that the plan's training-data window counts back from)."""
     key = job_key(model_version_id, monitor.id if monitor else None, window_start)
     if session.scalar(select(RetrainJob).where(RetrainJob.key == key)) is not None:
         return None
+    mv = session.get(ModelVersion, model_version_id)
+    if mv is None:
+        raise NotFound(f"model version {model_version_id} does not exist")
+    if until is None:
+        until = window_start + timedelta(seconds=monitor.window_seconds) if monitor else utcnow()
+    plan = changeplan_service.current(session, mv=mv)
+    params = {**params, "change_plan": plan.version, "until": until.isoformat() if until else None}
     job = RetrainJob(
         key=key,
         model_version_id=model_version_id,

@@ -99,6 +99,8 @@ def create(
     )
     session.add(monitor)
     session.flush()
+    if policy is not None:  # the retrain policy's data rules and bounds are the model's change plan
+        job_service.declare_plan(session, mv=mv, policy=policy, actor=actor)
     if any(secret is not None for _, secret in checked):  # secrets apart; the channel keeps a fingerprint
         monitor.channels = channel_service.store_channels(session, monitor_id=monitor.id, channels=checked)
         session.flush()

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from governance.approval.models import ApprovalRequest
 from governance.audit import service as audit_service
 from governance.auth.models import User
+from governance.changeplan import service as changeplan_service
+from governance.changeplan.models import ChangePlanCheck
 from governance.compliance import service as compliance_service
 from governance.compliance.service import format_path
 from governance.db import advisory_xact_lock, utcnow
@@ -286,6 +288,31 @@ def _monitors(session: Session, mv: ModelVersion, needed: int) -> Requirement:
     return Requirement("monitors", True, f"{count} enabled monitor(s) watch model {mv.model.name}")
 
 
+def _levels(session: Session, mv: ModelVersion, tier_levels: tuple[str, ...]) -> tuple[str, ...]:
+    """The approval levels ``mv`` needs: its tier's, and at least one approver whatever the tier
+    when the retrain that made it went outside the model's change plan."""
+    if tier_levels:
+        return tier_levels
+    plan_check = changeplan_service.check_of(session, mv=mv)
+    return ("approver",) if plan_check is not None and not plan_check.within else ()
+
+
+def _change_plan(check: ChangePlanCheck, approvals: Requirement | None) -> Requirement:
+    where = f"retrain job {check.retrain_job_id}" if check.retrain_job_id else "its retrain"
+    if check.within:
+        return Requirement(
+            "change_plan", True, f"{where} stayed inside change plan version {check.plan_version}"
+        )
+    left = "; ".join(str(d) for d in check.deviations)
+    met = approvals is not None and approvals.met
+    return Requirement(
+        "change_plan",
+        met,
+        f"{where} went outside change plan version {check.plan_version} ({left}): "
+        + ("approved" if met else "it needs an approved request whatever the risk tier"),
+    )
+
+
 def evaluate(
     session: Session,
     *,
@@ -300,8 +327,12 @@ def evaluate(
     found = [_compliance(session, mv, actor)]
     if requirements.data_quality:
         found.append(_data_quality(mv))
-    if requirements.approvals:
-        found.append(_approvals(session, mv, requirements.approvals))
+    levels = _levels(session, mv, requirements.approvals)
+    if levels:
+        found.append(_approvals(session, mv, levels))
+    plan_check = changeplan_service.check_of(session, mv=mv)
+    if plan_check is not None:
+        found.append(_change_plan(plan_check, found[-1] if levels else None))
     if requirements.robustness is not None:
         found.append(_robustness(session, mv, requirements, now or utcnow()))
     if requirements.monitors:
@@ -314,7 +345,7 @@ def levels_for(
 ) -> tuple[int, tuple[str, ...]]:
     """The policy version in force and the approval levels it asks of ``mv``'s tier."""
     policy = current(session, seed=seed)
-    return policy.version, document_of(policy).tier(mv.risk_tier).approvals
+    return policy.version, _levels(session, mv, document_of(policy).tier(mv.risk_tier).approvals)
 
 
 def record_robustness(

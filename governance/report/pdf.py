@@ -210,6 +210,30 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         ],
         (5, 15, 11, 33, 18, 18),
     )
+    plan = (report["retraining"].get("change_plan") or {}).get("plan")
+    pdf.heading("Predetermined change plan (EU AI Act Annex IV 2(f))", 11)
+    if plan is None:
+        pdf.para("No change plan: this model has not been retrained and declares no retrain policy.")
+    else:
+        pdf.para(
+            f"Version {plan['version']} in force (set by {plan['created_by']}): training data "
+            f"{_fmt(plan['training_data'])}; hyperparameter bounds {_fmt(plan['hyperparameters'])}; "
+            f"gates {_fmt(plan['gates'])}"
+        )
+        pdf.rows(
+            ["version", "job", "plan", "inside", "deviations"],
+            [
+                [
+                    c["model"],
+                    c["retrain_job"],
+                    c["plan_version"],
+                    "yes" if c["within"] else "no",
+                    "; ".join(c["deviations"]),
+                ]
+                for c in report["retraining"]["change_plan"]["checks"]
+            ],
+            (20, 10, 10, 10, 50),
+        )
 
     pdf.section("lifecycle", 9)
     pdf.rows(

@@ -16,6 +16,7 @@ from governance.approval import service as approval_service
 from governance.approval.service import ApprovalPolicy
 from governance.audit import service as audit_service
 from governance.auth import principal as principals
+from governance.changeplan import service as changeplan_service
 from governance.compliance import service as compliance_service
 from governance.dataset.models import DatasetVersion
 from governance.db import utcnow
@@ -247,6 +248,27 @@ def _retraining(session: Session, mv: ModelVersion) -> dict[str, Any]:
     return {"jobs": [j.to_dict() for j in jobs]}
 
 
+def _change_plan(session: Session, mv: ModelVersion) -> dict[str, Any]:
+    """The model's predetermined change plan (EU AI Act Annex IV 2(f)), its versions, and whether
+    each retrain stayed inside it."""
+    plans = changeplan_service.history(session, model=mv.model)
+    own = changeplan_service.check_of(session, mv=mv)
+    return {
+        "plan": plans[-1].to_dict() if plans else None,
+        "versions": [
+            {
+                "version": p.version,
+                "created_by": p.created_by,
+                "created_at": p.created_at.isoformat(),
+                "comment": p.comment,
+            }
+            for p in plans
+        ],
+        "checks": [c.to_dict() for c in changeplan_service.checks(session, model=mv.model)],
+        "this_version": own.to_dict() if own is not None else None,
+    }
+
+
 def _lifecycle(session: Session, mv: ModelVersion) -> dict[str, Any]:
     transitions = session.scalars(
         select(StageTransition)
@@ -365,7 +387,7 @@ def build(session: Session, *, mv: ModelVersion, policy: ApprovalPolicy | None =
         "evaluation": {"metrics": mv.metrics or {}},
         "robustness": {"curves": robustness_runs, "latest": robustness_runs[-1] if robustness_runs else None},
         "monitoring": _monitoring(session, mv, monitors),
-        "retraining": _retraining(session, mv),
+        "retraining": {**_retraining(session, mv), "change_plan": _change_plan(session, mv)},
         "lifecycle": _lifecycle(session, mv),
         "approvals": _approvals(session, mv, policy or ApprovalPolicy()),
         "audit": _audit(session, mv),

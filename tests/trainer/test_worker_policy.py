@@ -40,7 +40,9 @@ def test_the_worker_promotes_only_what_the_policy_allows(
     db: Database, database_url: str, tmp_path: Path
 ) -> None:
     settings = Settings(database_url=database_url, storage_root=tmp_path / "storage", actor="tester")
-    scenario.deploy(db, settings, tmp_path / "work", SMALL, lambda _: None)
+    pool = scenario.deploy(db, settings, tmp_path / "work", SMALL, lambda _: None)
+    # labelled production records: the retrains' test rows (the champion trained on all of digits@1)
+    scenario.stream(db, settings, tmp_path / "work", SMALL, pool, lambda _: None)
     with db.transaction() as s:
         mv = model_service.get_by_ref(s, "digits-classifier@1")
         risk.change_tier(s, mv=mv, tier="high", reason="reads cheques", actor="tester")

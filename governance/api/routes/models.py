@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Response
 
 from governance.api.deps import (
     Editor,
@@ -32,7 +32,7 @@ from governance.api.upload import UploadDep
 from governance.auth.principal import Principal
 from governance.compliance import service as compliance_service
 from governance.mlmodel import service
-from governance.promotion import promote
+from governance.promotion import promote, stage_changes
 from governance.report import render
 from governance.report import service as report_service
 from governance.storage import LocalStorage
@@ -169,7 +169,14 @@ def model_check(name: str, version: str, session: SessionDep, user: Editor) -> d
 
 @router.post("/{name}/{version}/promote", response_model=PromotionRead)
 def model_promote(
-    name: str, version: str, data: PromotionCreate, session: SessionDep, user: Editor, policy: PolicyDep
+    name: str,
+    version: str,
+    data: PromotionCreate,
+    session: SessionDep,
+    user: Editor,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
 ) -> dict[str, Any]:
     """Move the version to a stage; production needs every requirement of the promotion policy."""
     mv = service.get_version(session, name=name, version=version)
@@ -181,6 +188,16 @@ def model_promote(
         reason=data.reason,
         approvals=policy,
     )
+    changes = stage_changes(transitions)
+    if any(c.mlflow_run_id for c in changes):  # after the commit and the response: MLflow's aliases follow
+        from trainer.tracking import mirror_stage_changes
+
+        background.add_task(
+            mirror_stage_changes,
+            changes,
+            tracking_uri=settings.mlflow_uri,
+            local_dir=settings.storage_root / "mlruns",
+        )
     return {
         "model": mv.ref,
         "stage": mv.stage,

@@ -42,6 +42,11 @@ class RetrainPolicy(InputModel):
     consecutive: int = Field(default=1, ge=1, le=10_000)
     cooldown: Short = "1h"
     adversarial: bool = False
+    # the training data a retrain learns from (the model's change plan): labelled production records
+    # within ``window`` before the breaching window's end (all when None), plus the reference or not
+    window: Short | None = None
+    reference: bool | None = None
+    max_epochs: int | None = Field(default=None, ge=1, le=100_000)
 
 
 class MonitorCreate(InputModel):
@@ -85,6 +90,12 @@ def add_monitor(
         }
         if data.retrain.adversarial:
             policy["adversarial"] = True
+        if data.retrain.window is not None:
+            policy["window_seconds"] = parse_duration(data.retrain.window, "retrain window")
+        if data.retrain.reference is not None:
+            policy["reference"] = data.retrain.reference
+        if data.retrain.max_epochs is not None:
+            policy["max_epochs"] = data.retrain.max_epochs
     monitor = service.create(
         session,
         name=data.name,
