@@ -81,7 +81,10 @@ class _Pdf(FPDF):
             return
         self.set_font("DejaVu", "", 7.5)
         cells = [["-" if v is None or v == "" else str(v) for v in row] for row in rows]
-        fixed = {i: max(self.get_string_width(c[i]) for c in [header, *cells]) + _PAD for i in nowrap}
+        self.set_font("DejaVu", "B", 7.5)
+        heads = [self.get_string_width(h) for h in header]
+        self.set_font("DejaVu", "", 7.5)
+        fixed = {i: max(heads[i], *(self.get_string_width(c[i]) for c in cells)) + _PAD for i in nowrap}
         rest = self.epw - sum(fixed.values())
         share = sum(w for i, w in enumerate(weights) if i not in fixed) or 1.0
         widths = tuple(fixed.get(i, max(rest, 20) * w / share) for i, w in enumerate(weights))
