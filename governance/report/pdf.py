@@ -44,6 +44,8 @@ class _Pdf(FPDF):
         self.cell(0, 5, f"Audit report {self.model} · page {self.page_no()}", align="C")
 
     def heading(self, text: str, size: int = 13, link: int | None = None) -> None:
+        if self.will_page_break(24):  # no heading alone at the foot of a page
+            self.add_page()
         self.ln(2)
         self.set_font("DejaVu", "B", size)
         if link is not None:
@@ -85,9 +87,13 @@ class _Pdf(FPDF):
         heads = [self.get_string_width(h) for h in header]
         self.set_font("DejaVu", "", 7.5)
         fixed = {i: max(heads[i], *(self.get_string_width(c[i]) for c in cells)) + _PAD for i in nowrap}
-        rest = self.epw - sum(fixed.values())
-        share = sum(w for i, w in enumerate(weights) if i not in fixed) or 1.0
-        widths = tuple(fixed.get(i, max(rest, 20) * w / share) for i, w in enumerate(weights))
+        words = {
+            i: max(self.get_string_width(word) for c in [header, *cells] for word in c[i].split() or [""])
+            + _PAD
+            for i in range(len(header))
+            if i not in fixed
+        }
+        widths = _share(self.epw - sum(fixed.values()), weights, words, fixed)
         with self.table(
             col_widths=widths,
             width=min(sum(widths), self.epw - 0.01),
@@ -108,12 +114,42 @@ class _Pdf(FPDF):
             self.not_recorded()
 
 
+def _share(
+    room: float, weights: tuple[float, ...], least: dict[int, float], fixed: dict[int, float]
+) -> tuple[float, ...]:
+    """Split ``room`` among the free columns by weight, none narrower than its longest word if it fits."""
+    width = dict(fixed)
+    free = dict(least)
+    if sum(free.values()) > room:  # cannot keep every word whole: shares by need
+        total = sum(free.values()) or 1.0
+        width.update({i: max(room, 20) * free[i] / total for i in free})
+        return tuple(width[i] for i in range(len(weights)))
+    while free:
+        total = sum(weights[i] for i in free) or 1.0
+        share = {i: room * weights[i] / total for i in free}
+        short = [i for i in free if share[i] < free[i]]
+        if not short:
+            width.update(share)
+            break
+        for i in short:
+            width[i] = free.pop(i)
+            room -= width[i]
+    return tuple(width[i] for i in range(len(weights)))
+
+
 def _answered(row: dict[str, Any], titles: dict[str, str]) -> str:
     if not row["answered_in"]:
         return NOT_RECORDED
     text = "; ".join(titles[s] for s in row["answered_in"])
     missing = ", ".join(titles[s] for s in row["missing"])
     return text + (f" ({NOT_RECORDED}: {missing})" if missing else "")
+
+
+def _pairs(value: Any) -> str:
+    """A settings dict as ``key=value, ...``: breaks between settings, never inside a name."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items()) or "none"
+    return _fmt(value)
 
 
 def _fmt(value: Any) -> str:
@@ -366,20 +402,20 @@ def to_pdf(report: dict[str, Any]) -> bytes:
     pdf.section("monitoring_plan", links)
     if report["monitoring_plan"]["monitors"]:
         pdf.rows(
-            ["monitor", "kind", "schedule", "thresholds", "channels", "retrain policy", "since"],
+            ["monitor", "kind", "schedule", "thresholds", "channels", "retrain policy", "since (UTC)"],
             [
                 [
                     m["name"] + ("" if m["enabled"] else " (disabled)"),
                     m["kind"],
                     f"{m['schedule']} / {m['window_seconds']} s",
-                    _fmt(m["thresholds"]),
+                    _pairs(m["thresholds"]),
                     "; ".join(m["channels"]) or "none",
-                    _fmt(m["retrain_policy"]) if m["retrain_policy"] else "none",
-                    ts(m["since"]),
+                    _pairs(m["retrain_policy"]) if m["retrain_policy"] else "none",
+                    ts(m["since"])[:10],
                 ]
                 for m in report["monitoring_plan"]["monitors"]
             ],
-            (4, 2, 2, 3, 3, 3, 1),
+            (3, 2, 2, 4, 4, 4, 1),
             nowrap=(6,),
         )
 
