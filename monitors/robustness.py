@@ -470,6 +470,7 @@ def _run_attack(
     restarts = settings.pgd_restarts if name in RESTART_ATTACKS else 1
     hits, norms = [], []
     for batch, start in enumerate(range(0, len(u), batch_size)):
+        logger.info("attack %s: %d of %d samples", name, start, len(u))  # a CLI's status line
         xb, yb = u[start : start + batch_size], labels[start : start + batch_size]
         hit = np.zeros((len(epsilons), len(xb)), dtype=bool)
         for restart in range(max(restarts, 1)):

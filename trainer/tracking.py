@@ -165,8 +165,9 @@ class MlflowTracker:
         uri = f"runs:/{run_id}/{artifact_path}"
         if artifact_path == MODEL_ARTIFACT:
             uri = self.client.get_run(run_id).data.tags.get("mlflow_model_uri", uri)
-        with self._fluent():
+        with self._fluent(), _mlflow_prints_as_log():
             version = mlflow.register_model(uri, name)
+        logger.info("registered %s version %s in MLflow", name, version.version)
         return str(version.version)
 
     def register_and_alias(
@@ -299,6 +300,20 @@ def mirror_stage_changes(
                 "could not mirror %s@%s → %s to MLflow: %s", change.model, change.version, change.stage, exc
             )
     return done
+
+
+@contextmanager
+def _mlflow_prints_as_log() -> Iterator[None]:
+    """MLflow prints registry events straight to stderr; they belong in the log, not the user's output."""
+    from mlflow.utils import logging_utils
+
+    stream = logging_utils.MLFLOW_LOGGING_STREAM
+    enabled = stream.enabled
+    stream.enabled = logger.isEnabledFor(logging.DEBUG)
+    try:
+        yield
+    finally:
+        stream.enabled = enabled
 
 
 def _metrics(values: dict[str, float], *, step: int) -> list[Metric]:

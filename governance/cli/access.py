@@ -206,7 +206,7 @@ def serve_command(cli: CliContext, host: str, port: int) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to FILE (default: stdout).")
 @pass_ctx
 def report_command(cli: CliContext, ref: str, fmt: str, output: Path | None) -> None:
-    """The audit report of NAME@VERSION (EU AI Act Annex IV and SR 11-7 mapping)."""
+    """The audit report of NAME@VERSION (mapped to EU AI Act Annex IV, SR 26-2 and SR 11-7)."""
     from governance.mlmodel import service as model_service
     from governance.report import render, service
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,6 +87,25 @@ class CliContext:
             return Principal.of_user(user)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (an in-process runner)
+        pass
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("model-governance")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
@@ -95,6 +115,10 @@ class GovernGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # the reader went away (``govern report X | head``): stop quietly, as a killed writer would
+            _silence_stdout()
+            ctx.exit(141)
         except Failed as failed:
             ctx.exit(failed.code)
         except GovernError as exc:
@@ -159,13 +183,13 @@ pass_ctx = click.make_pass_decorator(CliContext)
 
 @click.group(cls=GovernGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.version_option(version=_version(), prog_name="govern", message="%(prog)s %(version)s")
 @click.pass_context
 def main(ctx: click.Context, verbose: int) -> None:
     """Model governance and monitoring: registry, compliance, audit, monitors, retraining."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    from governance.cli.progress import configure_logging
+
+    configure_logging(verbose)
     if ctx.obj is None:
         try:
             ctx.obj = CliContext(settings=Settings())

@@ -189,22 +189,27 @@ def demo_command(cli: CliContext, workdir: Path, windows: int, as_json: bool) ->
 
     from governance.audit import service as audit_service
     from governance.cli.access import approval_policy
+    from governance.cli.progress import Status, follow
     from governance.cli.scenario import Scenario, demo_principal, run
     from governance.mlmodel import service as model_service
     from governance.report import render
     from governance.report import service as report_service
 
     started = time.perf_counter()
-    say = (
-        (lambda message: None)
-        if as_json
-        else (lambda message: click.echo(f"[{time.perf_counter() - started:5.1f}s] {message}"))
-    )
-    say("1. registry and license compliance (breast-cancer data)")
-    owner = demo_principal(cli.db(), cli.settings)
-    compliance = _compliance_phase(cli, workdir, owner, say)
-    say("2. the closed loop (digits): deploy, stream, monitor, alert, retrain, gate, promote")
-    loop = run(cli.db(), cli.settings, workdir, Scenario(windows=windows), say, principal=owner)
+    status = Status.for_command(as_json)
+
+    def say(message: str) -> None:
+        if not as_json:
+            status.clear()
+            click.echo(f"[{time.perf_counter() - started:5.1f}s] {message}")
+            status.update(f"[{time.perf_counter() - started:5.1f}s] working…")
+
+    with follow(as_json, status=status):
+        say("1. registry and license compliance (breast-cancer data)")
+        owner = demo_principal(cli.db(), cli.settings)
+        compliance = _compliance_phase(cli, workdir, owner, say)
+        say("2. the closed loop (digits): deploy, stream, monitor, alert, retrain, gate, promote")
+        loop = run(cli.db(), cli.settings, workdir, Scenario(windows=windows), say, principal=owner)
     with cli.db().transaction() as session:
         chain = audit_service.verify(session)
         live = model_service.list_versions(session, name="digits-classifier", stage="production")
@@ -213,7 +218,7 @@ def demo_command(cli: CliContext, workdir: Path, windows: int, as_json: bool) ->
             report_path = (workdir / f"report-{live[0].model.name}-{live[0].version}.html").absolute()
             report = report_service.build(session, mv=live[0], policy=approval_policy(cli))
             report_path.write_bytes(render.render(report, "html"))
-            say(f"audit report of {live[0].ref} (EU AI Act Annex IV / SR 11-7): {report_path}")
+            say(f"audit report of {live[0].ref} (EU AI Act Annex IV / SR 26-2 / SR 11-7): {report_path}")
     say(
         f"3. audit chain {'holds' if chain.ok else 'BROKEN'} over {chain.events} events (head {chain.head_hash})"
     )

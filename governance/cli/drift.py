@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from governance.cli.app import emit, json_option, main, table
+from governance.cli.progress import follow
 from governance.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -151,20 +152,21 @@ def drift_command(
     if multivariate:
         sample_size = max(sample_size, SAMPLE_ROWS)
 
-    if is_profile_file(reference):
-        reference_profile = DatasetProfile.load(reference)
-    else:
-        reference_profile = profile_path(reference, sample_size=sample_size)
-    if save_profile:
-        reference_profile.save(save_profile)
-    if engine == "dask":
-        from monitors.drift.dask_engine import profile_with_dask
+    with follow(as_json):
+        if is_profile_file(reference):
+            reference_profile = DatasetProfile.load(reference)
+        else:
+            reference_profile = profile_path(reference, sample_size=sample_size)
+        if save_profile:
+            reference_profile.save(save_profile)
+        if engine == "dask":
+            from monitors.drift.dask_engine import profile_with_dask
 
-        current_profile = profile_with_dask(str(current), scheduler=scheduler, sample_size=sample_size)
-    else:
-        current_profile = profile_path(
-            current, sample_size=SAMPLE_ROWS if multivariate else (DEFAULT_REPORT_ROWS if report else 0)
-        )
+            current_profile = profile_with_dask(str(current), scheduler=scheduler, sample_size=sample_size)
+        else:
+            current_profile = profile_path(
+                current, sample_size=SAMPLE_ROWS if multivariate else (DEFAULT_REPORT_ROWS if report else 0)
+            )
     result = compare_profiles(
         reference_profile,
         current_profile,

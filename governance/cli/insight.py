@@ -14,6 +14,7 @@ import click
 import numpy as np
 
 from governance.cli.app import emit, json_option, main, table
+from governance.cli.progress import follow
 from governance.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -252,20 +253,21 @@ def robustness_command(
     reference = load_data(reference_file, label, label_required=False)[0] if reference_file else None
     loaded = load_model(model_file, expected_sha256=sha256, device=device)
     check_fits(loaded, x, data_file, label, device)
-    result = assess_robustness(
-        loaded.module,
-        x,
-        y,
-        epsilons=grid,
-        attacks=names,
-        input_bounds=_bounds(bounds, loaded),
-        reference=reference,
-        settings=AttackSettings(pgd_steps=pgd_steps, pgd_restarts=pgd_restarts),
-        seed=seed,
-        batch_size=batch_size,
-        max_samples=max_samples,
-        device=device,
-    )
+    with follow(as_json):
+        result = assess_robustness(
+            loaded.module,
+            x,
+            y,
+            epsilons=grid,
+            attacks=names,
+            input_bounds=_bounds(bounds, loaded),
+            reference=reference,
+            settings=AttackSettings(pgd_steps=pgd_steps, pgd_restarts=pgd_restarts),
+            seed=seed,
+            batch_size=batch_size,
+            max_samples=max_samples,
+            device=device,
+        )
     data = result.to_dict()
     data["model_sha256"] = loaded.sha256
     if record_ref is not None:

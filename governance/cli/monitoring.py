@@ -11,6 +11,7 @@ import click
 
 from governance.auth.principal import SCHEDULER, WORKER
 from governance.cli.app import CliContext, emit, json_option, main, pass_ctx, table
+from governance.cli.progress import follow
 from governance.errors import InvalidInput
 from governance.validation import MAX_JSON_DEPTH, check_json, json_depth, parse_json
 
@@ -288,15 +289,16 @@ def monitor_run(cli: CliContext, ident: str, at_text: str | None, as_json: bool)
     with db.transaction() as session:
         monitor = service.get(session, ident=ident)
         monitor_id, window = monitor.id, now_window(monitor, at)
-    report = run_window(
-        db,
-        monitor_id=monitor_id,
-        window=window,
-        worker="cli",
-        actor=cli.settings.actor,
-        storage_root=cli.settings.storage_root,
-        lease=timedelta(seconds=cli.settings.lease_seconds),
-    )
+    with follow(as_json):
+        report = run_window(
+            db,
+            monitor_id=monitor_id,
+            window=window,
+            worker="cli",
+            actor=cli.settings.actor,
+            storage_root=cli.settings.storage_root,
+            lease=timedelta(seconds=cli.settings.lease_seconds),
+        )
     if report is None:
         raise InvalidInput(
             f"monitor {ident} has already run (or is running) for the window ending {at.isoformat()}"
@@ -421,7 +423,8 @@ def worker_command(
         epochs=epochs,
         lease_seconds=cli.settings.lease_seconds,
     )
-    done = work(cli.db(), config=config, once=once, poll_seconds=poll, max_jobs=max_jobs)
+    with follow(as_json):
+        done = work(cli.db(), config=config, once=once, poll_seconds=poll, max_jobs=max_jobs)
     rows = [
         {
             "id": d["id"],

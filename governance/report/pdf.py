@@ -1,4 +1,8 @@
-"""The report as PDF (fpdf2, pure Python), with matplotlib's DejaVu fonts for full Unicode."""
+"""The report as PDF (fpdf2, pure Python), with matplotlib's DejaVu fonts for full Unicode.
+
+Tables size the columns that hold hashes and timestamps to their longest value, and timestamps
+use non-breaking spaces, so neither is ever wrapped mid-string; the other columns share the rest.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +16,23 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from governance.report import charts
-from governance.report.service import SECTIONS
+from governance.report.render import NOT_RECORDED, number, section_titles, timestamp
 
 _FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-_TITLES = dict(SECTIONS)
+_NBSP = "\u00a0"
+_PAD = 2.2  # mm of cell padding and rule, both sides together
+
+
+def ts(value: Any) -> str:
+    return timestamp(value).replace(" ", _NBSP) if value else "-"
 
 
 class _Pdf(FPDF):
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, titles: dict[str, str], evidence: dict[str, bool]) -> None:
         super().__init__(format="A4")
         self.model = model
+        self.titles = titles
+        self.evidence = evidence
         self.add_font("DejaVu", "", str(_FONTS / "DejaVuSans.ttf"))
         self.add_font("DejaVu", "B", str(_FONTS / "DejaVuSans-Bold.ttf"))
         self.set_auto_page_break(auto=True, margin=15)
@@ -32,9 +43,13 @@ class _Pdf(FPDF):
         self.set_font("DejaVu", "", 7)
         self.cell(0, 5, f"Audit report {self.model} · page {self.page_no()}", align="C")
 
-    def heading(self, text: str, size: int = 13) -> None:
+    def heading(self, text: str, size: int = 13, link: int | None = None) -> None:
+        if self.will_page_break(24):  # no heading alone at the foot of a page
+            self.add_page()
         self.ln(2)
         self.set_font("DejaVu", "B", size)
+        if link is not None:
+            self.set_link(link, page=self.page_no(), y=self.get_y())
         self.multi_cell(0, 7, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_font("DejaVu", "", 9)
 
@@ -42,22 +57,99 @@ class _Pdf(FPDF):
         self.set_font("DejaVu", "", 9)
         self.multi_cell(0, 4.6, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
-    def rows(self, header: list[str], rows: list[list[Any]], widths: tuple[int, ...] | None = None) -> None:
+    def not_recorded(self, what: str = "") -> None:
+        self.set_font("DejaVu", "B", 9)
+        self.multi_cell(
+            0,
+            4.6,
+            f"{what}{NOT_RECORDED.capitalize() if not what else NOT_RECORDED}.",
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
+        self.set_font("DejaVu", "", 9)
+
+    def rows(
+        self,
+        header: list[str],
+        rows: list[list[Any]],
+        weights: tuple[float, ...],
+        *,
+        nowrap: tuple[int, ...] = (),
+        empty: str = "(none)",
+    ) -> None:
+        """A table; the columns in ``nowrap`` are as wide as their longest cell."""
         if not rows:
-            self.para("(none)")
+            self.para(empty)
             return
         self.set_font("DejaVu", "", 7.5)
+        cells = [["-" if v is None or v == "" else str(v) for v in row] for row in rows]
+        self.set_font("DejaVu", "B", 7.5)
+        heads = [self.get_string_width(h) for h in header]
+        self.set_font("DejaVu", "", 7.5)
+        fixed = {i: max(heads[i], *(self.get_string_width(c[i]) for c in cells)) + _PAD for i in nowrap}
+        words = {
+            i: max(self.get_string_width(word) for c in [header, *cells] for word in c[i].split() or [""])
+            + _PAD
+            for i in range(len(header))
+            if i not in fixed
+        }
+        widths = _share(self.epw - sum(fixed.values()), weights, words, fixed)
         with self.table(
-            col_widths=widths, text_align="LEFT", line_height=3.8, first_row_as_headings=True
+            col_widths=widths,
+            width=min(sum(widths), self.epw - 0.01),
+            align="LEFT",
+            text_align="LEFT",
+            line_height=3.8,
+            first_row_as_headings=True,
         ) as t:
-            t.row([str(h) for h in header])
-            for row in rows:
-                t.row(["-" if v is None or v == "" else str(v) for v in row])
+            t.row(header)
+            for row in cells:
+                t.row(row)
         self.set_font("DejaVu", "", 9)
         self.ln(1)
 
-    def section(self, key: str, number: int) -> None:
-        self.heading(f"{number}. {_TITLES[key]}")
+    def section(self, key: str, links: dict[str, int]) -> None:
+        self.heading(self.titles[key], link=links[key])
+        if key in self.evidence and not self.evidence[key]:
+            self.not_recorded()
+
+
+def _share(
+    room: float, weights: tuple[float, ...], least: dict[int, float], fixed: dict[int, float]
+) -> tuple[float, ...]:
+    """Split ``room`` among the free columns by weight, none narrower than its longest word if it fits."""
+    width = dict(fixed)
+    free = dict(least)
+    if sum(free.values()) > room:  # cannot keep every word whole: shares by need
+        total = sum(free.values()) or 1.0
+        width.update({i: max(room, 20) * free[i] / total for i in free})
+        return tuple(width[i] for i in range(len(weights)))
+    while free:
+        total = sum(weights[i] for i in free) or 1.0
+        share = {i: room * weights[i] / total for i in free}
+        short = [i for i in free if share[i] < free[i]]
+        if not short:
+            width.update(share)
+            break
+        for i in short:
+            width[i] = free.pop(i)
+            room -= width[i]
+    return tuple(width[i] for i in range(len(weights)))
+
+
+def _answered(row: dict[str, Any], titles: dict[str, str]) -> str:
+    if not row["answered_in"]:
+        return NOT_RECORDED
+    text = "; ".join(titles[s] for s in row["answered_in"])
+    missing = ", ".join(titles[s] for s in row["missing"])
+    return text + (f" ({NOT_RECORDED}: {missing})" if missing else "")
+
+
+def _pairs(value: Any) -> str:
+    """A settings dict as ``key=value, ...``: breaks between settings, never inside a name."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items()) or "none"
+    return _fmt(value)
 
 
 def _fmt(value: Any) -> str:
@@ -67,43 +159,93 @@ def _fmt(value: Any) -> str:
 def to_pdf(report: dict[str, Any]) -> bytes:
     figs = charts.figures(report)
     d = report["description"]
-    pdf = _Pdf(d["model"])
+    titles = section_titles(report)
+    pdf = _Pdf(d["model"], titles, report["report"]["evidence"])
     pdf.add_page()
     pdf.heading(f"Audit report: {d['model']}", 16)
-    pdf.para(f"Generated {report['report']['generated_at']}")
+    pdf.para(f"Generated {ts(report['report']['generated_at'])}. All times are UTC.")
+    pdf.para(
+        f'Sections marked "{NOT_RECORDED}" hold no evidence in the registry; the mapping tables cite only '
+        "sections that do."
+    )
+    pdf.heading("Contents", 12)
+    links = {s["key"]: pdf.add_link() for s in report["report"]["sections"]}
+    for s in report["report"]["sections"]:
+        absent = s["key"] in pdf.evidence and not pdf.evidence[s["key"]]
+        pdf.set_font("DejaVu", "", 9)
+        pdf.cell(
+            0,
+            4.8,
+            titles[s["key"]] + (f" ({NOT_RECORDED})" if absent else ""),
+            link=links[s["key"]],
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
 
-    pdf.section("description", 1)
+    pdf.section("description", links)
+    purpose = (
+        f"{d['intended_purpose']} ({d['intended_purpose_source']})" if d["intended_purpose"] else NOT_RECORDED
+    )
     pdf.rows(
         ["field", "value"],
         [
             ["model", d["model"]],
+            ["intended purpose", purpose],
             ["intended use", d["intended_use"]],
-            ["intended purpose", d.get("intended_purpose")],
             [
                 "risk tier",
-                f"{d['risk_tier']} (assessed {d.get('risk_assessed') or '-'}): {d.get('risk_reason') or '-'}",
+                f"{d['risk_tier']} (assessed {d['risk_assessed'] or NOT_RECORDED}): "
+                f"{d['risk_reason'] or NOT_RECORDED}",
             ],
             ["stage", d["stage"]],
-            ["description", d["description"]],
-            ["framework / task", f"{d['framework']} / {d['task'] or '-'}"],
+            ["description", d["description"] or NOT_RECORDED],
+            ["framework / task", f"{d['framework']} / {d['task'] or NOT_RECORDED}"],
             ["outputs", d["outputs"]],
-            ["owner", f"{d['owner']} ({d['registered_at']})"],
+            ["registered by", f"{d['registered_by']} on {ts(d['registered_at'])}"],
             ["artifact sha256", d["artifact_sha256"]],
-            ["license", d["license"]],
-            ["base model", d["base_model"]],
+            ["artifact size", f"{d['artifact_size_bytes']} bytes"],
+            ["license", d["license"] or NOT_RECORDED],
+            ["base model", d["base_model"] or "none"],
+            ["MLflow run", d["mlflow_run_id"] or NOT_RECORDED],
             ["hyperparameters", _fmt(d["hyperparameters"])],
-            ["seed", d["seed"]],
+            ["seed", d["seed"] if d["seed"] is not None else NOT_RECORDED],
         ],
-        (30, 70),
+        (1, 4),
+        nowrap=(0,),
     )
 
+    lim = report["limitations"]
+    pdf.section("limitations", links)
+    pdf.para("Limitations:")
+    pdf.rows(
+        ["limitation", "source"],
+        [[x["item"], x["source"]] for x in lim["limitations"]],
+        (5, 1),
+        empty=NOT_RECORDED,
+    )
+    pdf.para("Out-of-scope uses:")
+    pdf.rows(
+        ["out of scope", "source"],
+        [[x["item"], x["source"]] for x in lim["out_of_scope"]],
+        (5, 1),
+        empty=NOT_RECORDED,
+    )
+
+    pdf.section("oversight", links)
+    if report["oversight"]["measures"]:
+        pdf.rows(
+            ["measure", "source"],
+            [[x["measure"], x["source"]] for x in report["oversight"]["measures"]],
+            (4, 2),
+        )
+
     lin = report["lineage"]
-    pdf.section("lineage", 2)
+    pdf.section("lineage", links)
     pdf.para(
         f"Compliance: {'compliant' if lin['compliant'] else str(len(lin['violations'])) + ' violation(s)'}"
     )
     pdf.rows(
-        ["license", "used by"], [[x["license"], ", ".join(x["used_by"])] for x in lin["licenses"]], (30, 70)
+        ["license", "used by"], [[x["license"], ", ".join(x["used_by"])] for x in lin["licenses"]], (1, 2)
     )
     findings = [
         [kind[:-1], f["property"], " → ".join(f["path"]), f["message"]]
@@ -115,13 +257,14 @@ def to_pdf(report: dict[str, Any]) -> bytes:
     pdf.rows(
         ["ref", "kind", "license", "url"],
         [[a["ref"], a["kind"], a["license"], a.get("url")] for a in lin["attributions"]],
-        (30, 12, 20, 38),
+        (30, 12, 30, 28),
+        empty="none required",
     )
 
     dg = report["data_governance"]
-    pdf.section("data_governance", 3)
+    pdf.section("data_governance", links)
     pdf.rows(
-        ["dataset", "role", "rows", "license", "personal data", "legal basis", "jurisdictions"],
+        ["dataset", "role", "rows", "license", "personal data", "legal basis", "jurisdictions", "source"],
         [
             [
                 x["dataset"],
@@ -131,14 +274,18 @@ def to_pdf(report: dict[str, Any]) -> bytes:
                 x["personal_data"],
                 x["legal_basis"],
                 ", ".join(x["jurisdictions"]),
+                x["source"] or NOT_RECORDED,
             ]
             for x in dg["datasets"]
         ],
-        (24, 10, 9, 16, 13, 18, 10),
+        (16, 8, 7, 12, 11, 16, 10, 20),
     )
-    pdf.para(f"Inputs: {', '.join(dg['features']) or '-'}")
+    pdf.rows(
+        ["dataset", "sha256"], [[x["dataset"], x["sha256"]] for x in dg["datasets"]], (1, 1), nowrap=(1,)
+    )
+    pdf.para(f"Inputs: {', '.join(dg['features']) or NOT_RECORDED}")
 
-    pdf.section("data_quality", 4)
+    pdf.section("data_quality", links)
     pdf.rows(
         ["source", "kind", "status", "finding"],
         [
@@ -146,31 +293,79 @@ def to_pdf(report: dict[str, Any]) -> bytes:
             for f in report["data_quality"]["findings"]
         ],
         (22, 14, 12, 52),
+        empty=NOT_RECORDED,
     )
 
-    pdf.section("evaluation", 5)
-    pdf.rows(["metric", "value"], [[k, v] for k, v in report["evaluation"]["metrics"].items()], (40, 60))
+    ev = report["evaluation"]
+    pdf.section("evaluation", links)
+    pdf.para("Accuracy:")
+    pdf.rows(
+        ["metric", "value", "how measured"],
+        [[m["metric"], number(m["value"]), m["how"]] for m in ev["accuracy"]],
+        (2, 1, 6),
+        empty=NOT_RECORDED,
+    )
+    pdf.para("Robustness:")
+    robust_rows = [
+        [m["epsilon"], number(m["worst_case"]), number(m["clean"]), m["how"], ts(m["at"])]
+        for m in ev["robustness"]
+    ]
+    pdf.rows(
+        ["ε", "worst case", "clean", "how measured", "when"],
+        robust_rows,
+        (1, 2, 2, 8, 1),
+        nowrap=(4,),
+        empty=NOT_RECORDED,
+    )
 
-    pdf.section("robustness", 6)
-    latest = report["robustness"]["latest"]
-    if latest is None:
-        pdf.para("No robustness run recorded.")
-    else:
-        for fig in figs["robustness"]:
-            pdf.image(io.BytesIO(charts.png(fig)), w=150)
+    pdf.section("fairness", links)
+    if report["fairness"]["results"]:
+        pdf.rows(
+            ["source", "metric", "value", "when"],
+            [
+                [f["source"], f["metric"], number(f["value"]), ts(f["at"])]
+                for f in report["fairness"]["results"]
+            ],
+            (3, 3, 1, 1),
+            nowrap=(3,),
+        )
+
+    rob = report["robustness"]
+    pdf.section("robustness", links)
+    for fig in figs["robustness"]:
+        pdf.image(io.BytesIO(charts.png(fig)), w=150)
+    for curve in rob["curves"]:
+        pdf.para(f"Monitor run, window ending {ts(curve['window_end'])} ({curve['status']}):")
         pdf.rows(
             ["epsilon", "worst-case accuracy"],
-            [[e, f"{w:.4f}"] for e, w in zip(latest["epsilons"], latest["worst_case"], strict=True)],
-            (40, 60),
+            [[e, f"{w:.4f}"] for e, w in zip(curve["epsilons"], curve["worst_case"], strict=True)],
+            (1, 1),
+        )
+    if rob["assessments"]:
+        pdf.para("Assessments:")
+        pdf.rows(
+            ["ε", "worst case", "clean", "how measured", "when"], robust_rows, (1, 2, 2, 8, 1), nowrap=(4,)
+        )
+    if rob["gates"]:
+        pdf.para("Retrain gate evidence:")
+        pdf.rows(
+            ["job", "ε", "challenger", "champion", "result", "detail"],
+            [
+                [
+                    g["job"],
+                    g["metrics"].get("epsilon"),
+                    number(g["metrics"].get("challenger_worst_case")),
+                    number(g["metrics"].get("champion_worst_case")),
+                    "passed" if g["passed"] else "failed",
+                    g["detail"],
+                ]
+                for g in rob["gates"]
+            ],
+            (1, 1, 2, 2, 2, 10),
         )
 
     mon = report["monitoring"]
-    pdf.section("monitoring", 7)
-    pdf.rows(
-        ["monitor", "kind", "schedule"],
-        [[m["name"], m["kind"], m["schedule"]] for m in mon["monitors"]],
-        (40, 30, 30),
-    )
+    pdf.section("monitoring", links)
     for fig in figs["monitoring"]:
         pdf.image(io.BytesIO(charts.png(fig)), w=150)
     for series in mon["drift"]:
@@ -178,10 +373,11 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         pdf.rows(
             ["window end", "status", "metrics"],
             [
-                [r["window_end"], r["status"], ", ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items())]
+                [ts(r["window_end"]), r["status"], ", ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items())]
                 for r in series["runs"]
             ],
-            (28, 12, 60),
+            (1, 1, 5),
+            nowrap=(0, 1),
         )
     pdf.para("Alerts:")
     pdf.rows(
@@ -192,61 +388,120 @@ def to_pdf(report: dict[str, Any]) -> bytes:
                 a["monitor"],
                 a["status"],
                 a["severity"],
-                a["opened_at"],
-                a["resolved_at"],
+                ts(a["opened_at"]),
+                ts(a["resolved_at"]),
                 a["message"],
             ]
             for a in mon["alerts"]
         ],
-        (5, 14, 11, 10, 18, 18, 24),
+        (1, 4, 2, 2, 1, 1, 8),
+        nowrap=(0, 4, 5),
+        empty="no alerts",
     )
 
-    pdf.section("retraining", 8)
-    pdf.rows(
-        ["#", "model", "status", "reason", "created", "finished"],
-        [
-            [j["id"], j["model"], j["status"], j["reason"], j["created_at"], j["finished_at"]]
-            for j in report["retraining"]["jobs"]
-        ],
-        (5, 15, 11, 33, 18, 18),
-    )
-    plan = (report["retraining"].get("change_plan") or {}).get("plan")
-    pdf.heading("Predetermined change plan (EU AI Act Annex IV 2(f))", 11)
-    if plan is None:
-        pdf.para("No change plan: this model has not been retrained and declares no retrain policy.")
-    else:
-        pdf.para(
-            f"Version {plan['version']} in force (set by {plan['created_by']}): training data "
-            f"{_fmt(plan['training_data'])}; hyperparameter bounds {_fmt(plan['hyperparameters'])}; "
-            f"gates {_fmt(plan['gates'])}"
-        )
+    pdf.section("monitoring_plan", links)
+    if report["monitoring_plan"]["monitors"]:
         pdf.rows(
-            ["version", "job", "plan", "inside", "deviations"],
+            ["monitor", "kind", "schedule", "thresholds", "channels", "retrain policy", "since (UTC)"],
             [
                 [
-                    c["model"],
-                    c["retrain_job"],
-                    c["plan_version"],
-                    "yes" if c["within"] else "no",
-                    "; ".join(c["deviations"]),
+                    m["name"] + ("" if m["enabled"] else " (disabled)"),
+                    m["kind"],
+                    f"{m['schedule']} / {m['window_seconds']} s",
+                    _pairs(m["thresholds"]),
+                    "; ".join(m["channels"]) or "none",
+                    _pairs(m["retrain_policy"]) if m["retrain_policy"] else "none",
+                    ts(m["since"])[:10],
                 ]
-                for c in report["retraining"]["change_plan"]["checks"]
+                for m in report["monitoring_plan"]["monitors"]
             ],
-            (20, 10, 10, 10, 50),
+            (3, 2, 2, 4, 4, 4, 1),
+            nowrap=(6,),
         )
 
-    pdf.section("lifecycle", 9)
+    pdf.section("change_plan", links)
+    for item in report["change_plan"].get("items", []):
+        pdf.para(_fmt(item))
+
+    inc = report["incidents"]
+    pdf.section("incidents", links)
+    if inc["kept"]:
+        pdf.rows(
+            ["#", "monitor", "severity", "status", "opened", "message", "notified", "handling"],
+            [
+                [
+                    i["id"],
+                    i["monitor"],
+                    i["severity"],
+                    i["status"],
+                    ts(i["opened_at"]),
+                    i["message"],
+                    ", ".join(i["notified"]) or "-",
+                    "; ".join(i["handling"]) or "none recorded",
+                ]
+                for i in inc["incidents"]
+            ],
+            (1, 3, 2, 2, 1, 6, 3, 5),
+            nowrap=(0, 4),
+            empty="No high-severity alerts while monitored.",
+        )
+
+    pdf.section("retraining", links)
+    for j in report["retraining"]["jobs"]:
+        outcome = f" → {j['candidate']} ({j['stage']})" if j["candidate"] else ""
+        pdf.para(
+            f"Retrain job {j['id']} of {j['model']}: {j['status']}{outcome}. Reason: {j['reason']}. "
+            f"Created {ts(j['created_at'])}, finished {ts(j['finished_at'])}"
+            + (f"; trained on {j['training_set']}" if j["training_set"] else "")
+            + (f"; MLflow run {j['mlflow_run_id']}" if j["mlflow_run_id"] else "")
+            + "."
+        )
+        if j["gates"]:
+            pdf.rows(
+                ["gate", "result", "evidence"],
+                [[g["gate"], "passed" if g["passed"] else "failed", g["detail"]] for g in j["gates"]],
+                (1, 1, 6),
+                nowrap=(0, 1),
+            )
+
+    pdf.section("lifecycle", links)
     pdf.rows(
         ["at", "from", "to", "actor", "reason"],
         [
-            [t["at"], t["from"], t["to"], t["actor"], t["reason"]]
+            [ts(t["at"]), t["from"], t["to"], t["actor"], t["reason"] or NOT_RECORDED]
             for t in report["lifecycle"]["stage_history"]
         ],
-        (26, 14, 14, 16, 30),
+        (1, 2, 2, 3, 6),
+        nowrap=(0,),
     )
 
+    p = report["responsibilities"]
+    pdf.section("responsibilities", links)
+    people = [
+        ["owner", p["owner"]["name"], p["owner"]["role"], ts(p["owner"]["at"])],
+        ["developer", p["developer"]["name"], p["developer"]["role"], ts(p["developer"]["at"])],
+        [
+            "validator",
+            *(
+                [p["validator"]["name"], p["validator"]["role"], ts(p["validator"]["at"])]
+                if p["validator"]
+                else [NOT_RECORDED, NOT_RECORDED, "-"]
+            ),
+        ],
+        *[
+            [
+                f"approver ({a['decision']}, request {a['request']})",
+                a["name"],
+                f"{a['role']}, {a['verification']}",
+                ts(a["at"]),
+            ]
+            for a in p["approvers"]
+        ],
+    ]
+    pdf.rows(["responsibility", "who", "role", "date"], people, (3, 2, 5, 1), nowrap=(3,))
+
     ap = report["approvals"]
-    pdf.section("approvals", 10)
+    pdf.section("approvals", links)
     pdf.para(f"Validation status: {ap['status']} (required: {ap['required']})")
     pdf.para("Approvers: " + ("; ".join(a["label"] for a in ap["approvers"]) or "none"))
     pol = ap.get("policy") or {}
@@ -263,41 +518,70 @@ def to_pdf(report: dict[str, Any]) -> bytes:
                 q["requested_by"],
                 a["decision"],
                 f"{a['approver_label']}, level {a.get('level') or '-'}",
-                a["at"],
+                ts(a["at"]),
                 a["comment"],
             ]
             for q in ap["requests"]
             for a in q["decisions"]
         ],
-        (14, 14, 11, 14, 24, 23),
+        (2, 2, 2, 4, 1, 4),
+        nowrap=(4,),
     )
 
     au = report["audit"]
-    pdf.section("audit", 11)
+    pdf.section("audit", links)
     verdict = "verifies" if au["verified"] else f"BROKEN: {au['reason']}"
     pdf.para(f"Audit chain {verdict} over {au['events']} events.")
-    pdf.para(f"Head hash: {au['head_hash'] or '-'}")
+    pdf.rows(["head hash"], [[au["head_hash"] or "-"]], (1,), nowrap=(0,))
     pdf.rows(
         ["#", "at", "actor", "action", "hash"],
-        [[e["id"], e["at"], e["actor"], e["action"], e["hash"][:16]] for e in au["model_events"]],
-        (6, 30, 16, 22, 26),
+        [[e["id"], ts(e["at"]), e["actor"], e["action"], e["hash"][:16]] for e in au["model_events"]],
+        (1, 1, 4, 4, 1),
+        nowrap=(0, 1, 4),
     )
 
     pdf.add_page()
-    pdf.heading("Mapping to EU AI Act Annex IV and SR 11-7")
-    pdf.para("EU AI Act, Annex IV (technical documentation):")
+    pdf.section("mapping", links)
+    for label, key in (
+        ("EU AI Act, Annex IV (technical documentation):", "eu_ai_act_annex_iv"),
+        ("SR 26-2 (model risk management; replaced SR 11-7 in April 2026):", "sr_26_2"),
+    ):
+        pdf.para(label)
+        pdf.rows(
+            ["point", "requirement", "answered in", "evidence"],
+            [
+                [
+                    m["point"],
+                    m["requirement"],
+                    _answered(m, titles),
+                    m["evidence"],
+                ]
+                for m in report["mapping"][key]
+            ],
+            (2, 8, 8, 1),
+            nowrap=(3,),
+        )
+    pdf.para("SR 11-7 model inventory (superseded; for older audits):")
     pdf.rows(
-        ["point", "requirement", "answered in"],
-        [
-            [m["point"], m["requirement"], ", ".join(m["sections"])]
-            for m in report["mapping"]["eu_ai_act_annex_iv"]
-        ],
-        (8, 62, 30),
+        ["field", "value", "section", "evidence"],
+        [[m["field"], m["value"], titles[m["section"]], m["evidence"]] for m in report["mapping"]["sr_11_7"]],
+        (2, 6, 3, 1),
+        nowrap=(0, 3),
     )
-    pdf.para("SR 11-7 model inventory:")
+
+    pdf.section("signoff", links)
     pdf.rows(
-        ["field", "value", "section"],
-        [[m["field"], m["value"], m["section"]] for m in report["mapping"]["sr_11_7"]],
-        (20, 60, 20),
+        ["role", "name", "recorded decision", "signature", "date"],
+        [
+            [
+                s["role"],
+                s["name"] or NOT_RECORDED,
+                f"approved {ts(s['signed'])}" if s["signed"] else "none recorded",
+                " ",
+                " ",
+            ]
+            for s in report["signoff"]["lines"]
+        ],
+        (3, 3, 3, 4, 2),
     )
     return bytes(pdf.output())

@@ -26,23 +26,34 @@ from governance.monitoring import service as monitoring_service
 from governance.monitoring.models import Alert, Monitor, MonitorRun, RetrainJob
 from governance.policy import service as policy_service
 from governance.production.service import feature_schema
-from governance.report import mapping
+from governance.report import accountability, mapping, technical
 
 DRIFT_KINDS = ("data_drift", "concept_drift", "model_drift", "attribution_drift")
 QUALITY_KINDS = ("quality", "consistency")
 SECTIONS = (
-    ("description", "Description, intended use and risk tier"),
+    ("description", "General description, intended purpose and risk tier"),
+    ("limitations", "Limitations and out-of-scope uses"),
+    ("oversight", "Human oversight measures (Art. 14)"),
     ("lineage", "Lineage, licenses, obligations and findings"),
-    ("data_governance", "Data governance: datasets, personal data and legal bases"),
+    ("data_governance", "Data governance: datasets, hashes, personal data and legal bases"),
     ("data_quality", "Data-quality findings"),
-    ("evaluation", "Evaluation metrics"),
-    ("robustness", "Robustness curve"),
+    ("evaluation", "Declared accuracy and robustness levels (Art. 15)"),
+    ("fairness", "Fairness results"),
+    ("robustness", "Robustness history and evidence"),
     ("monitoring", "Post-market monitoring: drift and alert history"),
-    ("retraining", "Retraining history"),
+    ("monitoring_plan", "Post-market monitoring plan (Art. 72)"),
+    # the change plan: the retrain policy as stored data (governance/changeplan), see _change_plan
+    ("change_plan", "Predetermined change plan"),
+    ("incidents", "Incidents (Art. 73): high-severity alerts and their handling"),
+    ("retraining", "Retraining history and gate evidence"),
     ("lifecycle", "Lifecycle changes (stage history)"),
-    ("approvals", "Approvals"),
+    ("responsibilities", "Owner, developer, validator and approvers"),
+    ("approvals", "Approvals and promotion policy"),
     ("audit", "Audit chain"),
+    ("mapping", "Mapping to EU AI Act Annex IV, SR 26-2 and SR 11-7"),
+    ("signoff", "Sign-off"),
 )
+NOT_RECORDED = "not recorded"
 MAX_RUNS_PER_MONITOR = 200
 
 
@@ -54,7 +65,20 @@ def _numeric(metrics: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def _purpose(mv: ModelVersion) -> tuple[str | None, str | None]:
+    """The declared purpose, or the one of the version it was retrained from or fine-tuned on."""
+    if mv.intended_purpose:
+        return mv.intended_purpose, "declared at registration"
+    earlier = (mv.hyperparameters or {}).get("retrained_from")
+    chain = [v for v in mv.model.versions if v.ref == earlier] + model_service.base_chain(mv)
+    for other in chain:
+        if other.intended_purpose:
+            return other.intended_purpose, f"inherited from {other.ref}"
+    return None, None
+
+
 def _description(mv: ModelVersion) -> dict[str, Any]:
+    purpose, source = _purpose(mv)
     outputs = f"{mv.task or 'predictions'}"
     classes = mv.hyperparameters.get("classes") if mv.hyperparameters else None
     if classes:
@@ -65,7 +89,8 @@ def _description(mv: ModelVersion) -> dict[str, Any]:
         "version": mv.version,
         "description": mv.description,
         "intended_use": mv.intended_use,
-        "intended_purpose": mv.intended_purpose,
+        "intended_purpose": purpose,
+        "intended_purpose_source": source,
         "risk_tier": mv.risk_tier,
         "risk_assessed": mv.risk_assessed,
         "risk_reason": mv.risk_reason,
@@ -73,7 +98,7 @@ def _description(mv: ModelVersion) -> dict[str, Any]:
         "framework": mv.framework,
         "task": mv.task,
         "outputs": outputs,
-        "owner": mv.registered_by,
+        "registered_by": mv.registered_by,
         "registered_at": mv.created_at.isoformat(),
         "artifact_sha256": mv.sha256,
         "artifact_size_bytes": mv.size_bytes,
@@ -117,8 +142,23 @@ def _lineage(mv: ModelVersion, compliance: dict[str, Any]) -> dict[str, Any]:
         "violations": compliance["violations"],
         "obligations": compliance["obligations"],
         "warnings": compliance["warnings"],
-        "attributions": compliance["attributions"],
+        "attributions": _unique(compliance["attributions"]),
     }
+
+
+def _unique(attributions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per (ref, kind): a package under several licenses (torch) lists them together."""
+    merged: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for a in attributions:
+        line = merged.setdefault((a.get("ref"), a.get("kind")), {**a, "licenses": [], "urls": []})
+        if a.get("license") not in line["licenses"]:
+            line["licenses"].append(a.get("license"))
+        if a.get("url") and a["url"] not in line["urls"]:
+            line["urls"].append(a["url"])
+    for line in merged.values():
+        line["license"] = ", ".join(str(x) for x in line["licenses"])
+        line["url"] = " ".join(line["urls"]) or None
+    return list(merged.values())
 
 
 def _data_governance(mv: ModelVersion) -> dict[str, Any]:
@@ -240,21 +280,17 @@ def _data_quality(session: Session, mv: ModelVersion, monitors: list[Monitor]) -
     return {"findings": findings}
 
 
-def _retraining(session: Session, mv: ModelVersion) -> dict[str, Any]:
-    ids = [v.id for v in mv.model.versions]
-    jobs = session.scalars(
-        select(RetrainJob).where(RetrainJob.model_version_id.in_(ids)).order_by(RetrainJob.id)
-    ).all()
-    return {"jobs": [j.to_dict() for j in jobs]}
-
-
 def _change_plan(session: Session, mv: ModelVersion) -> dict[str, Any]:
     """The model's predetermined change plan (EU AI Act Annex IV 2(f)), its versions, and whether
-    each retrain stayed inside it."""
+    each retrain stayed inside it; ``items`` is the section's text, ``recorded`` whether one exists."""
     plans = changeplan_service.history(session, model=mv.model)
     own = changeplan_service.check_of(session, mv=mv)
+    checks = [c.to_dict() for c in changeplan_service.checks(session, model=mv.model)]
+    plan = plans[-1].to_dict() if plans else None
     return {
-        "plan": plans[-1].to_dict() if plans else None,
+        "recorded": plan is not None,
+        "items": _change_plan_items(plan, len(plans), checks),
+        "plan": plan,
         "versions": [
             {
                 "version": p.version,
@@ -264,9 +300,42 @@ def _change_plan(session: Session, mv: ModelVersion) -> dict[str, Any]:
             }
             for p in plans
         ],
-        "checks": [c.to_dict() for c in changeplan_service.checks(session, model=mv.model)],
+        "checks": checks,
         "this_version": own.to_dict() if own is not None else None,
     }
+
+
+def _change_plan_items(plan: dict[str, Any] | None, versions: int, checks: list[dict[str, Any]]) -> list[str]:
+    if plan is None:
+        return []
+    data, bounds = plan["training_data"], plan["hyperparameters"]
+    window = data.get("window_seconds")
+    reference = (
+        f"plus the reference dataset {data.get('reference_dataset') or '-'}"
+        if data.get("reference")
+        else "without the reference dataset"
+    )
+    gates = "; ".join(
+        f"{name} " + ", ".join(f"{k}={v}" for k, v in gate.items()) for name, gate in plan["gates"].items()
+    )
+    items = [
+        f"Version {plan['version']} in force ({versions} version(s)), set by {plan['created_by']} "
+        f"on {plan['created_at']}" + (f": {plan['comment']}" if plan.get("comment") else "") + ".",
+        "Training data: labelled production records "
+        + (f"within {window} s" if window else "of any time")
+        + f" before the end of the breaching window, {reference}.",
+        f"Hyperparameter bounds: at most {bounds['max_epochs']} epochs; adversarial training "
+        + ("allowed." if bounds.get("adversarial") else "not allowed."),
+        f"Gates: {gates or 'none'}.",
+    ]
+    for c in checks:
+        verdict = "inside the plan" if c["within"] else "outside the plan, so it needs approval"
+        deviations = "; ".join(c["deviations"]) if c.get("deviations") else ""
+        items.append(
+            f"{c['model']} (retrain job {c.get('retrain_job') or '-'}) under plan version "
+            f"{c['plan_version']}: {verdict}" + (f" ({deviations})" if deviations else "") + "."
+        )
+    return items
 
 
 def _lifecycle(session: Session, mv: ModelVersion) -> dict[str, Any]:
@@ -363,37 +432,82 @@ def _audit(session: Session, mv: ModelVersion) -> dict[str, Any]:
     }
 
 
+def _robustness(
+    curves: list[dict[str, Any]], produced_by: RetrainJob | None, assessments: list[dict[str, Any]]
+) -> dict[str, Any]:
+    gates = [
+        g for g in (technical.gate_rows(produced_by) if produced_by else []) if g["gate"] == "robustness"
+    ]
+    return {
+        "curves": curves,
+        "latest": curves[-1] if curves else None,
+        "gates": gates,
+        "assessments": assessments,
+    }
+
+
 def build(session: Session, *, mv: ModelVersion, policy: ApprovalPolicy | None = None) -> dict[str, Any]:
-    """The whole report of ``mv`` as a JSON-ready dict, one key per section plus the mappings."""
-    monitors = monitoring_service.list_monitors(session, model_version_id=mv.id)
+    """The whole report of ``mv`` as a JSON-ready dict, one key per section.
+
+    ``report.evidence`` says per section whether the registry holds anything for it; the mapping
+    rows are answered only by sections with evidence."""
+    # monitors watch a model, not a version: those set up on an earlier version watch this one too
+    monitors = list(
+        session.scalars(
+            select(Monitor)
+            .join(ModelVersion, Monitor.model_version_id == ModelVersion.id)
+            .where(ModelVersion.model_id == mv.model_id)
+            .order_by(Monitor.id)
+        )
+    )
     compliance = compliance_service.check(session, mv=mv).to_dict()
-    robustness_runs = [
+    curves = [
         curve
         for monitor in monitors
         if monitor.kind == "robustness"
         for curve in (_curve(r) for r in _runs(session, monitor))
         if curve is not None
     ]
+    jobs = technical.jobs_of_model(session, mv)
+    produced_by = technical.producing_job(jobs, mv)
+    requests = list(reversed(approval_service.list_requests(session, model_version_id=mv.id)))
+    approvals = _approvals(session, mv, policy or ApprovalPolicy())
+    data_governance = _data_governance(mv)
+    people = accountability.responsibilities(mv, requests, produced_by)
+    levels = technical.declared_levels(session, mv, produced_by)
     report: dict[str, Any] = {
         "report": {
             "model": mv.ref,
-            "generated_at": utcnow().isoformat(),
-            "sections": [{"key": k, "title": t} for k, t in SECTIONS],
+            "generated_at": utcnow().isoformat(timespec="seconds"),
+            "sections": [{"key": k, "number": n, "title": t} for n, (k, t) in enumerate(SECTIONS, start=1)],
         },
         "description": _description(mv),
+        "limitations": accountability.limitations(
+            mv, compliance, data_governance["datasets"], data_governance["features"]
+        ),
+        "oversight": accountability.oversight(mv, approvals["levels"], requests, monitors),
         "lineage": _lineage(mv, compliance),
-        "data_governance": _data_governance(mv),
+        "data_governance": data_governance,
         "data_quality": _data_quality(session, mv, monitors),
-        "evaluation": {"metrics": mv.metrics or {}},
-        "robustness": {"curves": robustness_runs, "latest": robustness_runs[-1] if robustness_runs else None},
+        "evaluation": {"metrics": mv.metrics or {}, **levels},
+        "fairness": technical.fairness(session, mv, monitors),
+        "robustness": _robustness(curves, produced_by, levels["robustness"]),
         "monitoring": _monitoring(session, mv, monitors),
-        "retraining": {**_retraining(session, mv), "change_plan": _change_plan(session, mv)},
+        "monitoring_plan": technical.monitoring_plan(monitors),
+        "change_plan": _change_plan(session, mv),
+        "incidents": technical.incidents(session, monitors, jobs),
+        "retraining": technical.retraining(session, mv, jobs),
         "lifecycle": _lifecycle(session, mv),
-        "approvals": _approvals(session, mv, policy or ApprovalPolicy()),
+        "responsibilities": people,
+        "approvals": approvals,
         "audit": _audit(session, mv),
+        "signoff": accountability.signoff(people),
     }
+    present = mapping.evidence(report)
+    report["report"]["evidence"] = present
     report["mapping"] = {
-        "eu_ai_act_annex_iv": mapping.annex_iv_table(),
-        "sr_11_7": mapping.sr_11_7_inventory(report),
+        "eu_ai_act_annex_iv": mapping.annex_iv_table(present),
+        "sr_26_2": mapping.sr_26_2_table(present),
+        "sr_11_7": mapping.sr_11_7_inventory(report, present),
     }
     return report

@@ -78,6 +78,7 @@ def profile_path(
         part = build_profile(chunk, sample_size=sample_size, max_bins=max_bins)
         del chunk
         profile = part if profile is None else merge(profile, part)
+        logger.info("profiling %s: %d rows so far", Path(path).name, profile.rows)  # a CLI's status line
     assert profile is not None
     logger.info("profiled %s: %d rows, %d columns", path, profile.rows, len(profile.columns))
     return profile

@@ -298,7 +298,7 @@ def test_a_retrain_outside_the_plan_needs_approval_and_the_report_shows_the_plan
         check = changeplan_service.check_of(s, mv=v2)
         assert check is not None and not check.within and check.plan_version == 1
         report = report_service.build(s, mv=v2)
-    plan = report["retraining"]["change_plan"]
+    plan = report["change_plan"]
     assert plan["plan"]["hyperparameters"] == {"max_epochs": 2, "adversarial": True}
     assert plan["plan"]["gates"]["champion_challenger"] == {"margin": 0.0, "confidence": 0.95}
     assert plan["this_version"]["deviations"] == ["3 epochs exceed the bound of 2"]
