@@ -3,6 +3,7 @@
 from governance.approval.models import Approval, ApprovalRequest
 from governance.audit.models import AuditEvent, AuditHead
 from governance.auth.models import ApiKey, User, WebSession
+from governance.compliance.models import ComplianceResult
 from governance.dataset.models import Dataset, DatasetLineage, DatasetVersion
 from governance.db import Base
 from governance.license.models import License
@@ -20,6 +21,7 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Base",
+    "ComplianceResult",
     "Dataset",
     "DatasetLineage",
     "DatasetVersion",

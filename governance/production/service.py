@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, joinedload
 
 from governance.audit import service as audit_service
 from governance.dataset.files import file_suffix
@@ -295,11 +295,17 @@ def store(
     return batch
 
 
-def list_batches(session: Session, *, mv: ModelVersion, kind: str | None = None) -> list[InferenceBatch]:
+def batches_query(*, mv: ModelVersion, kind: str | None = None) -> Select[tuple[InferenceBatch]]:
     query = select(InferenceBatch).where(InferenceBatch.model_version_id == mv.id)
     if kind is not None:
         query = query.where(InferenceBatch.kind == kind)
-    return list(session.scalars(query.order_by(InferenceBatch.id)))
+    return query.options(joinedload(InferenceBatch.model_version).joinedload(ModelVersion.model)).order_by(
+        InferenceBatch.id
+    )
+
+
+def list_batches(session: Session, *, mv: ModelVersion, kind: str | None = None) -> list[InferenceBatch]:
+    return list(session.scalars(batches_query(mv=mv, kind=kind)))
 
 
 def read_window(
