@@ -124,6 +124,50 @@ def build(
     return Fleet(models=models, datasets=len(datasets), monitors=len(monitor_ids))
 
 
+def served_model(
+    db: Database, folder: Path, *, name: str = "scoring", features: int = 20
+) -> tuple[list[str], str]:
+    """A model ``name@1`` in production whose reference data has ``features`` float columns, and an
+    editor's API key; the feature names and the key."""
+    from governance.auth import service as auth_service
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"f{i:02d}" for i in range(features)]
+    path = folder / f"{name}-reference.csv"
+    rows = [
+        ",".join(f"{(r * 31 + c) % 97 / 7:.3f}" for c in range(features)) + f",{r % 2}" for r in range(50)
+    ]
+    path.write_text(",".join(names) + ",label\n" + "\n".join(rows) + "\n")
+    model = folder / f"{name}.pt"
+    model.write_bytes(f"weights of {name}".encode())
+    with db.transaction() as session:
+        dataset_service.register(
+            session,
+            storage=None,
+            file=inspect_file(path),
+            name=f"{name}-reference",
+            version="1",
+            license_expression="CC0-1.0",
+            actor="fleet",
+            label_column="label",
+        )
+        mv = model_service.register(
+            session,
+            storage=None,
+            artifact=model_service.inspect_artifact(model),
+            name=name,
+            version="1",
+            intended_use="internal",
+            actor="fleet",
+            license_expression="MIT",
+            datasets=[(f"{name}-reference@1", "train"), (f"{name}-reference@1", "reference")],
+        ).version
+        model_service.set_stage(session, mv=mv, stage="production", actor="fleet")
+        user = auth_service.create_user(session, name=f"{name}-editor", role="editor", actor="fleet")
+        key = auth_service.create_key(session, user=user, actor="fleet").plaintext
+    return names, key
+
+
 def _has(db: Database, name: str) -> bool:
     with db.transaction() as session:
         try:

@@ -256,8 +256,10 @@ def store(
     path: Path,
     kind: str,
     actor: str,
+    records_key: str | None = None,
 ) -> InferenceBatch:
-    """Write a validated ``table`` under the storage root and index it, with its audit event."""
+    """Write a validated ``table`` under the storage root and index it, with its audit event
+    (``records_key``: records sent over the API, identified by their request ids, no source file)."""
     time_column = "timestamp" if kind == "predictions" else "labeled_at"
     time_min = time_max = None
     if time_column in table.column_names:
@@ -268,7 +270,8 @@ def store(
         model_version=mv,
         kind=kind,
         location=str(location),
-        source_path=str(Path(path).absolute()),
+        source_path=None if records_key else str(Path(path).absolute()),
+        records_key=records_key,
         sha256=sha,
         rows=table.num_rows,
         time_min=time_min,
