@@ -112,6 +112,7 @@ def _version_loads(query: Select[tuple[ModelVersion]]) -> Select[tuple[ModelVers
         joinedload(ModelVersion.base_model).joinedload(ModelVersion.model),
         selectinload(ModelVersion.datasets)
         .joinedload(ModelDataset.dataset_version)
+        .load_only(DatasetVersion.version)  # its ref, not its columns and quality report (large JSON)
         .joinedload(DatasetVersion.dataset),
     )
 
