@@ -51,7 +51,7 @@ def get_user(session: Session, *, name: str) -> User:
     return user
 
 
-def users_query() -> Select[tuple[User]]:
+def users_query() -> Select[User]:
     return select(User).order_by(User.id)
 
 
@@ -98,7 +98,7 @@ def get_key(session: Session, *, prefix: str) -> ApiKey:
     return key
 
 
-def keys_query(*, user: User | None = None) -> Select[tuple[ApiKey]]:
+def keys_query(*, user: User | None = None) -> Select[ApiKey]:
     query = select(ApiKey).options(joinedload(ApiKey.user)).order_by(ApiKey.id)
     if user is not None:
         query = query.where(ApiKey.user_id == user.id)

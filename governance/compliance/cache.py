@@ -106,10 +106,10 @@ def _marks_of_flush(session: Session) -> set[int] | str:
 def _after_flush(session: Session, _context: Any) -> None:
     found = _marks_of_flush(session)
     current = session.info.get(_MARKS)
-    if found == ALL or current == ALL:
+    if isinstance(found, str) or current == ALL:
         session.info[_MARKS] = ALL
     elif found:
-        session.info[_MARKS] = (current or set()) | found
+        session.info[_MARKS] = set(current or ()) | found
 
 
 def _result(session: Session, mv: ModelVersion) -> ComplianceResult | None:

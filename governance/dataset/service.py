@@ -62,7 +62,7 @@ def get_dataset(session: Session, *, name: str) -> Dataset:
     return found
 
 
-def versions_query(*, name: str | None = None) -> Select[tuple[DatasetVersion]]:
+def versions_query(*, name: str | None = None) -> Select[DatasetVersion]:
     """Versions by dataset name, then registration order, with what ``to_dict`` reads loaded."""
     query = select(DatasetVersion).join(Dataset)
     if name is not None:

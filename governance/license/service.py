@@ -50,7 +50,7 @@ def catalog(session: Session) -> dict[str, License]:
     return {lic.spdx_id: lic for lic in session.scalars(select(License))}
 
 
-def licenses_query(*, kind: str | None = None) -> Select[tuple[License]]:
+def licenses_query(*, kind: str | None = None) -> Select[License]:
     query = select(License).order_by(License.spdx_id)
     if kind is not None:
         query = query.where(License.kind.in_([kind, "any"]))

@@ -106,7 +106,7 @@ def get_model(session: Session, *, name: str) -> Model:
 
 
 # What ``ModelVersion.to_dict`` reads, loaded with the rows (a constant number of queries per page).
-def _version_loads(query: Select[tuple[ModelVersion]]) -> Select[tuple[ModelVersion]]:
+def _version_loads(query: Select[ModelVersion]) -> Select[ModelVersion]:
     return query.options(
         contains_eager(ModelVersion.model),
         joinedload(ModelVersion.base_model).joinedload(ModelVersion.model),
@@ -117,7 +117,7 @@ def _version_loads(query: Select[tuple[ModelVersion]]) -> Select[tuple[ModelVers
     )
 
 
-def versions_query(*, name: str | None = None, stage: str | None = None) -> Select[tuple[ModelVersion]]:
+def versions_query(*, name: str | None = None, stage: str | None = None) -> Select[ModelVersion]:
     """Versions by model name, then registration order; filtered in SQL (for pagination)."""
     query = select(ModelVersion).join(Model)
     if name is not None:
@@ -364,7 +364,7 @@ def set_stage(
     return transitions
 
 
-def history_query(session: Session, *, name: str) -> Select[tuple[StageTransition]]:
+def history_query(session: Session, *, name: str) -> Select[StageTransition]:
     """Model ``name``'s stage transitions in order, their versions loaded with them."""
     model = get_model(session, name=name)
     return (

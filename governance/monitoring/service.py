@@ -126,7 +126,7 @@ def get(session: Session, *, ident: str | int) -> Monitor:
     return found
 
 
-def monitors_query(*, model_version_id: int | None = None) -> Select[tuple[Monitor]]:
+def monitors_query(*, model_version_id: int | None = None) -> Select[Monitor]:
     """Monitors in creation order, each with its model version (and model) loaded."""
     query = select(Monitor).options(joinedload(Monitor.model_version).joinedload(ModelVersion.model))
     if model_version_id is not None:

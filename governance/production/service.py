@@ -298,7 +298,7 @@ def store(
     return batch
 
 
-def batches_query(*, mv: ModelVersion, kind: str | None = None) -> Select[tuple[InferenceBatch]]:
+def batches_query(*, mv: ModelVersion, kind: str | None = None) -> Select[InferenceBatch]:
     query = select(InferenceBatch).where(InferenceBatch.model_version_id == mv.id)
     if kind is not None:
         query = query.where(InferenceBatch.kind == kind)
