@@ -99,6 +99,9 @@ class Database:
         from governance.validation import install
 
         install(self.sessionmaker)  # every row written is checked against its columns
+        from governance.compliance.cache import install as keep_compliance
+
+        keep_compliance(self.sessionmaker)  # stored compliance verdicts follow their inputs
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -4,6 +4,7 @@ from governance.approval.models import Approval, ApprovalRequest
 from governance.audit.models import AuditEvent, AuditHead
 from governance.auth.models import ApiKey, User, WebSession
 from governance.changeplan.models import ChangePlan, ChangePlanCheck
+from governance.compliance.models import ComplianceResult
 from governance.dataset.models import Dataset, DatasetLineage, DatasetVersion
 from governance.db import Base
 from governance.license.models import License
@@ -23,6 +24,7 @@ __all__ = [
     "Base",
     "ChangePlan",
     "ChangePlanCheck",
+    "ComplianceResult",
     "Dataset",
     "DatasetLineage",
     "DatasetVersion",

@@ -23,6 +23,7 @@ from governance.api.routes import (
     operations,
     policy,
     production,
+    records,
 )
 from governance.api.security import SecurityMiddleware
 from governance.audit.hashing import bind_key
@@ -65,6 +66,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     for module in (licenses, datasets, models, production, monitors, alerts, jobs, approvals, audit, access):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(policy.router, prefix=API_PREFIX)
+    app.include_router(records.router, prefix=API_PREFIX)
     app.include_router(operations.router)
 
     from dashboards.views import mount  # the entry point may join the dashboards to the core

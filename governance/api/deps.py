@@ -162,14 +162,10 @@ def page_params(
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-def page_of_list(items: list[Any], params: PageParams, to_dict: Callable[[Any], dict[str, Any]]) -> Page[Any]:
-    chunk = items[params.offset : params.offset + params.limit]
-    return Page(items=[to_dict(i) for i in chunk], total=len(items), limit=params.limit, offset=params.offset)
-
-
 def page_of_query(
     session: Session, query: Select[Any], params: PageParams, to_dict: Callable[[Any], dict[str, Any]]
 ) -> Page[Any]:
+    """One page of ``query``: ``limit``/``offset`` and ``total`` (``count(*)``) both in SQL."""
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = session.scalars(query.limit(params.limit).offset(params.offset)).all()
+    rows = session.scalars(query.limit(params.limit).offset(params.offset)).unique().all()
     return Page(items=[to_dict(r) for r in rows], total=int(total), limit=params.limit, offset=params.offset)

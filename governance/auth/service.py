@@ -13,8 +13,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, joinedload
 
 from governance.audit import service as audit_service
 from governance.auth.models import ROLES, ApiKey, User
@@ -51,8 +51,12 @@ def get_user(session: Session, *, name: str) -> User:
     return user
 
 
+def users_query() -> Select[User]:
+    return select(User).order_by(User.id)
+
+
 def list_users(session: Session) -> list[User]:
-    return list(session.scalars(select(User).order_by(User.id)))
+    return list(session.scalars(users_query()))
 
 
 def create_user(session: Session, *, name: str, role: str, actor: str) -> User:
@@ -94,11 +98,15 @@ def get_key(session: Session, *, prefix: str) -> ApiKey:
     return key
 
 
-def list_keys(session: Session, *, user: User | None = None) -> list[ApiKey]:
-    query = select(ApiKey).order_by(ApiKey.id)
+def keys_query(*, user: User | None = None) -> Select[ApiKey]:
+    query = select(ApiKey).options(joinedload(ApiKey.user)).order_by(ApiKey.id)
     if user is not None:
         query = query.where(ApiKey.user_id == user.id)
-    return list(session.scalars(query))
+    return query
+
+
+def list_keys(session: Session, *, user: User | None = None) -> list[ApiKey]:
+    return list(session.scalars(keys_query(user=user)))
 
 
 def revoke_key(session: Session, *, prefix: str, actor: str) -> ApiKey:

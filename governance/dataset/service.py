@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from governance.audit import service as audit_service
 from governance.dataset.files import DatasetFile
@@ -62,11 +62,19 @@ def get_dataset(session: Session, *, name: str) -> Dataset:
     return found
 
 
-def list_versions(session: Session, *, name: str | None = None) -> list[DatasetVersion]:
+def versions_query(*, name: str | None = None) -> Select[DatasetVersion]:
+    """Versions by dataset name, then registration order, with what ``to_dict`` reads loaded."""
     query = select(DatasetVersion).join(Dataset)
     if name is not None:
         query = query.where(Dataset.name == name)
-    return list(session.scalars(query.order_by(Dataset.name, DatasetVersion.id)))
+    return query.options(
+        contains_eager(DatasetVersion.dataset),
+        selectinload(DatasetVersion.parents).joinedload(DatasetVersion.dataset),
+    ).order_by(Dataset.name, DatasetVersion.id)
+
+
+def list_versions(session: Session, *, name: str | None = None) -> list[DatasetVersion]:
+    return list(session.scalars(versions_query(name=name)))
 
 
 def _check_personal_data(personal_data: str, legal_basis: str | None, jurisdictions: list[str]) -> list[str]:

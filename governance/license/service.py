@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit_service
@@ -50,11 +50,15 @@ def catalog(session: Session) -> dict[str, License]:
     return {lic.spdx_id: lic for lic in session.scalars(select(License))}
 
 
-def list_licenses(session: Session, *, kind: str | None = None) -> list[License]:
+def licenses_query(*, kind: str | None = None) -> Select[License]:
     query = select(License).order_by(License.spdx_id)
     if kind is not None:
         query = query.where(License.kind.in_([kind, "any"]))
-    return list(session.scalars(query))
+    return query
+
+
+def list_licenses(session: Session, *, kind: str | None = None) -> list[License]:
+    return list(session.scalars(licenses_query(kind=kind)))
 
 
 def get(session: Session, *, spdx_id: str) -> License:

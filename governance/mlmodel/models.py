@@ -68,7 +68,7 @@ class ModelVersion(Base):
     intended_purpose: Mapped[str | None] = mapped_column(String(32))
     risk_assessed: Mapped[str | None] = mapped_column(String(8))  # what the rules alone say
     risk_reason: Mapped[str | None] = mapped_column(Text)  # why the tier is what it is
-    stage: Mapped[str] = mapped_column(String(16), default="candidate")
+    stage: Mapped[str] = mapped_column(String(16), default="candidate", index=True)
     description: Mapped[str | None] = mapped_column(Text)
     registered_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,11 +7,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
 
 from governance.audit import service as audit_service
 from governance.dataset import service as dataset_service
+from governance.dataset.models import DatasetVersion
 from governance.db import utcnow
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.license import service as license_service
@@ -104,15 +105,32 @@ def get_model(session: Session, *, name: str) -> Model:
     return found
 
 
-def list_versions(
-    session: Session, *, name: str | None = None, stage: str | None = None
-) -> list[ModelVersion]:
+# What ``ModelVersion.to_dict`` reads, loaded with the rows (a constant number of queries per page).
+def _version_loads(query: Select[ModelVersion]) -> Select[ModelVersion]:
+    return query.options(
+        contains_eager(ModelVersion.model),
+        joinedload(ModelVersion.base_model).joinedload(ModelVersion.model),
+        selectinload(ModelVersion.datasets)
+        .joinedload(ModelDataset.dataset_version)
+        .load_only(DatasetVersion.version)  # its ref, not its columns and quality report (large JSON)
+        .joinedload(DatasetVersion.dataset),
+    )
+
+
+def versions_query(*, name: str | None = None, stage: str | None = None) -> Select[ModelVersion]:
+    """Versions by model name, then registration order; filtered in SQL (for pagination)."""
     query = select(ModelVersion).join(Model)
     if name is not None:
         query = query.where(Model.name == name)
     if stage is not None:
         query = query.where(ModelVersion.stage == stage)
-    return list(session.scalars(query.order_by(Model.name, ModelVersion.id)))
+    return _version_loads(query.order_by(Model.name, ModelVersion.id))
+
+
+def list_versions(
+    session: Session, *, name: str | None = None, stage: str | None = None
+) -> list[ModelVersion]:
+    return list(session.scalars(versions_query(name=name, stage=stage)).unique())
 
 
 def _choice(value: str, allowed: tuple[str, ...], what: str) -> str:
@@ -346,16 +364,20 @@ def set_stage(
     return transitions
 
 
-def history(session: Session, *, name: str) -> list[StageTransition]:
+def history_query(session: Session, *, name: str) -> Select[StageTransition]:
+    """Model ``name``'s stage transitions in order, their versions loaded with them."""
     model = get_model(session, name=name)
-    return list(
-        session.scalars(
-            select(StageTransition)
-            .join(ModelVersion)
-            .where(ModelVersion.model_id == model.id)
-            .order_by(StageTransition.at, StageTransition.id)
-        )
+    return (
+        select(StageTransition)
+        .join(ModelVersion)
+        .where(ModelVersion.model_id == model.id)
+        .options(contains_eager(StageTransition.model_version).joinedload(ModelVersion.model))
+        .order_by(StageTransition.at, StageTransition.id)
     )
+
+
+def history(session: Session, *, name: str) -> list[StageTransition]:
+    return list(session.scalars(history_query(session, name=name)))
 
 
 def in_production_at(transitions: list[StageTransition], at: datetime) -> list[str]:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from governance.audit import service as audit_service
 from governance.db import Database, utcnow
@@ -128,11 +128,16 @@ def get(session: Session, *, ident: str | int) -> Monitor:
     return found
 
 
-def list_monitors(session: Session, *, model_version_id: int | None = None) -> list[Monitor]:
-    query = select(Monitor).order_by(Monitor.id)
+def monitors_query(*, model_version_id: int | None = None) -> Select[Monitor]:
+    """Monitors in creation order, each with its model version (and model) loaded."""
+    query = select(Monitor).options(joinedload(Monitor.model_version).joinedload(ModelVersion.model))
     if model_version_id is not None:
         query = query.where(Monitor.model_version_id == model_version_id)
-    return list(session.scalars(query))
+    return query.order_by(Monitor.id)
+
+
+def list_monitors(session: Session, *, model_version_id: int | None = None) -> list[Monitor]:
+    return list(session.scalars(monitors_query(model_version_id=model_version_id)))
 
 
 def runs(session: Session, *, monitor: Monitor, limit: int = 100) -> list[MonitorRun]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.db import STORED_FILE, Base, utcnow
@@ -16,7 +16,10 @@ BATCH_KINDS = ("predictions", "labels")
 
 class InferenceBatch(Base):
     __tablename__ = "inference_batches"
-    __table_args__ = (UniqueConstraint("model_version_id", "kind", "sha256"),)
+    __table_args__ = (
+        UniqueConstraint("model_version_id", "kind", "sha256"),
+        Index("ix_inference_batches_records_key", "model_version_id", "kind", "records_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
@@ -28,6 +31,8 @@ class InferenceBatch(Base):
     time_min: Mapped[datetime | None] = mapped_column(index=True)
     time_max: Mapped[datetime | None] = mapped_column(index=True)
     columns: Mapped[list[Any]] = mapped_column(default=list)
+    # Records sent over the API: a hash of the request ids, so a retried request is a no-op.
+    records_key: Mapped[str | None] = mapped_column(String(64))
     registered_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

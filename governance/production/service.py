@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, joinedload
 
 from governance.audit import service as audit_service
 from governance.dataset.files import file_suffix
@@ -256,8 +256,10 @@ def store(
     path: Path,
     kind: str,
     actor: str,
+    records_key: str | None = None,
 ) -> InferenceBatch:
-    """Write a validated ``table`` under the storage root and index it, with its audit event."""
+    """Write a validated ``table`` under the storage root and index it, with its audit event
+    (``records_key``: records sent over the API, identified by their request ids, no source file)."""
     time_column = "timestamp" if kind == "predictions" else "labeled_at"
     time_min = time_max = None
     if time_column in table.column_names:
@@ -268,7 +270,8 @@ def store(
         model_version=mv,
         kind=kind,
         location=str(location),
-        source_path=str(Path(path).absolute()),
+        source_path=None if records_key else str(Path(path).absolute()),
+        records_key=records_key,
         sha256=sha,
         rows=table.num_rows,
         time_min=time_min,
@@ -295,11 +298,17 @@ def store(
     return batch
 
 
-def list_batches(session: Session, *, mv: ModelVersion, kind: str | None = None) -> list[InferenceBatch]:
+def batches_query(*, mv: ModelVersion, kind: str | None = None) -> Select[InferenceBatch]:
     query = select(InferenceBatch).where(InferenceBatch.model_version_id == mv.id)
     if kind is not None:
         query = query.where(InferenceBatch.kind == kind)
-    return list(session.scalars(query.order_by(InferenceBatch.id)))
+    return query.options(joinedload(InferenceBatch.model_version).joinedload(ModelVersion.model)).order_by(
+        InferenceBatch.id
+    )
+
+
+def list_batches(session: Session, *, mv: ModelVersion, kind: str | None = None) -> list[InferenceBatch]:
+    return list(session.scalars(batches_query(mv=mv, kind=kind)))
 
 
 def read_window(

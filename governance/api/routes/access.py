@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 
-from governance.api.deps import Admin, Page, PageDep, SessionDep, Viewer, page_of_list
+from governance.api.deps import Admin, Page, PageDep, SessionDep, Viewer, page_of_query
 from governance.api.schemas import ApiKeyCreated, ApiKeyRead, InputModel, Name, UserRead
 from governance.auth import service
 
@@ -25,7 +25,7 @@ def whoami(user: Viewer) -> dict[str, Any]:
 
 @router.get("/users", response_model=Page[UserRead])
 def list_users(session: SessionDep, user: Admin, page: PageDep) -> Page[Any]:
-    return page_of_list(service.list_users(session), page, lambda u: u.to_dict())
+    return page_of_query(session, service.users_query(), page, lambda u: u.to_dict())
 
 
 @router.post("/users", status_code=201, response_model=UserRead)
@@ -35,7 +35,7 @@ def add_user(data: UserCreate, session: SessionDep, user: Admin) -> dict[str, An
 
 @router.get("/keys", response_model=Page[ApiKeyRead])
 def list_keys(session: SessionDep, user: Admin, page: PageDep) -> Page[Any]:
-    return page_of_list(service.list_keys(session), page, lambda k: k.to_dict())
+    return page_of_query(session, service.keys_query(), page, lambda k: k.to_dict())
 
 
 @router.post("/users/{name}/keys", status_code=201, response_model=ApiKeyCreated)

@@ -6,11 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from governance.api.deps import Editor, Page, PageDep, SessionDep, Viewer, page_of_query
 from governance.api.schemas import AlertRead, Comment, InputModel, RowId, Status
+from governance.mlmodel.models import ModelVersion
 from governance.monitoring import alerts as service
-from governance.monitoring.models import Alert
+from governance.monitoring.models import Alert, Monitor
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -21,7 +23,8 @@ class AlertResolve(InputModel):
 
 @router.get("", response_model=Page[AlertRead])
 def list_alerts(session: SessionDep, user: Viewer, page: PageDep, status: Status | None = None) -> Page[Any]:
-    query = select(Alert).order_by(Alert.id.desc())
+    loads = joinedload(Alert.monitor).joinedload(Monitor.model_version).joinedload(ModelVersion.model)
+    query = select(Alert).options(loads).order_by(Alert.id.desc())
     if status is not None:
         query = query.where(Alert.status == status)
     return page_of_query(session, query, page, lambda a: a.to_dict())

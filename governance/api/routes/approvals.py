@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
 
 from governance.api.deps import Approver, Editor, Page, PageDep, PolicyDep, SessionDep, Viewer, page_of_query
 from governance.api.schemas import ApprovalRequestRead, Comment, InputModel, Ref, RowId, Status
@@ -14,6 +15,7 @@ from governance.approval import service
 from governance.approval.models import ApprovalRequest
 from governance.auth.principal import Principal
 from governance.mlmodel import service as model_service
+from governance.mlmodel.models import ModelVersion
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
 
@@ -31,7 +33,14 @@ class Decision(InputModel):
 def list_requests(
     session: SessionDep, user: Viewer, page: PageDep, status: Status | None = None
 ) -> Page[Any]:
-    query = select(ApprovalRequest).order_by(ApprovalRequest.id.desc())
+    query = (
+        select(ApprovalRequest)
+        .options(
+            joinedload(ApprovalRequest.model_version).joinedload(ModelVersion.model),
+            selectinload(ApprovalRequest.approvals),
+        )
+        .order_by(ApprovalRequest.id.desc())
+    )
     if status is not None:
         query = query.where(ApprovalRequest.status == status)
     return page_of_query(session, query, page, lambda r: r.to_dict())

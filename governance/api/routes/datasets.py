@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from governance.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, Viewer, page_of_list
+from governance.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, Viewer, page_of_query
 from governance.api.schemas import MAX_TEXT, DatasetRead, RefList
 from governance.api.upload import UploadDep
 from governance.dataset import service
@@ -23,7 +23,7 @@ def list_datasets(
     page: PageDep,
     name: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Page[Any]:
-    return page_of_list(service.list_versions(session, name=name), page, lambda x: x.to_dict())
+    return page_of_query(session, service.versions_query(name=name), page, lambda x: x.to_dict())
 
 
 @router.get("/{name}/{version}", response_model=DatasetRead)

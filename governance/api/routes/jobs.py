@@ -6,9 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from governance.api.deps import Page, PageDep, SessionDep, Viewer, page_of_query
 from governance.api.schemas import RetrainJobRead, RowId, Status
+from governance.mlmodel.models import ModelVersion
 from governance.monitoring import jobs as service
 from governance.monitoring.models import RetrainJob
 
@@ -17,7 +19,14 @@ router = APIRouter(prefix="/retrain-jobs", tags=["retrain jobs"])
 
 @router.get("", response_model=Page[RetrainJobRead])
 def list_jobs(session: SessionDep, user: Viewer, page: PageDep, status: Status | None = None) -> Page[Any]:
-    query = select(RetrainJob).order_by(RetrainJob.id.desc())
+    query = (
+        select(RetrainJob)
+        .options(
+            joinedload(RetrainJob.model_version).joinedload(ModelVersion.model),
+            joinedload(RetrainJob.monitor),
+        )
+        .order_by(RetrainJob.id.desc())
+    )
     if status is not None:
         query = query.where(RetrainJob.status == status)
     return page_of_query(session, query, page, lambda j: j.to_dict())

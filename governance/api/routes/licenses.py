@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from governance.api.deps import Admin, Page, PageDep, SessionDep, Viewer, page_of_list
+from governance.api.deps import Admin, Page, PageDep, SessionDep, Viewer, page_of_query
 from governance.api.schemas import LicenseRead
 from governance.license import service
 from governance.license.service import LicenseCreate
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/licenses", tags=["licenses"])
 
 @router.get("", response_model=Page[LicenseRead])
 def list_licenses(session: SessionDep, user: Viewer, page: PageDep, kind: str | None = None) -> Page[Any]:
-    return page_of_list(service.list_licenses(session, kind=kind), page, lambda x: x.to_dict())
+    return page_of_query(session, service.licenses_query(kind=kind), page, lambda x: x.to_dict())
 
 
 @router.get("/{spdx_id}", response_model=LicenseRead)

@@ -14,7 +14,7 @@ from governance.api.deps import (
     SessionDep,
     SettingsDep,
     Viewer,
-    page_of_list,
+    page_of_query,
 )
 from governance.api.schemas import (
     MAX_REF,
@@ -54,7 +54,7 @@ def list_models(
     name: Annotated[str | None, Query(max_length=128)] = None,
     stage: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Page[Any]:
-    return page_of_list(service.list_versions(session, name=name, stage=stage), page, lambda x: x.to_dict())
+    return page_of_query(session, service.versions_query(name=name, stage=stage), page, lambda x: x.to_dict())
 
 
 @router.get("/{name}/history", response_model=Page[StageHistoryRead])
@@ -69,7 +69,7 @@ def model_history(name: str, session: SessionDep, user: Viewer, page: PageDep) -
             "at": t.at.isoformat(),
         }
 
-    return page_of_list(service.history(session, name=name), page, row)
+    return page_of_query(session, service.history_query(session, name=name), page, row)
 
 
 @router.get("/{name}/{version}", response_model=ModelVersionRead)

@@ -15,7 +15,6 @@ from governance.api.deps import (
     SessionDep,
     SettingsDep,
     Viewer,
-    page_of_list,
     page_of_query,
 )
 from governance.api.schemas import (
@@ -74,7 +73,7 @@ class MonitorCreate(InputModel):
 
 @router.get("", response_model=Page[MonitorRead])
 def list_monitors(session: SessionDep, user: Viewer, page: PageDep) -> Page[Any]:
-    return page_of_list(service.list_monitors(session), page, lambda m: m.to_dict())
+    return page_of_query(session, service.monitors_query(), page, lambda m: m.to_dict())
 
 
 @router.post("", status_code=201, response_model=MonitorRead)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from governance.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, Viewer, page_of_list
+from governance.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, Viewer, page_of_query
 from governance.api.schemas import BatchRead
 from governance.api.upload import UploadDep
 from governance.mlmodel import service as model_service
@@ -41,7 +41,7 @@ def list_batches(
     kind: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Page[Any]:
     mv = model_service.get_version(session, name=name, version=version)
-    return page_of_list(service.list_batches(session, mv=mv, kind=kind), page, lambda b: b.to_dict())
+    return page_of_query(session, service.batches_query(mv=mv, kind=kind), page, lambda b: b.to_dict())
 
 
 def _ingest(

@@ -1,0 +1,236 @@
+"""API and inventory page under load: 1,000 registered models, a real server, a second process.
+
+Registers ``--models`` models (lineage, licenses, one breached monitor each) in a fresh SQLite
+database, serves it with ``govern serve`` (uvicorn) and loads ``/api/v1/models`` and the inventory
+page ``/`` from another process: an open-loop generator at a fixed rate (``--rate``, default 200
+req/s: latency as a client at that rate sees it), and wrk at full speed when it is installed.
+Prints req/s, p50 and p99 beside the target (p99 <= 50 ms at 200 req/s).
+
+    python benchmarks/api.py [--models 1000] [--rate 200] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_P99_MS = 50.0
+TARGET_RATE = 200.0
+URLS = ("/api/v1/models", "/")
+
+
+def load(url: str, key: str, rate: float, seconds: float, threads: int = 16) -> dict[str, float]:
+    """Open loop: a request every 1/rate s on a schedule, whether or not earlier ones came back."""
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.2
+    counter = iter(range(total))
+
+    def worker() -> None:
+        nonlocal errors
+        with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
+            for i in counter:
+                due = start + i / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                try:
+                    ok = client.get(url).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                done = time.perf_counter()
+                with lock:
+                    latencies.append((done - due) * 1000)  # from when it was due: queueing counts
+                    errors += not ok
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))]
+
+    return {"rps": len(latencies) / elapsed, "p50": pct(0.50), "p99": pct(0.99), "errors": errors}
+
+
+def wrk(url: str, key: str, seconds: int) -> dict[str, float] | None:
+    if shutil.which("wrk") is None:
+        return None
+    out = subprocess.run(
+        ["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", "-H", f"Authorization: Bearer {key}", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def ms(label: str) -> float:
+        found = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out)
+        assert found, out
+        value, unit = float(found.group(1)), found.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert rps, out
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(rps.group(1)),
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from governance.cli import main; main()", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    for _ in range(600):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("the server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=TARGET_RATE)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--load", help=argparse.SUPPRESS)  # the load generator's own process
+    parser.add_argument("--key", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load:
+        print(json.dumps(load(args.load, args.key, args.rate, args.seconds)))
+        return
+
+    from benchmarks import fleet
+    from governance.auth import service as auth_service
+    from governance.db import Database
+    from governance.migrate import upgrade
+
+    folder = Path(tempfile.mkdtemp(prefix="govern-bench-api-"))
+    url = f"sqlite:///{folder / 'govern.db'}"
+    try:
+        db = Database(url)
+        upgrade(db.engine)
+        started = time.perf_counter()
+        fleet.build(db, folder / "files", models=args.models, monitors=True)
+        with db.transaction() as session:
+            user = auth_service.create_user(session, name="bench", role="viewer", actor="bench")
+            key = auth_service.create_key(session, user=user, actor="bench").plaintext
+        db.dispose()
+        print(
+            f"registered {args.models} models with lineage, licenses and a breached monitor each "
+            f"in {time.perf_counter() - started:.1f} s; database {os.path.getsize(folder / 'govern.db') / 1e6:.1f} MB"
+        )
+        port = _free_port()
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "GOVERN_DATABASE_URL": url,
+            "GOVERN_STORAGE_ROOT": str(folder / "storage"),
+        }
+        server = serve(env, port)
+        try:
+            print(
+                f"{'what':<44} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}  target p99 <= {TARGET_P99_MS:.0f} ms"
+            )
+            for path in URLS:
+                target = f"http://127.0.0.1:{port}{path}"
+                subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--load",
+                        target,
+                        "--key",
+                        key,
+                        "--rate",
+                        "20",
+                        "--seconds",
+                        "1",
+                    ],
+                    capture_output=True,
+                    check=True,
+                    env=env,
+                )  # warm up
+                done = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--load",
+                        target,
+                        "--key",
+                        key,
+                        "--rate",
+                        str(args.rate),
+                        "--seconds",
+                        str(args.seconds),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env=env,
+                )
+                rows = [
+                    (f"{path} at {args.rate:.0f} req/s (open loop)", json.loads(done.stdout.splitlines()[-1]))
+                ]
+                measured = wrk(target, key, args.seconds)
+                if measured is not None:
+                    rows.append((f"{path} wrk -t2 -c8 (as fast as it goes)", measured))
+                for what, m in rows:
+                    ok = (
+                        "meets"
+                        if m["p99"] <= TARGET_P99_MS and m["rps"] >= 0.97 * min(args.rate, TARGET_RATE)
+                        else "MISSES"
+                    )
+                    print(
+                        f"{what:<44} {m['rps']:>8.0f} {m['p50']:>8.1f} {m['p99']:>8.1f} {int(m['errors']):>6}  {ok}"
+                    )
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
