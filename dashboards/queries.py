@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.approval import service as approval_service
@@ -29,7 +29,12 @@ def _latest(session: Session, monitor: Monitor) -> MonitorRun | None:
     )
 
 
-def _worst(statuses: list[str]) -> str | None:
+def compliance_report(session: Session, mv: ModelVersion) -> compliance_service.ComplianceReport:
+    """The version's compliance findings: the one call every page makes (switch here to stored results)."""
+    return compliance_service.check(session, mv=mv)
+
+
+def worst(statuses: list[str]) -> str | None:
     order = ("error", "breach", "warning", "ok")
     for status in order:
         if status in statuses:
@@ -47,43 +52,11 @@ def approval_status(session: Session, mv: ModelVersion, policy: ApprovalPolicy) 
     return f"{latest.status} {len(latest.approvers())}/{latest.required}"
 
 
-def inventory(session: Session, policy: ApprovalPolicy) -> list[dict[str, Any]]:
-    rows = []
-    open_alerts = dict(
-        session.execute(
-            select(Monitor.model_version_id, func.count(Alert.id))
-            .join(Monitor, Alert.monitor_id == Monitor.id)
-            .where(Alert.status.in_(("open", "acknowledged")))
-            .group_by(Monitor.model_version_id)
-        ).all()
+def owners(session: Session) -> list[str]:
+    """Who registered versions: the inventory's owner filter (the registry has no other owner yet)."""
+    return list(
+        session.scalars(select(ModelVersion.registered_by).distinct().order_by(ModelVersion.registered_by))
     )
-    for mv in model_service.list_versions(session):
-        report = compliance_service.check(session, mv=mv)
-        statuses: dict[str, list[str]] = {"drift": [], "quality": [], "robustness": []}
-        for monitor in monitoring_service.list_monitors(session, model_version_id=mv.id):
-            run = _latest(session, monitor)
-            if run is None:
-                continue
-            group = "drift" if monitor.kind in DRIFT_KINDS else monitor.kind
-            statuses.setdefault(group, []).append(run.status)
-        rows.append(
-            {
-                "ref": mv.ref,
-                "name": mv.model.name,
-                "version": mv.version,
-                "stage": mv.stage,
-                "risk_tier": mv.risk_tier,
-                "intended_use": mv.intended_use,
-                "licenses": "violations" if report.violations else ("warnings" if report.warnings else "ok"),
-                "violations": len(report.violations),
-                "approval": approval_status(session, mv, policy),
-                "drift": _worst(statuses["drift"]),
-                "quality": _worst(statuses["quality"] + statuses.get("consistency", [])),
-                "robustness": _worst(statuses["robustness"]),
-                "open_alerts": int(open_alerts.get(mv.id, 0)),
-            }
-        )
-    return rows
 
 
 def _numeric(metrics: dict[str, Any]) -> dict[str, float]:
@@ -145,7 +118,7 @@ def model_page(session: Session, mv: ModelVersion, policy: ApprovalPolicy) -> di
     ).all()
     return {
         "mv": mv.to_dict(),
-        "compliance": compliance_service.check(session, mv=mv).to_dict(),
+        "compliance": compliance_report(session, mv).to_dict(),
         "lineage": model_service.lineage(mv),
         "approval": approval_status(session, mv, policy),
         "monitors": [m.to_dict() for m in monitors],

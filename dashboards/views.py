@@ -20,7 +20,9 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
+from dashboards import inventory as inventory_query
 from dashboards import lineage_svg, queries
 from governance.api.deps import (
     SESSION_COOKIE,
@@ -38,6 +40,7 @@ from governance.auth import sessions as session_service
 from governance.auth.models import User
 from governance.errors import InvalidInput, NotFound
 from governance.mlmodel import service as model_service
+from governance.mlmodel.models import RISK_TIERS, STAGES
 from governance.monitoring import alerts as alert_service
 from governance.monitoring.models import MonitorRun
 
@@ -62,8 +65,10 @@ def page_viewer(request: Request, session: SessionDep, db: DatabaseDep) -> User:
 PageUser = Annotated[User, Depends(page_viewer)]
 
 
-def _page(request: Request, name: str, user: User, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"user": user, **context})
+def _page(
+    request: Request, name: str, user: User | None, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"user": user, **context}, status_code=status_code)
 
 
 _UNSAFE_IN_PATH = re.compile(r"[\\\x00-\x1f\x7f]")
@@ -134,9 +139,52 @@ def logout(request: Request, session: SessionDep, response: Response) -> dict[st
     return {"ok": True}
 
 
+def _inventory_filters(request: Request) -> inventory_query.Filters:
+    names = ("q", "stage", "risk", "compliance", "monitor", "owner", "sort", "desc", "page", "per_page")
+    return inventory_query.parse_filters(**{n: request.query_params.get(n) for n in names})
+
+
 @router.get("/", response_class=HTMLResponse)
 def inventory(request: Request, session: SessionDep, user: PageUser, policy: PolicyDep) -> HTMLResponse:
-    return _page(request, "inventory.html", user, rows=queries.inventory(session, policy))
+    try:
+        filters = _inventory_filters(request)
+    except InvalidInput as exc:
+        return _page(
+            request, "inventory.html", user, status_code=400, problem=str(exc),
+            f=inventory_query.Filters(), listing=None, **_inventory_choices(session),
+        )  # fmt: skip
+    listing = inventory_query.listing(session, policy, filters)
+    return _page(
+        request,
+        "inventory.html",
+        user,
+        f=filters,
+        listing=listing,
+        problem=None,
+        **_inventory_choices(session),
+    )
+
+
+def _inventory_choices(session: Session) -> dict[str, Any]:
+    return {
+        "stages": STAGES,
+        "risks": RISK_TIERS,
+        "compliances": inventory_query.COMPLIANCE,
+        "monitor_states": inventory_query.STATE_LABELS,
+        "owners": queries.owners(session),
+        "sorts": inventory_query.SORTS,
+    }
+
+
+@router.get("/inventory.csv")
+def inventory_csv(request: Request, session: SessionDep, user: PageUser, policy: PolicyDep) -> Response:
+    """Every version the filters match (all pages), as CSV a spreadsheet reads as text."""
+    text = inventory_query.to_csv(session, policy, _inventory_filters(request))
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="model-inventory.csv"'},
+    )
 
 
 @router.get("/models/{name}/{version}", response_class=HTMLResponse)

@@ -66,7 +66,7 @@ def test_pages_load_and_charts_render(browser: Any, site: Site) -> None:
     assert "cancer@1" in driver.find_element(By.CSS_SELECTOR, "svg.lineage").text
     driver.get(f"{base}/")
     inventory = driver.find_element(By.ID, "inventory").text
-    assert "tumour@1" in inventory and "breach" in inventory
+    assert "tumour@3" in inventory and "not monitored" in inventory  # tumour@1 (breach) is folded under it
 
 
 def test_a_reviewer_approves_from_the_queue(browser: Any, site: Site) -> None:
