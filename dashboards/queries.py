@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 from sqlalchemy import select
@@ -50,6 +52,34 @@ def approval_status(session: Session, mv: ModelVersion, policy: ApprovalPolicy) 
     if latest is None:
         return "not requested"
     return f"{latest.status} {len(latest.approvers())}/{latest.required}"
+
+
+def round_number(value: float, digits: int = 3) -> float | int:
+    """A metric as a person reads it: three significant digits (0.9561 -> 0.956, 5040.2 -> 5040)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, int) or not math.isfinite(value):
+        return value
+    if value == 0:
+        return 0.0
+    places = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    rounded = round(value, places)
+    return int(rounded) if places == 0 else rounded
+
+
+def rounded(values: Any) -> Any:
+    """``values`` with every float rounded by ``round_number`` (dicts and lists walked)."""
+    if isinstance(values, dict):
+        return {k: rounded(v) for k, v in values.items()}
+    if isinstance(values, list | tuple):
+        return [rounded(v) for v in values]
+    if isinstance(values, float):
+        return round_number(values)
+    return values
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(rounded(value), ensure_ascii=False, separators=(", ", ": "), default=str)
 
 
 def owners(session: Session) -> list[str]:

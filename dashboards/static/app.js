@@ -67,24 +67,97 @@ function wireLogin() {
   });
 }
 
+const PAST = { approve: "approved", reject: "rejected", ack: "acknowledged", resolve: "resolved" };
+
+function errorText(result) {
+  return (result.data.error || {}).message || `failed (${result.status})`;
+}
+
+async function refreshCounts() {
+  const holder = document.getElementById("counts");
+  if (!holder) return;
+  const response = await fetch("/approvals/counts", { credentials: "same-origin" });
+  if (!response.ok) return;
+  const counts = await response.json();
+  holder.querySelectorAll("[data-count]").forEach((cell) => {
+    if (cell.dataset.count in counts) cell.textContent = String(counts[cell.dataset.count]);
+  });
+}
+
+// Approve or reject: the button asks first (what, on which model, with which comment); only
+// "Confirm" posts. A rejection needs a comment (the service refuses one without).
 function wireQueue() {
-  document.querySelectorAll("button.approve, button.reject").forEach((button) => {
-    button.addEventListener("click", async () => {
-      const row = button.closest("tr");
-      const verb = button.classList.contains("approve") ? "approve" : "reject";
-      const comment = row.querySelector("input.comment").value || null;
-      const result = await postJSON(`/api/v1/approvals/${button.dataset.request}/${verb}`, { comment });
-      const out = row.querySelector(".result");
+  document.querySelectorAll("#queue tr[data-request]").forEach((row) => {
+    const confirm = row.querySelector(".confirm");
+    const out = row.querySelector(".result");
+    if (!confirm || !out) return;
+    let verb = null;
+    row.querySelectorAll("button.approve, button.reject").forEach((button) => {
+      button.addEventListener("click", () => {
+        verb = button.classList.contains("approve") ? "approve" : "reject";
+        const comment = row.querySelector(".comment").value.trim();
+        if (verb === "reject" && !comment) {
+          out.textContent = "a rejection needs a comment saying why";
+          out.className = "result bad";
+          row.querySelector(".comment").focus();
+          return;
+        }
+        out.textContent = "";
+        confirm.querySelector(".question").textContent =
+          `${verb === "approve" ? "Approve" : "Reject"} ${row.dataset.model}${comment ? ` with “${comment}”` : ""}?`;
+        confirm.hidden = false;
+      });
+    });
+    confirm.querySelector(".confirm-no").addEventListener("click", () => { confirm.hidden = true; verb = null; });
+    confirm.querySelector(".confirm-yes").addEventListener("click", async () => {
+      if (!verb) return;
+      const comment = row.querySelector(".comment").value.trim() || null;
+      confirm.hidden = true;
+      const result = await postJSON(`/api/v1/approvals/${row.dataset.request}/${verb}`, { comment });
       if (result.ok) {
-        out.textContent = `${verb}d: request is ${result.data.status}`;
+        out.textContent = `${PAST[verb]}: request is ${result.data.status}`;
         out.className = "result done";
-        row.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+        row.querySelectorAll("button, textarea").forEach((b) => { b.disabled = true; });
+        const approved = row.querySelector(".approved-count");
+        if (approved) approved.textContent = String(result.data.approved);
       } else {
-        out.textContent = (result.data.error || {}).message || `failed (${result.status})`;
+        out.textContent = errorText(result);
         out.className = "result bad";
       }
+      verb = null;
+      await refreshCounts();
     });
   });
+  if (document.getElementById("counts")) window.setInterval(refreshCounts, 30000);
+}
+
+// Acknowledge or resolve an alert with a comment, through the API (same origin, session cookie).
+function wireAlerts() {
+  document.querySelectorAll("#alerts tr[data-alert]").forEach((row) => {
+    row.querySelectorAll("button.ack, button.resolve").forEach((button) => {
+      button.addEventListener("click", async () => {
+        const verb = button.classList.contains("ack") ? "ack" : "resolve";
+        const comment = row.querySelector(".comment").value.trim() || null;
+        const result = await postJSON(`/api/v1/alerts/${row.dataset.alert}/${verb}`, { comment });
+        const out = row.querySelector(".result");
+        if (result.ok) {
+          out.textContent = `${PAST[verb]} by ${verb === "ack" ? result.data.acknowledged_by : result.data.resolved_by}`;
+          out.className = "result done";
+          const badge = row.querySelector(".alert-status");
+          badge.textContent = result.data.status;
+          badge.className = `badge alert-status ${result.data.status === "resolved" ? "ok" : "warning"}`;
+          button.remove();
+          if (result.data.status === "resolved") row.querySelectorAll("button, input").forEach((b) => { b.disabled = true; });
+        } else {
+          out.textContent = errorText(result);
+          out.className = "result bad";
+        }
+      });
+    });
+  });
+}
+
+function wireLogout() {
   const logout = document.getElementById("logout");
   if (logout) {
     logout.addEventListener("click", async () => {
@@ -98,4 +171,6 @@ document.addEventListener("DOMContentLoaded", () => {
   drawCharts();
   wireLogin();
   wireQueue();
+  wireAlerts();
+  wireLogout();
 });

@@ -182,3 +182,162 @@ def test_pages_fit_a_390_px_phone(browser: Any, site: Site, torchscript_models: 
         assert _console_errors(driver) == []
     finally:
         driver.set_window_size(1400, 1000)
+
+
+def _wait_text(driver: Any, element: Any, text: str) -> None:
+    WebDriverWait(driver, 15).until(lambda d: text in element.text)
+
+
+def test_an_editor_acknowledges_and_resolves_alerts_with_comments(browser: Any, site: Site) -> None:
+    base, driver = site.base, browser
+    _login(driver, base, site.world.keys["viewer"])
+    driver.get(f"{base}/alerts")
+    assert driver.find_elements(By.CSS_SELECTOR, "button.ack") == []  # a viewer sees no action
+    driver.get(f"{base}/alerts?status=opne")  # a typo is said, not shown as "no alerts"
+    assert driver.find_element(By.ID, "problem").text == (
+        "unknown status 'opne': one of open, acknowledged, resolved"
+    )
+    assert all("status of 400" in m for m in _console_errors(driver))  # answered 400, and read off
+    _login(driver, base, site.world.keys["editor"])
+    driver.get(f"{base}/alerts")
+    driver.find_element(By.CSS_SELECTOR, "select[name=model] option[value='tumour@1']").click()
+    driver.find_element(By.CSS_SELECTOR, "select[name=severity] option[value=high]").click()
+    driver.find_element(By.CSS_SELECTOR, "#alert-filters button[type=submit]").click()
+    WebDriverWait(driver, 15).until(expected_conditions.url_contains("severity=high"))
+    assert driver.find_element(By.ID, "alerts").text.count("tumour-drift") == 1  # the drift alert is high
+    driver.get(f"{base}/alerts?severity=low")
+    assert "No alert matches." in driver.find_element(By.ID, "alerts").text
+    driver.get(f"{base}/alerts?model=tumour%401&monitor=tumour-drift&status=open")
+    row = driver.find_element(By.CSS_SELECTOR, "#alerts tr[data-alert]")
+    model_link = row.find_element(By.CSS_SELECTOR, "td[data-label=Model] a")
+    assert model_link.get_attribute("href") == f"{base}/models/tumour/1"
+    row.find_element(By.CSS_SELECTOR, "input.comment").send_keys("looking into the drifted columns")
+    row.find_element(By.CSS_SELECTOR, "button.ack").click()
+    _wait_text(driver, row.find_element(By.CSS_SELECTOR, ".result"), "acknowledged by editor")
+    assert row.find_element(By.CSS_SELECTOR, ".alert-status").text == "acknowledged"
+    comment = row.find_element(By.CSS_SELECTOR, "input.comment")
+    comment.clear()
+    comment.send_keys("upstream feed fixed")
+    row.find_element(By.CSS_SELECTOR, "button.resolve").click()
+    _wait_text(driver, row.find_element(By.CSS_SELECTOR, ".result"), "resolved by editor")
+    assert _console_errors(driver) == []
+    driver.get(f"{base}/alerts?status=resolved")
+    trail = driver.find_element(By.CSS_SELECTOR, "#alerts tr[data-alert] td.trail").text
+    assert "ack by editor" in trail and "“looking into the drifted columns”" in trail
+    assert "resolve by editor" in trail and "“upstream feed fixed”" in trail
+    driver.save_screenshot(str(SCREENSHOTS / "alerts-resolved.png"))
+    # the audit log shows it, filtered by entity and action, with the comment and a link back
+    alert_id = driver.find_element(By.CSS_SELECTOR, "#alerts tr[data-alert]").get_attribute("data-alert")
+    driver.get(f"{base}/audit?entity={alert_id}&action=alert.ack")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#events tr[data-event]")
+    assert len(rows) == 1 and "comment: looking into the drifted columns" in rows[0].text
+    driver.get(f"{base}/audit?entity=tumour%401")
+    details = driver.find_element(By.ID, "events").text
+    assert "model.register" in details and "risk_tier: high" in details
+    link = driver.find_element(By.CSS_SELECTOR, "#events a.entity")
+    assert link.get_attribute("href") == f"{base}/models/tumour/1"
+    assert "chain verifies" in driver.find_element(By.ID, "chain").text
+    driver.save_screenshot(str(SCREENSHOTS / "audit-filtered.png"))
+
+
+def test_a_cross_site_form_cannot_acknowledge(site: Site) -> None:
+    """The page acts with the session cookie; another site posting with it is refused, nothing changes."""
+    cookie = httpx.post(f"{site.base}/login", json={"key": site.world.keys["editor"]}).cookies[
+        "govern_session"
+    ]
+    with site.db.transaction() as session:
+        from governance.monitoring.models import Alert
+
+        alert_id = session.query(Alert.id).scalar()
+    r = httpx.post(
+        f"{site.base}/api/v1/alerts/{alert_id}/ack",
+        json={"comment": "x"},
+        cookies={"govern_session": cookie},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert r.status_code == 403
+    with site.db.transaction() as session:
+        assert session.get(Alert, alert_id).status == "open"  # type: ignore[union-attr]
+
+
+def test_an_approver_decides_with_evidence_and_confirmation(browser: Any, site: Site) -> None:
+    base, world, driver = site.base, site.world, browser
+    ids = {}
+    for ref in ("tumour@1", "tumour@2"):
+        r = httpx.post(f"{base}/api/v1/approvals", json={"model": ref}, headers=world.headers("editor"))
+        assert r.status_code == 201, r.text
+        ids[ref] = r.json()["id"]
+    _login(driver, base, world.keys["approver"])
+    driver.get(f"{base}/approvals")
+    counts = driver.find_element(By.ID, "counts")
+    assert "pending: 2" in counts.text
+    row = driver.find_element(By.CSS_SELECTOR, f'#queue tr[data-request="{ids["tumour@2"]}"]')
+    evidence = row.find_element(By.CSS_SELECTOR, ".evidence").text
+    assert "compliance: no violation" in evidence
+    assert "data quality: cancer@1 (train)" in evidence
+    assert "gates: not recorded" in evidence and "robustness: not recorded" in evidence
+    assert "accuracy 0.956" in evidence  # rounded, not 0.9561
+    assert (
+        row.find_element(By.CSS_SELECTOR, "a.report")
+        .get_attribute("href")
+        .endswith("/api/v1/models/tumour/2/report?format=html")
+    )
+    high = driver.find_element(By.CSS_SELECTOR, f'#queue tr[data-request="{ids["tumour@1"]}"]')
+    assert "robustness: warning" in high.find_element(By.CSS_SELECTOR, ".evidence").text
+    driver.save_screenshot(str(SCREENSHOTS / "approvals-evidence.png"))
+
+    # approve asks first; cancel posts nothing
+    row.find_element(By.CSS_SELECTOR, "button.approve").click()
+    confirm = row.find_element(By.CSS_SELECTOR, ".confirm")
+    assert confirm.is_displayed() and "Approve tumour@2?" in confirm.text
+    confirm.find_element(By.CSS_SELECTOR, "button.confirm-no").click()
+    assert not confirm.is_displayed()
+    assert (
+        httpx.get(f"{base}/api/v1/approvals/{ids['tumour@2']}", headers=world.headers("viewer")).json()[
+            "decisions"
+        ]
+        == []
+    )
+    row.find_element(By.CSS_SELECTOR, "textarea.comment").send_keys("evidence complete")
+    row.find_element(By.CSS_SELECTOR, "button.approve").click()
+    row.find_element(By.CSS_SELECTOR, "button.confirm-yes").click()
+    _wait_text(driver, row.find_element(By.CSS_SELECTOR, ".result"), "approved: request is approved")
+    WebDriverWait(driver, 15).until(lambda d: "pending: 1" in d.find_element(By.ID, "counts").text)
+    assert "approved, awaiting promotion: 1" in driver.find_element(By.ID, "counts").text
+
+    # a rejection needs a comment: without one nothing is asked or posted
+    high.find_element(By.CSS_SELECTOR, "button.reject").click()
+    assert high.find_element(By.CSS_SELECTOR, ".result").text == "a rejection needs a comment saying why"
+    assert not high.find_element(By.CSS_SELECTOR, ".confirm").is_displayed()
+    high.find_element(By.CSS_SELECTOR, "textarea.comment").send_keys("robustness below policy")
+    high.find_element(By.CSS_SELECTOR, "button.reject").click()
+    high.find_element(By.CSS_SELECTOR, "button.confirm-yes").click()
+    _wait_text(driver, high.find_element(By.CSS_SELECTOR, ".result"), "rejected: request is rejected")
+    WebDriverWait(driver, 15).until(lambda d: "pending: 0" in d.find_element(By.ID, "counts").text)
+    assert _console_errors(driver) == []
+    driver.get(f"{base}/approvals")
+    decided = driver.find_element(By.ID, "decided").text
+    assert "approved, awaiting promotion" in decided and "rejected" in decided
+    assert "rejectd" not in driver.page_source
+    driver.save_screenshot(str(SCREENSHOTS / "approvals-decided.png"))
+    # the service refuses a rejection without a comment too (the page is not the only guard)
+    r = httpx.post(f"{base}/api/v1/approvals", json={"model": "tumour@1"}, headers=world.headers("editor"))
+    again = r.json()["id"]
+    r = httpx.post(f"{base}/api/v1/approvals/{again}/reject", json={}, headers=world.headers("approver"))
+    assert r.status_code == 422 and "needs a comment" in r.json()["error"]["message"]
+
+
+def test_a_missing_page_is_a_page(browser: Any, site: Site) -> None:
+    base, driver = site.base, browser
+    _login(driver, base, site.world.keys["viewer"])
+    for path, text in {
+        "/models/tumour/99": "tumour@99",
+        "/models/nope/1": "nope",
+        "/no/such/page": "There is no page at /no/such/page.",
+    }.items():
+        driver.get(base + path)
+        assert driver.find_element(By.TAG_NAME, "h1").text == "Not found", path
+        assert text in driver.find_element(By.ID, "problem").text, path
+    driver.save_screenshot(str(SCREENSHOTS / "not-found.png"))
+    api = httpx.get(f"{base}/api/v1/models/nope", headers=site.world.headers("viewer"))
+    assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"  # the API stays JSON
