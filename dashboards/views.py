@@ -200,11 +200,17 @@ def inventory_csv(request: Request, session: SessionDep, user: PageUser, policy:
 
 @router.get("/models/{name}/{version}", response_class=HTMLResponse)
 def model(
-    name: str, version: str, request: Request, session: SessionDep, user: PageUser, policy: PolicyDep
+    name: str,
+    version: str,
+    request: Request,
+    session: SessionDep,
+    user: PageUser,
+    policy: PolicyDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
     mv = model_service.get_version(session, name=name, version=version)
-    data = queries.model_page(session, mv, policy)
-    charts = {"drift": data["drift"], "robustness": data["robustness"]}
+    data = queries.model_page(session, mv, policy, mlflow_uri=settings.mlflow_uri)
+    charts = {"charts": data["charts"], "robustness": data["robustness"]}
     return _page(
         request,
         "model.html",

@@ -79,8 +79,9 @@ def test_a_reviewer_approves_from_the_queue(browser: Any, site: Site) -> None:
     _login(driver, base, world.keys["approver"])
     driver.get(f"{base}/approvals")
     row = driver.find_element(By.CSS_SELECTOR, f'tr[data-request="{request_id}"]')
-    row.find_element(By.CSS_SELECTOR, "input.comment").send_keys("looks sound")
+    row.find_element(By.CSS_SELECTOR, ".comment").send_keys("looks sound")
     row.find_element(By.CSS_SELECTOR, "button.approve").click()
+    row.find_element(By.CSS_SELECTOR, "button.confirm-yes").click()  # the page asks first
     WebDriverWait(driver, 15).until(lambda d: "approved" in row.find_element(By.CSS_SELECTOR, ".result").text)
     assert row.find_element(By.CSS_SELECTOR, ".result").text == "approved: request is pending"  # 1 of 2
     driver.save_screenshot(str(SCREENSHOTS / "approved.png"))

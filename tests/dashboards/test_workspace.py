@@ -341,3 +341,74 @@ def test_a_missing_page_is_a_page(browser: Any, site: Site) -> None:
     driver.save_screenshot(str(SCREENSHOTS / "not-found.png"))
     api = httpx.get(f"{base}/api/v1/models/nope", headers=site.world.headers("viewer"))
     assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"  # the API stays JSON
+
+
+def test_the_model_page_charts_with_one_axis_thresholds_and_breaches(browser: Any, site: Site) -> None:
+    from governance.mlmodel.models import ModelVersion
+
+    with site.db.transaction() as session:
+        mv = model_service.get_by_ref(session, "tumour@1")
+        mv.mlflow_run_id = "0123456789abcdef"
+        model_service.set_stage(
+            session, mv=mv, stage="staging", actor="admin", reason="ready for shadow traffic"
+        )
+        assert isinstance(mv, ModelVersion)
+    base, driver = site.base, browser
+    _login(driver, base, site.world.keys["viewer"])
+    driver.get(f"{base}/models/tumour/1")
+    WebDriverWait(driver, 15).until(
+        lambda d: d.execute_script("return (window.governCharts || []).length") == 2
+    )
+    assert driver.find_element(By.ID, "metrics").text == "accuracy 0.956, f1 0.965, roc_auc 0.991"
+    assert driver.find_element(By.ID, "mlflow").text == "0123456789abcdef (local store)"
+    charts = driver.execute_script(
+        """return window.governCharts.map(c => ({
+             type: c.config.type,
+             axes: Object.keys(c.scales).filter(k => k !== 'x'),
+             datasets: c.data.datasets.map(d => ({label: d.label, tension: d.tension || 0,
+               data: d.data.map(p => (p && typeof p === 'object') ? p.y : p),
+               styles: d.pointStyle || null})),
+           }))"""
+    )
+    drift, robustness = charts
+    assert drift["axes"] == ["y"] and robustness["axes"] == ["y"]  # one y-axis per chart
+    assert all(d["tension"] == 0 for d in drift["datasets"])  # straight lines
+    labels = [d["label"] for d in drift["datasets"]]
+    assert labels == ["share_drifted", "share_drifted threshold"]  # the column count is not plotted
+    share, threshold = drift["datasets"]
+    assert share["data"] == [0.1, 0.2, 0.6] and threshold["data"] == [0.5, 0.5, 0.5]
+    assert share["styles"] == ["circle", "circle", "crossRot"]  # the breached window is marked
+    assert robustness["datasets"][-1]["label"] == "worst case over attacks"
+    assert robustness["datasets"][-1]["data"] == [0.9561, 0.8123, 0.5211, 0.1342]
+    history = driver.find_element(By.ID, "history").text
+    assert "candidate staging admin ready for shadow traffic" in history
+    canvas = driver.find_element(By.CSS_SELECTOR, "canvas.monitor-chart")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", canvas)
+    driver.save_screenshot(str(SCREENSHOTS / "model-drift.png"))
+    assert _console_errors(driver) == []
+
+
+def test_performance_chart_from_a_concept_drift_monitor() -> None:
+    from dashboards import queries
+
+    class Run:
+        def __init__(self, status: str, accuracy: float) -> None:
+            self.status, self.window_end = status, __import__("datetime").datetime(2026, 11, 1)
+            self.metrics = {
+                "accuracy": accuracy,
+                "accuracy_ci_low": accuracy - 0.02,
+                "accuracy_ci_high": accuracy + 0.02,
+            }
+            self.thresholds = {"baseline_accuracy": 0.95, "max_drop_accuracy": 0.1}
+            self.details = {}
+
+    class Mon:
+        name, kind = "live", "concept_drift"
+
+    chart = queries._performance_chart(Mon(), [Run("ok", 0.95), Run("breach", 0.07)])  # type: ignore[arg-type]
+    assert chart is not None
+    assert chart["values"] == [0.95, 0.07] and chart["statuses"] == ["ok", "breach"]
+    assert chart["threshold"] == pytest.approx(0.85) and chart["baseline"] == 0.95
+    assert queries.mlflow_link("http://mlflow:5000/", "ab/c") == "http://mlflow:5000/#/runs/ab%2Fc"
+    assert queries.mlflow_link("file:///tmp/mlruns", "abc") is None
+    assert queries.rounded({"a": 0.95612345, "b": [5040.2, 1e-9]}) == {"a": 0.956, "b": [5040, 1e-9]}
