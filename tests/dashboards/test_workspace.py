@@ -23,6 +23,7 @@ PHONE = (390, 844)
 
 
 def _login(driver: Any, base: str, key: str) -> None:
+    driver.get_log("browser")  # start each test with an empty console (the browser is shared)
     driver.delete_all_cookies()
     driver.get(f"{base}/login")
     driver.find_element(By.ID, "key").send_keys(key)
@@ -399,3 +400,28 @@ def test_performance_chart_from_a_concept_drift_monitor() -> None:
     assert queries.mlflow_link("http://mlflow:5000/", "ab/c") == "http://mlflow:5000/#/runs/ab%2Fc"
     assert queries.mlflow_link("file:///tmp/mlruns", "abc") is None
     assert queries.rounded({"a": 0.95612345, "b": [5040.2, 1e-9]}) == {"a": 0.956, "b": [5040, 1e-9]}
+
+
+def test_hostile_comments_and_filters_show_as_text(browser: Any, site: Site) -> None:
+    """An editor's comment and a crafted filter link are data: nothing in them runs on our origin."""
+    payload = "<img src=x onerror=\"document.body.setAttribute('data-xss','ran')\">"
+    with site.db.transaction() as session:
+        from governance.monitoring.models import Alert
+
+        alert_id = session.query(Alert.id).scalar()
+    r = httpx.post(
+        f"{site.base}/api/v1/alerts/{alert_id}/ack",
+        json={"comment": payload},
+        headers=site.world.headers("editor"),
+    )
+    assert r.status_code == 200, r.text
+    base, driver = site.base, browser
+    _login(driver, base, site.world.keys["viewer"])
+    driver.get(f"{base}/alerts")
+    assert payload in driver.find_element(By.CSS_SELECTOR, "td.trail").text
+    driver.get(f"{base}/?q={payload}")
+    assert driver.find_element(By.CSS_SELECTOR, "input[name=q]").get_attribute("value") == payload
+    driver.get(f"{base}/audit?entity={payload}")
+    assert driver.find_element(By.CSS_SELECTOR, "input[name=entity]").get_attribute("value") == payload
+    assert driver.execute_script("return document.body.getAttribute('data-xss')") is None
+    assert driver.find_elements(By.CSS_SELECTOR, "main img") == []
