@@ -286,6 +286,8 @@ def audit(request: Request, session: SessionDep, user: PageUser, full: bool = Fa
     # verified from the last point this server verified (``full=1``: the whole chain)
     verification = audit_service.verify(session, incremental=not full)
     actions = queues.audit_actions(session)
+    problem: str | None = None
+    found: dict[str, Any] | None = None
     try:
         f = queues.audit_filters(_params(request, "entity", "action", "offset"))
     except InvalidInput as exc:
