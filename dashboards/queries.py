@@ -181,6 +181,43 @@ def _robustness(monitor: Monitor, finished: list[MonitorRun]) -> dict[str, Any] 
     return {"monitor": monitor.name, "latest": curves[-1], "history": curves[-6:]}
 
 
+def _heat(score: Any, threshold: Any, drifted: bool) -> int:
+    """0..4: how close a column's score came to its threshold (4: drifted)."""
+    if drifted:
+        return 4
+    try:
+        ratio = float(score) / float(threshold)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return 0
+    if not math.isfinite(ratio):
+        return 0
+    return 0 if ratio < 0.25 else 1 if ratio < 0.5 else 2 if ratio < 0.75 else 3
+
+
+def _column_heatmap(monitor: Monitor, finished: list[MonitorRun], windows: int = 12) -> dict[str, Any] | None:
+    """Per-column drift over the latest windows (columns that drifted most often first)."""
+    shown = [r for r in finished if isinstance((r.details or {}).get("columns"), list)][-windows:]
+    if not shown:
+        return None
+    cells: dict[str, dict[int, dict[str, Any]]] = {}
+    for i, r in enumerate(shown):
+        for c in r.details["columns"]:
+            if isinstance(c, dict) and c.get("column") is not None:
+                cells.setdefault(str(c["column"]), {})[i] = {
+                    "heat": _heat(c.get("score"), c.get("threshold"), bool(c.get("drift_detected"))),
+                    "score": round_number(c["score"]) if isinstance(c.get("score"), int | float) else None,
+                    "method": c.get("method"),
+                    "drifted": bool(c.get("drift_detected")),
+                }
+    order = sorted(cells, key=lambda n: (-sum(v["drifted"] for v in cells[n].values()), n))[:40]
+    return {
+        "monitor": monitor.name,
+        "windows": [_label(r) for r in shown],
+        "rows": [{"column": n, "cells": [cells[n].get(i) for i in range(len(shown))]} for n in order],
+        "more": max(0, len(cells) - len(order)),
+    }
+
+
 def _runs_table(monitor: Monitor, finished: list[MonitorRun]) -> list[dict[str, Any]]:
     return [
         {
@@ -212,6 +249,7 @@ def model_page(
     monitors = monitors_for(session, mv)
     charts: list[dict[str, Any]] = []
     robustness = None
+    heatmaps: list[dict[str, Any]] = []
     runs_table: list[dict[str, Any]] = []
     for monitor in monitors:
         runs = list(reversed(monitoring_service.runs(session, monitor=monitor, limit=200)))
@@ -222,6 +260,10 @@ def model_page(
         if monitor.kind == "robustness":
             robustness = robustness or _robustness(monitor, finished)
             continue
+        if monitor.kind in DRIFT_KINDS:
+            heatmap = _column_heatmap(monitor, finished)
+            if heatmap is not None:
+                heatmaps.append(heatmap)
         chart = _performance_chart(monitor, finished)
         if chart is None and monitor.kind in DRIFT_KINDS:
             chart = _drift_chart(monitor, finished)
@@ -254,6 +296,7 @@ def model_page(
         "monitors": [m.to_dict() for m in monitors],
         "charts": charts,
         "robustness": robustness,
+        "heatmaps": heatmaps,
         "runs": sorted(runs_table, key=lambda r: r["window_end"], reverse=True),
         "jobs": [{**j.to_dict(), "gates": _job_gates(j)} for j in [*made_by, *jobs]],
         "alerts": [a.to_dict() for a in alerts],

@@ -341,6 +341,22 @@ def test_the_model_page_charts_with_one_axis_thresholds_and_breaches(browser: An
             session, mv=mv, stage="staging", actor="admin", reason="ready for shadow traffic"
         )
         assert isinstance(mv, ModelVersion)
+        from governance.monitoring.models import Monitor, MonitorRun
+
+        drift = session.query(Monitor).filter_by(name="tumour-drift").one()
+        runs = (
+            session.query(MonitorRun).filter_by(monitor_id=drift.id).order_by(MonitorRun.window_start).all()
+        )
+        for run, score in zip(runs, (0.01, 0.04, 0.3), strict=True):  # as the data-drift check stores them
+            run.details = {
+                **run.details,
+                "columns": [
+                    {"column": "mean radius", "method": "ks", "score": score, "threshold": 0.1,
+                     "drift_detected": score > 0.1},
+                    {"column": "<b>texture</b>", "method": "psi", "score": 0.02, "threshold": 0.2,
+                     "drift_detected": False},
+                ],
+            }  # fmt: skip
     base, driver = site.base, browser
     _login(driver, base, site.world.keys["viewer"])
     driver.get(f"{base}/models/tumour/1")
@@ -368,6 +384,12 @@ def test_the_model_page_charts_with_one_axis_thresholds_and_breaches(browser: An
     assert share["styles"] == ["circle", "circle", "crossRot"]  # the breached window is marked
     assert robustness["datasets"][-1]["label"] == "worst case over attacks"
     assert robustness["datasets"][-1]["data"] == [0.9561, 0.8123, 0.5211, 0.1342]
+    heat = driver.find_element(By.ID, "heatmap-0")
+    rows = heat.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert [r.find_element(By.TAG_NAME, "th").text for r in rows] == ["mean radius", "<b>texture</b>"]
+    cells = rows[0].find_elements(By.TAG_NAME, "td")
+    assert [c.text for c in cells] == ["0.01", "0.04", "0.3"]
+    assert [c.get_attribute("class") for c in cells] == ["heat-0", "heat-1", "heat-4 drifted"]
     history = driver.find_element(By.ID, "history").text
     assert "candidate staging admin ready for shadow traffic" in history
     canvas = driver.find_element(By.CSS_SELECTOR, "canvas.monitor-chart")
