@@ -390,6 +390,8 @@ def test_the_model_page_charts_with_one_axis_thresholds_and_breaches(browser: An
     cells = rows[0].find_elements(By.TAG_NAME, "td")
     assert [c.text for c in cells] == ["0.01", "0.04", "0.3"]
     assert [c.get_attribute("class") for c in cells] == ["heat-0", "heat-1", "heat-4 drifted"]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", heat)
+    driver.save_screenshot(str(SCREENSHOTS / "model-heatmap.png"))
     history = driver.find_element(By.ID, "history").text
     assert "candidate staging admin ready for shadow traffic" in history
     canvas = driver.find_element(By.CSS_SELECTOR, "canvas.monitor-chart")
