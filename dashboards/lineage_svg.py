@@ -18,6 +18,11 @@ def _walk(node: dict[str, Any], depth: int, parent: int | None, out: list[dict[s
         _walk(node["base_model"], depth + 1, index, out, "base")
 
 
+def _fit(text: str, limit: int) -> str:
+    """``text`` cut to the box with an ellipsis that says so (the full text is the node's tooltip)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def render(tree: dict[str, Any]) -> str:
     nodes: list[dict[str, Any]] = []
     _walk(tree, 0, None, nodes, "model")
@@ -48,10 +53,10 @@ def render(tree: dict[str, Any]) -> str:
         if node.get("personal_data") and node["personal_data"] != "none":
             sub += f" · {node['personal_data']} data"
         parts.append(
-            f'<g class="node {item["kind"]}"><rect x="{item["x"]}" y="{item["y"]}" width="{BOX_W}" height="{BOX_H}" '
+            f'<g class="node {item["kind"]}"><title>{escape(label)} — {escape(sub)}</title><rect x="{item["x"]}" y="{item["y"]}" width="{BOX_W}" height="{BOX_H}" '
             f'rx="6" fill="{COLOURS[item["kind"]]}" stroke="#567"/>'
-            f'<text x="{item["x"] + 8}" y="{item["y"] + 18}" font-size="12" font-weight="600">{escape(label[:32])}</text>'
-            f'<text x="{item["x"] + 8}" y="{item["y"] + 34}" font-size="10.5">{escape(sub[:38])}</text></g>'
+            f'<text x="{item["x"] + 8}" y="{item["y"] + 18}" font-size="12" font-weight="600">{escape(_fit(label, 32))}</text>'
+            f'<text x="{item["x"] + 8}" y="{item["y"] + 34}" font-size="10.5">{escape(_fit(sub, 38))}</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.approval import service as approval_service
@@ -29,7 +31,12 @@ def _latest(session: Session, monitor: Monitor) -> MonitorRun | None:
     )
 
 
-def _worst(statuses: list[str]) -> str | None:
+def compliance_report(session: Session, mv: ModelVersion) -> compliance_service.ComplianceReport:
+    """The version's compliance findings: the one call every page makes (switch here to stored results)."""
+    return compliance_service.check(session, mv=mv)
+
+
+def worst(statuses: list[str]) -> str | None:
     order = ("error", "breach", "warning", "ok")
     for status in order:
         if status in statuses:
@@ -47,121 +54,268 @@ def approval_status(session: Session, mv: ModelVersion, policy: ApprovalPolicy) 
     return f"{latest.status} {len(latest.approvers())}/{latest.required}"
 
 
-def inventory(session: Session, policy: ApprovalPolicy) -> list[dict[str, Any]]:
-    rows = []
-    open_alerts = dict(
-        session.execute(
-            select(Monitor.model_version_id, func.count(Alert.id))
-            .join(Monitor, Alert.monitor_id == Monitor.id)
-            .where(Alert.status.in_(("open", "acknowledged")))
-            .group_by(Monitor.model_version_id)
-        ).all()
+def round_number(value: float, digits: int = 3) -> float | int:
+    """A metric as a person reads it: three significant digits (0.9561 -> 0.956, 5040.2 -> 5040)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, int) or not math.isfinite(value):
+        return value
+    if value == 0:
+        return 0.0
+    places = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    rounded = round(value, places)
+    return int(rounded) if places == 0 else rounded
+
+
+def rounded(values: Any) -> Any:
+    """``values`` with every float rounded by ``round_number`` (dicts and lists walked)."""
+    if isinstance(values, dict):
+        return {k: rounded(v) for k, v in values.items()}
+    if isinstance(values, list | tuple):
+        return [rounded(v) for v in values]
+    if isinstance(values, float):
+        return round_number(values)
+    return values
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(rounded(value), ensure_ascii=False, separators=(", ", ": "), default=str)
+
+
+def owners(session: Session) -> list[str]:
+    """Who registered versions: the inventory's owner filter (the registry has no other owner yet)."""
+    return list(
+        session.scalars(select(ModelVersion.registered_by).distinct().order_by(ModelVersion.registered_by))
     )
-    for mv in model_service.list_versions(session):
-        report = compliance_service.check(session, mv=mv)
-        statuses: dict[str, list[str]] = {"drift": [], "quality": [], "robustness": []}
-        for monitor in monitoring_service.list_monitors(session, model_version_id=mv.id):
-            run = _latest(session, monitor)
-            if run is None:
-                continue
-            group = "drift" if monitor.kind in DRIFT_KINDS else monitor.kind
-            statuses.setdefault(group, []).append(run.status)
-        rows.append(
-            {
-                "ref": mv.ref,
-                "name": mv.model.name,
-                "version": mv.version,
-                "stage": mv.stage,
-                "risk_tier": mv.risk_tier,
-                "intended_use": mv.intended_use,
-                "licenses": "violations" if report.violations else ("warnings" if report.warnings else "ok"),
-                "violations": len(report.violations),
-                "approval": approval_status(session, mv, policy),
-                "drift": _worst(statuses["drift"]),
-                "quality": _worst(statuses["quality"] + statuses.get("consistency", [])),
-                "robustness": _worst(statuses["robustness"]),
-                "open_alerts": int(open_alerts.get(mv.id, 0)),
-            }
-        )
-    return rows
 
 
 def _numeric(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
+    }
 
 
-def model_page(session: Session, mv: ModelVersion, policy: ApprovalPolicy) -> dict[str, Any]:
-    monitors = monitoring_service.list_monitors(session, model_version_id=mv.id)
-    drift_series = []
+PERFORMANCE = ("accuracy", "f1", "roc_auc")
+
+
+def monitors_for(session: Session, mv: ModelVersion) -> list[Monitor]:
+    """The monitors whose runs the model page shows for ``mv`` (the one place to change which)."""
+    return monitoring_service.list_monitors(session, model_version_id=mv.id)
+
+
+def _label(run: MonitorRun) -> str:
+    return run.window_end.strftime("%Y-%m-%d %H:%M")
+
+
+def _drift_chart(monitor: Monitor, finished: list[MonitorRun]) -> dict[str, Any] | None:
+    """One y-axis: the metrics the monitor judges by a threshold (else its first numeric metric);
+    counts and the rest go to the runs table, not onto a second axis."""
+    values = [_numeric(r.metrics or {}) for r in finished]
+    names = sorted({k for v in values for k in v})
+    if not names:
+        return None
+    limits = _numeric({**(monitor.thresholds or {}), **(finished[-1].thresholds or {})})
+    judged = [n for n in names if n in limits] or names[:1]
+    return {
+        "kind": "drift",
+        "monitor": monitor.name,
+        "monitor_kind": monitor.kind,
+        "labels": [_label(r) for r in finished],
+        "statuses": [r.status for r in finished],
+        "series": {n: [v.get(n) for v in values] for n in judged},
+        "thresholds": {n: limits[n] for n in judged if n in limits},
+    }
+
+
+def _performance_chart(monitor: Monitor, finished: list[MonitorRun]) -> dict[str, Any] | None:
+    """Realized (or estimated) accuracy/F1 over windows with its interval and the breach line."""
+    values = [_numeric(r.metrics or {}) for r in finished]
+    name = next((n for n in PERFORMANCE if any(n in v for v in values)), None)
+    if name is None:
+        return None
+    limits = _numeric(finished[-1].thresholds or {})
+    line = None
+    if f"baseline_{name}" in limits and f"max_drop_{name}" in limits:
+        line = limits[f"baseline_{name}"] - limits[f"max_drop_{name}"]
+    estimated = [bool((r.details or {}).get("estimated")) for r in finished]
+    return {
+        "kind": "performance",
+        "monitor": monitor.name,
+        "monitor_kind": monitor.kind,
+        "metric": name,
+        "labels": [_label(r) for r in finished],
+        "statuses": [r.status for r in finished],
+        "values": [v.get(name) for v in values],
+        "low": [v.get(f"{name}_ci_low") for v in values],
+        "high": [v.get(f"{name}_ci_high") for v in values],
+        "baseline": limits.get(f"baseline_{name}"),
+        "threshold": line,
+        "estimated": estimated,
+    }
+
+
+def _robustness(monitor: Monitor, finished: list[MonitorRun]) -> dict[str, Any] | None:
+    """The latest curve per attack (ε in units of each feature's range) and the history of runs."""
+    curves = []
+    for r in finished:
+        for source in (r.details or {}, r.metrics or {}):
+            eps, worst_case = source.get("epsilons"), source.get("worst_case")
+            if isinstance(eps, list) and isinstance(worst_case, list):
+                attacks = source.get("attacks") if isinstance(source.get("attacks"), dict) else {}
+                curves.append(
+                    {
+                        "window_end": _label(r),
+                        "status": r.status,
+                        "epsilons": eps,
+                        "worst_case": worst_case,
+                        "attacks": attacks,
+                        "clean": _numeric(r.metrics or {}).get("clean_accuracy"),
+                        "space": source.get("space"),
+                    }
+                )
+                break
+    if not curves:
+        return None
+    return {"monitor": monitor.name, "latest": curves[-1], "history": curves[-6:]}
+
+
+def _heat(score: Any, threshold: Any, drifted: bool) -> int:
+    """0..4: how close a column's score came to its threshold (4: drifted)."""
+    if drifted:
+        return 4
+    try:
+        ratio = float(score) / float(threshold)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return 0
+    if not math.isfinite(ratio):
+        return 0
+    return 0 if ratio < 0.25 else 1 if ratio < 0.5 else 2 if ratio < 0.75 else 3
+
+
+def _column_heatmap(monitor: Monitor, finished: list[MonitorRun], windows: int = 12) -> dict[str, Any] | None:
+    """Per-column drift over the latest windows (columns that drifted most often first)."""
+    shown = [r for r in finished if isinstance((r.details or {}).get("columns"), list)][-windows:]
+    if not shown:
+        return None
+    cells: dict[str, dict[int, dict[str, Any]]] = {}
+    for i, r in enumerate(shown):
+        for c in r.details["columns"]:
+            if isinstance(c, dict) and c.get("column") is not None:
+                cells.setdefault(str(c["column"]), {})[i] = {
+                    "heat": _heat(c.get("score"), c.get("threshold"), bool(c.get("drift_detected"))),
+                    "score": round_number(c["score"]) if isinstance(c.get("score"), int | float) else None,
+                    "method": c.get("method"),
+                    "drifted": bool(c.get("drift_detected")),
+                }
+    order = sorted(cells, key=lambda n: (-sum(v["drifted"] for v in cells[n].values()), n))[:40]
+    return {
+        "monitor": monitor.name,
+        "windows": [_label(r) for r in shown],
+        "rows": [{"column": n, "cells": [cells[n].get(i) for i in range(len(shown))]} for n in order],
+        "more": max(0, len(cells) - len(order)),
+    }
+
+
+def _runs_table(monitor: Monitor, finished: list[MonitorRun]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": r.id,
+            "monitor": monitor.name,
+            "kind": monitor.kind,
+            "window_end": r.window_end,
+            "status": r.status,
+            "summary": (r.details or {}).get("summary") or r.error,
+            "metrics": rounded({k: v for k, v in _numeric(r.metrics or {}).items()}),
+            "report": bool((r.details or {}).get("report_path")),
+        }
+        for r in finished[-20:]
+    ]
+
+
+def mlflow_link(mlflow_uri: str | None, run_id: str | None) -> str | None:
+    """The MLflow UI page of ``run_id`` when the tracking server is reachable over HTTP(S)."""
+    if not run_id or not mlflow_uri or not mlflow_uri.startswith(("http://", "https://")):
+        return None
+    from urllib.parse import quote
+
+    return f"{mlflow_uri.rstrip('/')}/#/runs/{quote(run_id, safe='')}"
+
+
+def model_page(
+    session: Session, mv: ModelVersion, policy: ApprovalPolicy, *, mlflow_uri: str | None = None
+) -> dict[str, Any]:
+    monitors = monitors_for(session, mv)
+    charts: list[dict[str, Any]] = []
     robustness = None
-    runs_table = []
+    heatmaps: list[dict[str, Any]] = []
+    runs_table: list[dict[str, Any]] = []
     for monitor in monitors:
         runs = list(reversed(monitoring_service.runs(session, monitor=monitor, limit=200)))
         finished = [r for r in runs if r.status in FINISHED]
-        for r in finished[-20:]:
-            runs_table.append(
-                {
-                    "id": r.id,
-                    "monitor": monitor.name,
-                    "kind": monitor.kind,
-                    "window_end": r.window_end.isoformat(),
-                    "status": r.status,
-                    "summary": (r.details or {}).get("summary") or r.error,
-                    "report": bool((r.details or {}).get("report_path")),
-                }
-            )
-        if monitor.kind in DRIFT_KINDS:
-            names = sorted({k for r in finished for k in _numeric(r.metrics or {})})
-            drift_series.append(
-                {
-                    "monitor": monitor.name,
-                    "kind": monitor.kind,
-                    "labels": [r.window_end.strftime("%Y-%m-%d %H:%M") for r in finished],
-                    "series": {n: [_numeric(r.metrics or {}).get(n) for r in finished] for n in names},
-                }
-            )
+        runs_table += _runs_table(monitor, finished)
+        if not finished:
+            continue
         if monitor.kind == "robustness":
-            for r in reversed(finished):
-                for source in (r.metrics or {}, r.details or {}):
-                    if isinstance(source.get("epsilons"), list) and isinstance(
-                        source.get("worst_case"), list
-                    ):
-                        robustness = {
-                            "monitor": monitor.name,
-                            "window_end": r.window_end.isoformat(),
-                            "epsilons": source["epsilons"],
-                            "worst_case": source["worst_case"],
-                        }
-                        break
-                if robustness:
-                    break
+            robustness = robustness or _robustness(monitor, finished)
+            continue
+        if monitor.kind in DRIFT_KINDS:
+            heatmap = _column_heatmap(monitor, finished)
+            if heatmap is not None:
+                heatmaps.append(heatmap)
+        chart = _performance_chart(monitor, finished)
+        if chart is None and monitor.kind in DRIFT_KINDS:
+            chart = _drift_chart(monitor, finished)
+        if chart is not None:
+            charts.append(chart)
+    # retraining of this version (jobs it asked for) and the job that made it
     jobs = session.scalars(
-        select(RetrainJob)
-        .where(RetrainJob.model_version_id.in_([v.id for v in mv.model.versions]))
-        .order_by(RetrainJob.id.desc())
+        select(RetrainJob).where(RetrainJob.model_version_id == mv.id).order_by(RetrainJob.id.desc())
     ).all()
+    made_by = [
+        j
+        for j in session.scalars(
+            select(RetrainJob)
+            .where(RetrainJob.model_version_id.in_([v.id for v in mv.model.versions]))
+            .order_by(RetrainJob.id.desc())
+        )
+        if (j.result or {}).get("candidate") == mv.ref
+    ]
     alerts = session.scalars(
         select(Alert).where(Alert.monitor_id.in_([m.id for m in monitors])).order_by(Alert.id.desc())
     ).all()
+    data = mv.to_dict()
     return {
-        "mv": mv.to_dict(),
-        "compliance": compliance_service.check(session, mv=mv).to_dict(),
+        "mv": data,
+        "metrics": rounded(_numeric(mv.metrics or {})),
+        "mlflow_link": mlflow_link(mlflow_uri, mv.mlflow_run_id),
+        "compliance": compliance_report(session, mv).to_dict(),
         "lineage": model_service.lineage(mv),
         "approval": approval_status(session, mv, policy),
         "monitors": [m.to_dict() for m in monitors],
-        "drift": drift_series,
+        "charts": charts,
         "robustness": robustness,
-        "runs": list(reversed(runs_table)),
-        "jobs": [j.to_dict() for j in jobs],
+        "heatmaps": heatmaps,
+        "runs": sorted(runs_table, key=lambda r: r["window_end"], reverse=True),
+        "jobs": [{**j.to_dict(), "gates": _job_gates(j)} for j in [*made_by, *jobs]],
         "alerts": [a.to_dict() for a in alerts],
         "history": [
             {
                 "version": t.model_version.ref,
+                "name": t.model_version.model.name,
+                "number": t.model_version.version,
                 "from": t.from_stage,
                 "to": t.to_stage,
                 "actor": t.actor,
+                "reason": t.reason,
                 "at": t.at,
             }
             for t in model_service.history(session, name=mv.model.name)
         ],
     }
+
+
+def _job_gates(job: RetrainJob) -> list[dict[str, Any]]:
+    gates = (job.result or {}).get("gates") or []
+    return [{**g, "metrics": rounded(g.get("metrics") or {})} for g in gates if isinstance(g, dict)]

@@ -9,19 +9,23 @@ HTML made from data (the runs' Evidently reports) is served sandboxed: nothing i
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dashboards import lineage_svg, queries
+from dashboards import inventory as inventory_query
+from dashboards import lineage_svg, queries, queues
 from governance.api.deps import (
     SESSION_COOKIE,
     DatabaseDep,
@@ -36,14 +40,24 @@ from governance.api.security import DATA_HTML_HEADERS
 from governance.audit import service as audit_service
 from governance.auth import sessions as session_service
 from governance.auth.models import User
-from governance.errors import InvalidInput, NotFound
+from governance.errors import GovernError, InvalidInput, NotFound
 from governance.mlmodel import service as model_service
-from governance.monitoring import alerts as alert_service
+from governance.mlmodel.models import RISK_TIERS, STAGES
 from governance.monitoring.models import MonitorRun
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(include_in_schema=False)
+
+
+def with_params(request: Request, **change: Any) -> str:
+    """The page's query string with ``change`` applied (empty values dropped): pager and sort links."""
+    values = dict(request.query_params)
+    values.update({k: str(v) for k, v in change.items()})
+    return urlencode({k: v for k, v in values.items() if v not in ("", "0") or k not in change})
+
+
+templates.env.globals["with_params"] = with_params
 
 
 class LoginRequired(Exception):
@@ -62,8 +76,10 @@ def page_viewer(request: Request, session: SessionDep, db: DatabaseDep) -> User:
 PageUser = Annotated[User, Depends(page_viewer)]
 
 
-def _page(request: Request, name: str, user: User, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"user": user, **context})
+def _page(
+    request: Request, name: str, user: User | None, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"user": user, **context}, status_code=status_code)
 
 
 _UNSAFE_IN_PATH = re.compile(r"[\\\x00-\x1f\x7f]")
@@ -134,18 +150,67 @@ def logout(request: Request, session: SessionDep, response: Response) -> dict[st
     return {"ok": True}
 
 
+def _inventory_filters(request: Request) -> inventory_query.Filters:
+    names = ("q", "stage", "risk", "compliance", "monitor", "owner", "sort", "desc", "page", "per_page")
+    return inventory_query.parse_filters(**{n: request.query_params.get(n) for n in names})
+
+
 @router.get("/", response_class=HTMLResponse)
 def inventory(request: Request, session: SessionDep, user: PageUser, policy: PolicyDep) -> HTMLResponse:
-    return _page(request, "inventory.html", user, rows=queries.inventory(session, policy))
+    try:
+        filters = _inventory_filters(request)
+    except InvalidInput as exc:
+        return _page(
+            request, "inventory.html", user, status_code=400, problem=str(exc),
+            f=inventory_query.Filters(), listing=None, **_inventory_choices(session),
+        )  # fmt: skip
+    listing = inventory_query.listing(session, policy, filters)
+    return _page(
+        request,
+        "inventory.html",
+        user,
+        f=filters,
+        listing=listing,
+        problem=None,
+        **_inventory_choices(session),
+    )
+
+
+def _inventory_choices(session: Session) -> dict[str, Any]:
+    return {
+        "stages": STAGES,
+        "risks": RISK_TIERS,
+        "compliances": inventory_query.COMPLIANCE,
+        "monitor_states": inventory_query.STATE_LABELS,
+        "owners": queries.owners(session),
+        "sorts": inventory_query.SORTS,
+    }
+
+
+@router.get("/inventory.csv")
+def inventory_csv(request: Request, session: SessionDep, user: PageUser, policy: PolicyDep) -> Response:
+    """Every version the filters match (all pages), as CSV a spreadsheet reads as text."""
+    text = inventory_query.to_csv(session, policy, _inventory_filters(request))
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="model-inventory.csv"'},
+    )
 
 
 @router.get("/models/{name}/{version}", response_class=HTMLResponse)
 def model(
-    name: str, version: str, request: Request, session: SessionDep, user: PageUser, policy: PolicyDep
+    name: str,
+    version: str,
+    request: Request,
+    session: SessionDep,
+    user: PageUser,
+    policy: PolicyDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
     mv = model_service.get_version(session, name=name, version=version)
-    data = queries.model_page(session, mv, policy)
-    charts = {"drift": data["drift"], "robustness": data["robustness"]}
+    data = queries.model_page(session, mv, policy, mlflow_uri=settings.mlflow_uri)
+    charts = {"charts": data["charts"], "robustness": data["robustness"]}
     return _page(
         request,
         "model.html",
@@ -173,38 +238,73 @@ def run_report(run_id: int, request: Request, session: SessionDep, user: PageUse
     return FileResponse(path, media_type="text/html", headers=DATA_HTML_HEADERS)
 
 
+def _params(request: Request, *names: str) -> dict[str, str | None]:
+    return {n: request.query_params.get(n) for n in names}
+
+
 @router.get("/alerts", response_class=HTMLResponse)
-def alerts(request: Request, session: SessionDep, user: PageUser, status: str | None = None) -> HTMLResponse:
-    rows = [a.to_dict() for a in alert_service.list_alerts(session, status=status, limit=500)]
-    return _page(request, "alerts.html", user, rows=rows, status=status)
+def alerts(request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
+    choices = queues.alert_choices(session)
+    try:
+        f = queues.alert_filters(_params(request, "model", "monitor", "severity", "status", "offset"))
+    except InvalidInput as exc:
+        empty = {"model": None, "monitor": None, "severity": None, "status": None, "offset": 0}
+        return _page(request, "alerts.html", user, 400, f=empty, problem=str(exc), found=None, **choices)
+    return _page(request, "alerts.html", user, f=f, problem=None, found=queues.alerts(session, f), **choices)
 
 
 @router.get("/approvals", response_class=HTMLResponse)
 def approvals(request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
     from governance.approval import service as approval_service
 
-    pending = [r.to_dict() for r in approval_service.list_requests(session, status="pending", limit=500)]
+    pending = []
+    for r in approval_service.list_requests(session, status="pending", limit=200):
+        pending.append({**r.to_dict(), "evidence": queues.evidence(session, r.model_version)})
     decided = [
-        r.to_dict() for r in approval_service.list_requests(session, limit=50) if r.status != "pending"
-    ]
-    return _page(request, "approvals.html", user, pending=pending, decided=decided)
+        {**r.to_dict(), "state": queues.approval_state(r)}
+        for r in approval_service.list_requests(session, limit=100)
+        if r.status != "pending"
+    ][:50]
+    return _page(
+        request,
+        "approvals.html",
+        user,
+        pending=pending,
+        decided=decided,
+        counts=queues.approval_counts(session),
+    )
+
+
+@router.get("/approvals/counts")
+def approval_counts(session: SessionDep, user: PageUser) -> dict[str, int]:
+    """The queue's counts, for the page to refresh without a reload."""
+    return queues.approval_counts(session)
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit(
-    request: Request, session: SessionDep, user: PageUser, offset: int = 0, full: bool = False
-) -> HTMLResponse:
+def audit(request: Request, session: SessionDep, user: PageUser, full: bool = False) -> HTMLResponse:
     # verified from the last point this server verified (``full=1``: the whole chain)
     verification = audit_service.verify(session, incremental=not full)
-    events = [e.to_dict() for e in audit_service.list_events(session, limit=100, offset=max(offset, 0))]
+    actions = queues.audit_actions(session)
+    problem: str | None = None
+    found: dict[str, Any] | None = None
+    try:
+        f = queues.audit_filters(_params(request, "entity", "action", "offset"))
+    except InvalidInput as exc:
+        f, problem, found = {"entity": None, "action": None, "offset": 0}, str(exc), None
+    else:
+        problem, found = None, queues.audit(session, f)
     return _page(
         request,
         "audit.html",
         user,
-        events=events,
+        400 if problem else 200,
+        f=f,
+        problem=problem,
+        found=found,
+        actions=actions,
+        page_size=queues.PAGE,
         verification=verification.to_dict(),
-        total=audit_service.count_events(session),
-        offset=max(offset, 0),
     )
 
 
@@ -212,7 +312,40 @@ async def _login_redirect(request: Request, exc: Exception) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(safe_next(request.url.path), safe='/')}", status_code=303)
 
 
+ERROR_TITLES = {400: "Bad request", 404: "Not found", 409: "Conflict", 422: "Invalid input"}
+
+
+def _is_page(request: Request) -> bool:
+    """A browser asking for a page (not the API, not a static file, not a script's JSON call)."""
+    path = request.url.path
+    if path.startswith(("/api/", "/static/")) or path in ("/metrics", "/healthz", "/openapi.json"):
+        return False
+    return request.method in ("GET", "HEAD") and "text/html" in request.headers.get("accept", "")
+
+
+def _html_errors(app: FastAPI) -> None:
+    """Errors on page routes answer as pages (a 404 that says what is missing), the API's as JSON."""
+    for kind in (GovernError, StarletteHTTPException):
+        json_handler = app.exception_handlers[kind]
+
+        async def handler(request: Request, exc: Exception, _json: Any = json_handler) -> Response:
+            response: Response = await _json(request, exc)
+            if not _is_page(request) or response.status_code not in ERROR_TITLES:
+                return response
+            message = json.loads(bytes(response.body))["error"]["message"]
+            if response.status_code == 404 and message == "Not Found":
+                message = f"There is no page at {request.url.path}."
+            title = ERROR_TITLES[response.status_code]
+            context = {"user": None, "title": title, "message": message}
+            return templates.TemplateResponse(
+                request, "error.html", context, status_code=response.status_code
+            )
+
+        app.add_exception_handler(kind, handler)
+
+
 def mount(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_exception_handler(LoginRequired, _login_redirect)
+    _html_errors(app)
     app.include_router(router)

@@ -150,6 +150,8 @@ def _decide(
         raise PermissionDenied(f"{approver} registered {mv.ref} and so cannot approve or reject it")
     if any(a.approver == approver for a in found.approvals):
         raise Conflict(f"{approver} has already decided on approval request {request_id}")
+    if decision == "reject" and not (comment or "").strip():
+        raise InvalidInput(f"rejecting approval request {request_id} needs a comment saying why")
     level: int | None = None
     if decision == "approve":
         level, role = approval_levels.next_level(session, request=found, approver=approver)

@@ -141,7 +141,7 @@ def approval_approve(cli: CliContext, request_id: int, comment: str | None, as_j
 
 @approval_group.command("reject")
 @click.argument("request_id", type=int)
-@click.option("--comment")
+@click.option("--comment", help="Why (required: a rejection without a reason is refused).")
 @json_option
 @pass_ctx
 def approval_reject(cli: CliContext, request_id: int, comment: str | None, as_json: bool) -> None:

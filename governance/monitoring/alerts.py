@@ -156,13 +156,18 @@ def list_alerts(
     return list(session.scalars(query))
 
 
-def acknowledge(session: Session, *, alert_id: int, actor: str) -> Alert:
+def acknowledge(session: Session, *, alert_id: int, actor: str, comment: str | None = None) -> Alert:
     alert = get(session, alert_id=alert_id)
     if alert.status != "open":
         raise Conflict(f"alert {alert_id} is {alert.status}, not open")
     alert.status, alert.acknowledged_by, alert.updated_at = "acknowledged", actor, utcnow()
     audit_service.record(
-        session, actor=actor, action="alert.ack", entity_type="alert", entity_id=str(alert.id), changes={}
+        session,
+        actor=actor,
+        action="alert.ack",
+        entity_type="alert",
+        entity_id=str(alert.id),
+        changes={"comment": comment} if comment else {},
     )
     return alert
 

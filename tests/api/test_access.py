@@ -102,6 +102,7 @@ ENDPOINTS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("GET", "/metrics", "/metrics", "viewer", {}),
 ]
 PAGES = ["/", "/models/{name}/{version}", "/alerts", "/approvals", "/audit", "/runs/{run_id}/report"]
+PAGES += ["/inventory.csv", "/approvals/counts"]  # the inventory export, the queue's live counts
 PUBLIC = {"/healthz", "/login", "/logout", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 

@@ -66,7 +66,7 @@ def test_pages_load_and_charts_render(browser: Any, site: Site) -> None:
     assert "cancer@1" in driver.find_element(By.CSS_SELECTOR, "svg.lineage").text
     driver.get(f"{base}/")
     inventory = driver.find_element(By.ID, "inventory").text
-    assert "tumour@1" in inventory and "breach" in inventory
+    assert "tumour@3" in inventory and "not monitored" in inventory  # tumour@1 (breach) is folded under it
 
 
 def test_a_reviewer_approves_from_the_queue(browser: Any, site: Site) -> None:
@@ -79,8 +79,9 @@ def test_a_reviewer_approves_from_the_queue(browser: Any, site: Site) -> None:
     _login(driver, base, world.keys["approver"])
     driver.get(f"{base}/approvals")
     row = driver.find_element(By.CSS_SELECTOR, f'tr[data-request="{request_id}"]')
-    row.find_element(By.CSS_SELECTOR, "input.comment").send_keys("looks sound")
+    row.find_element(By.CSS_SELECTOR, ".comment").send_keys("looks sound")
     row.find_element(By.CSS_SELECTOR, "button.approve").click()
+    row.find_element(By.CSS_SELECTOR, "button.confirm-yes").click()  # the page asks first
     WebDriverWait(driver, 15).until(lambda d: "approved" in row.find_element(By.CSS_SELECTOR, ".result").text)
     assert row.find_element(By.CSS_SELECTOR, ".result").text == "approved: request is pending"  # 1 of 2
     driver.save_screenshot(str(SCREENSHOTS / "approved.png"))

@@ -36,8 +36,11 @@ def get_alert(alert_id: RowId, session: SessionDep, user: Viewer) -> dict[str, A
 
 
 @router.post("/{alert_id}/ack", response_model=AlertRead)
-def ack_alert(alert_id: RowId, session: SessionDep, user: Editor) -> dict[str, Any]:
-    return service.acknowledge(session, alert_id=alert_id, actor=user.name).to_dict()
+def ack_alert(
+    alert_id: RowId, session: SessionDep, user: Editor, data: AlertResolve | None = None
+) -> dict[str, Any]:
+    comment = data.comment if data is not None else None
+    return service.acknowledge(session, alert_id=alert_id, actor=user.name, comment=comment).to_dict()
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertRead)

@@ -1,0 +1,411 @@
+"""The inventory: models grouped with their versions, filtered, sorted and paged in SQL.
+
+A page lists models, not versions: the production version heads its model's row (else the newest
+version), the other versions fold under it. Stage, risk tier, owner, search and monitor status are
+conditions in the query; the page is a ``LIMIT``/``OFFSET`` over models and the total a ``count``.
+Compliance comes from the stored verdicts (``governance.compliance.cache``, recomputed when lineage
+or licenses change), read for the whole page in one query.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from dashboards import queries
+from governance.approval.service import ApprovalPolicy
+from governance.compliance.cache import ComplianceSummary, cached_summaries
+from governance.errors import InvalidInput
+from governance.mlmodel.models import RISK_TIERS, STAGES, Model, ModelVersion, StageTransition
+from governance.monitoring.models import Alert, Monitor, MonitorRun
+
+COMPLIANCE = ("ok", "warnings", "violations")
+MONITOR_STATES = ("not_monitored", "no_run", "ok", "warning", "breach", "error")
+STATE_LABELS = {
+    "not_monitored": "not monitored",
+    "no_run": "no run yet",
+    "ok": "ok",
+    "warning": "warning",
+    "breach": "breach",
+    "error": "error",
+}
+SORTS = ("name", "updated", "risk", "stage")
+PER_PAGE = (10, 25, 50, 100)
+GROUPS = {"drift": queries.DRIFT_KINDS, "quality": ("quality", "consistency"), "robustness": ("robustness",)}
+CSV_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Filters:
+    q: str = ""
+    stage: str = ""
+    risk: str = ""
+    compliance: str = ""
+    monitor: str = ""
+    owner: str = ""
+    sort: str = "name"
+    desc: bool = False
+    page: int = 1
+    per_page: int = 25
+    problems: list[str] = field(default_factory=list)
+
+    def query_string(self, **change: Any) -> str:
+        """The filters as a query string, with ``change`` applied (for links: sort, page)."""
+        from urllib.parse import urlencode
+
+        values = {
+            "q": self.q,
+            "stage": self.stage,
+            "risk": self.risk,
+            "compliance": self.compliance,
+            "monitor": self.monitor,
+            "owner": self.owner,
+            "sort": self.sort,
+            "desc": "1" if self.desc else "",
+            "page": str(self.page),
+            "per_page": str(self.per_page),
+        }
+        values.update({k: str(v) for k, v in change.items()})
+        return urlencode({k: v for k, v in values.items() if v and not (k == "page" and v == "1")})
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], what: str) -> str:
+    value = (value or "").strip()
+    if value and value not in allowed:
+        raise InvalidInput(f"unknown {what} {value[:40]!r}: one of {', '.join(allowed)}")
+    return value
+
+
+def parse_filters(
+    *,
+    q: str | None = None,
+    stage: str | None = None,
+    risk: str | None = None,
+    compliance: str | None = None,
+    monitor: str | None = None,
+    owner: str | None = None,
+    sort: str | None = None,
+    desc: str | None = None,
+    page: str | None = None,
+    per_page: str | None = None,
+) -> Filters:
+    """The inventory's filters from the query string; an unknown value is one sentence (InvalidInput)."""
+    if q is not None and len(q) > 200:
+        raise InvalidInput("the search text is longer than 200 characters")
+    if owner is not None and len(owner) > 128:
+        raise InvalidInput("the owner is longer than 128 characters")
+    try:
+        page_number = int(page or 1)
+        size = int(per_page or 25)
+    except ValueError as exc:
+        raise InvalidInput("page and per_page are whole numbers") from exc
+    if not 1 <= page_number <= 1_000_000:
+        raise InvalidInput("page is between 1 and 1000000")
+    if size not in PER_PAGE:
+        raise InvalidInput(f"per_page is one of {', '.join(map(str, PER_PAGE))}")
+    return Filters(
+        q=(q or "").strip(),
+        stage=_choice(stage, STAGES, "stage"),
+        risk=_choice(risk, RISK_TIERS, "risk tier"),
+        compliance=_choice(compliance, COMPLIANCE, "compliance status"),
+        monitor=_choice(monitor, MONITOR_STATES, "monitor status"),
+        owner=(owner or "").strip(),
+        sort=_choice(sort, SORTS, "sort") or "name",
+        desc=desc in ("1", "true", "yes"),
+        page=page_number,
+        per_page=size,
+    )
+
+
+def _latest_run_is(status: tuple[str, ...]) -> Any:
+    """A monitor of the version whose latest finished run has one of ``status``."""
+    newer = aliased(MonitorRun)
+    latest = ~exists().where(
+        newer.monitor_id == MonitorRun.monitor_id,
+        newer.status.in_(queries.FINISHED),
+        newer.window_start > MonitorRun.window_start,
+    )
+    return exists().where(
+        Monitor.model_version_id == ModelVersion.id,
+        MonitorRun.monitor_id == Monitor.id,
+        MonitorRun.status.in_(status),
+        latest,
+    )
+
+
+def _monitor_condition(state: str) -> Any:
+    has_monitor = exists().where(Monitor.model_version_id == ModelVersion.id)
+    has_run = exists().where(
+        Monitor.model_version_id == ModelVersion.id,
+        MonitorRun.monitor_id == Monitor.id,
+        MonitorRun.status.in_(queries.FINISHED),
+    )
+    if state == "not_monitored":
+        return ~has_monitor
+    if state == "no_run":
+        return and_(has_monitor, ~has_run)
+    if state == "ok":
+        return and_(_latest_run_is(("ok",)), ~_latest_run_is(("warning", "breach", "error")))
+    return _latest_run_is((state,))
+
+
+def _version_conditions(f: Filters) -> list[Any]:
+    conditions: list[Any] = []
+    if f.q:
+        pattern = "%" + f.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(
+            or_(
+                func.lower(Model.name).like(pattern, escape="\\"),
+                func.lower(func.coalesce(ModelVersion.description, "")).like(pattern, escape="\\"),
+                func.lower(ModelVersion.version).like(pattern, escape="\\"),
+            )
+        )
+    if f.stage:
+        conditions.append(ModelVersion.stage == f.stage)
+    if f.risk:
+        conditions.append(ModelVersion.risk_tier == f.risk)
+    if f.owner:
+        conditions.append(ModelVersion.registered_by == f.owner)
+    if f.monitor:
+        conditions.append(_monitor_condition(f.monitor))
+    return conditions
+
+
+def _updated() -> Any:
+    return func.max(StageTransition.at)
+
+
+def _models_query(f: Filters) -> Select[Any]:
+    risk_rank = func.max(case({"low": 1, "medium": 2, "high": 3}, value=ModelVersion.risk_tier, else_=0))
+    stage_rank = func.max(
+        case(
+            {"archived": 1, "candidate": 2, "staging": 3, "production": 4}, value=ModelVersion.stage, else_=0
+        )
+    )
+    keys = {"name": Model.name, "updated": _updated(), "risk": risk_rank, "stage": stage_rank}
+    key = keys[f.sort]
+    order = [key.desc() if f.desc else key.asc(), Model.name.asc()]
+    return (
+        select(Model.id)
+        .join(ModelVersion, ModelVersion.model_id == Model.id)
+        .outerjoin(StageTransition, StageTransition.model_version_id == ModelVersion.id)
+        .where(*_version_conditions(f))
+        .group_by(Model.id, Model.name)
+        .order_by(*order)
+    )
+
+
+def _matching_versions(session: Session, f: Filters, model_ids: list[int]) -> dict[int, list[ModelVersion]]:
+    found: dict[int, list[ModelVersion]] = {i: [] for i in model_ids}
+    if not model_ids:
+        return found
+    query = (
+        select(ModelVersion)
+        .join(Model, ModelVersion.model_id == Model.id)
+        .where(ModelVersion.model_id.in_(model_ids), *_version_conditions(f))
+        .order_by(ModelVersion.id.desc())
+    )
+    for mv in session.scalars(query):
+        found[mv.model_id].append(mv)
+    return found
+
+
+def _compliance_state(summary: ComplianceSummary | None) -> str:
+    return summary.status if summary is not None else "unknown"
+
+
+def _monitor_cells(session: Session, version_ids: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
+    """Per version and group (drift, quality, robustness): the state of its monitors' latest runs."""
+    cells: dict[int, dict[str, dict[str, Any]]] = {
+        v: {g: {"state": "not_monitored", "at": None, "monitors": 0} for g in GROUPS} for v in version_ids
+    }
+    if not version_ids:
+        return cells
+    group_of = {kind: g for g, kinds in GROUPS.items() for kind in kinds}
+    monitors = session.execute(
+        select(Monitor.id, Monitor.model_version_id, Monitor.kind).where(
+            Monitor.model_version_id.in_(version_ids)
+        )
+    ).all()
+    if not monitors:
+        return cells
+    newer = aliased(MonitorRun)
+    latest_runs = session.execute(
+        select(MonitorRun.monitor_id, MonitorRun.status, MonitorRun.window_end).where(
+            MonitorRun.monitor_id.in_([m.id for m in monitors]),
+            MonitorRun.status.in_(queries.FINISHED),
+            ~exists().where(
+                newer.monitor_id == MonitorRun.monitor_id,
+                newer.status.in_(queries.FINISHED),
+                newer.window_start > MonitorRun.window_start,
+            ),
+        )
+    ).all()
+    latest = {r.monitor_id: r for r in latest_runs}
+    statuses: dict[tuple[int, str], list[str]] = {}
+    for m in monitors:
+        group = group_of.get(m.kind)
+        if group is None:
+            continue
+        cell = cells[m.model_version_id][group]
+        cell["monitors"] += 1
+        run = latest.get(m.id)
+        if run is None:
+            continue
+        statuses.setdefault((m.model_version_id, group), []).append(run.status)
+        if cell["at"] is None or run.window_end > cell["at"]:
+            cell["at"] = run.window_end
+    for (version_id, group), found in statuses.items():
+        cells[version_id][group]["state"] = queries.worst(found) or "no_run"
+    for by_group in cells.values():
+        for cell in by_group.values():
+            if cell["monitors"] and cell["at"] is None:
+                cell["state"] = "no_run"
+    return cells
+
+
+def _alert_counts(session: Session, version_ids: list[int]) -> dict[tuple[int, str], int]:
+    if not version_ids:
+        return {}
+    rows = session.execute(
+        select(Monitor.model_version_id, Alert.status, func.count(Alert.id))
+        .join(Monitor, Alert.monitor_id == Monitor.id)
+        .where(Monitor.model_version_id.in_(version_ids), Alert.status.in_(("open", "acknowledged")))
+        .group_by(Monitor.model_version_id, Alert.status)
+    ).all()
+    return {(v, s): int(n) for v, s, n in rows}
+
+
+def _updated_at(session: Session, version_ids: list[int]) -> dict[int, datetime]:
+    if not version_ids:
+        return {}
+    rows = session.execute(
+        select(StageTransition.model_version_id, func.max(StageTransition.at))
+        .where(StageTransition.model_version_id.in_(version_ids))
+        .group_by(StageTransition.model_version_id)
+    ).all()
+    return {v: at for v, at in rows}
+
+
+def _version_row(
+    session: Session,
+    mv: ModelVersion,
+    policy: ApprovalPolicy,
+    summary: ComplianceSummary | None,
+    cells: dict[str, dict[str, Any]],
+    alerts: dict[tuple[int, str], int],
+    updated: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "ref": mv.ref,
+        "name": mv.model.name,
+        "version": mv.version,
+        "stage": mv.stage,
+        "risk_tier": mv.risk_tier,
+        "intended_use": mv.intended_use,
+        "owner": mv.registered_by,
+        "description": mv.description or "",
+        "updated": updated or mv.created_at,
+        "compliance": _compliance_state(summary),
+        "violations": summary.violations if summary is not None else 0,
+        "approval": queries.approval_status(session, mv, policy),
+        "cells": {g: {**c, "label": STATE_LABELS[c["state"]]} for g, c in cells.items()},
+        "open_alerts": alerts.get((mv.id, "open"), 0),
+        "acknowledged_alerts": alerts.get((mv.id, "acknowledged"), 0),
+    }
+
+
+def _headline(versions: list[ModelVersion]) -> ModelVersion:
+    production = [v for v in versions if v.stage == "production"]
+    return production[0] if production else versions[0]  # versions are newest first
+
+
+def listing(session: Session, policy: ApprovalPolicy, f: Filters) -> dict[str, Any]:
+    """One page of models: ``{"models": [...], "total": n, "pages": p}``; each model has ``head``
+    (its production version, else its newest matching one) and ``others`` (folded)."""
+    models_query = _models_query(f)
+    summaries: dict[int, ComplianceSummary] = {}
+    if f.compliance:
+        # the stored verdicts of every matching version (one query), then the page in Python
+        all_ids = list(session.scalars(models_query))
+        versions = _matching_versions(session, f, all_ids)
+        summaries = cached_summaries(session, mv_ids=[mv.id for vs in versions.values() for mv in vs])
+        kept = []
+        for model_id in all_ids:
+            matching = []
+            for mv in versions[model_id]:
+                if _compliance_state(summaries.get(mv.id)) == f.compliance:
+                    matching.append(mv)
+            if matching:
+                kept.append(model_id)
+                versions[model_id] = matching
+        total = len(kept)
+        start = (f.page - 1) * f.per_page
+        model_ids = kept[start : start + f.per_page]
+    else:
+        total = int(session.scalar(select(func.count()).select_from(models_query.subquery())) or 0)
+        model_ids = list(session.scalars(models_query.limit(f.per_page).offset((f.page - 1) * f.per_page)))
+        versions = _matching_versions(session, f, model_ids)
+    version_ids = [mv.id for i in model_ids for mv in versions[i]]
+    if not f.compliance:
+        summaries = cached_summaries(session, mv_ids=version_ids)
+    cells = _monitor_cells(session, version_ids)
+    alerts = _alert_counts(session, version_ids)
+    updated = _updated_at(session, version_ids)
+    models = []
+    for model_id in model_ids:
+        group = versions[model_id]
+        if not group:
+            continue
+        rows = []
+        for mv in group:
+            summary = summaries.get(mv.id)
+            rows.append(_version_row(session, mv, policy, summary, cells[mv.id], alerts, updated.get(mv.id)))
+        head = _headline(group)
+        head_row = rows[group.index(head)]
+        models.append(
+            {
+                "name": head.model.name,
+                "head": head_row,
+                "others": [r for r, mv in zip(rows, group, strict=True) if mv is not head],
+            }
+        )
+    pages = max(1, -(-total // f.per_page))
+    return {"models": models, "total": total, "pages": pages}
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading ``= + - @`` would make it a formula."""
+    text = "" if value is None else (value.isoformat() if isinstance(value, datetime) else str(value))
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+CSV_COLUMNS = (
+    "model", "version", "stage", "risk_tier", "intended_use", "owner", "updated", "compliance",
+    "violations", "approval", "drift", "drift_last_run", "quality", "quality_last_run",
+    "robustness", "robustness_last_run", "open_alerts", "acknowledged_alerts", "description",
+)  # fmt: skip
+
+
+def to_csv(session: Session, policy: ApprovalPolicy, f: Filters) -> str:
+    """Every matching version (not only one page), one row each, at most ``CSV_LIMIT``."""
+    whole = Filters(**{**f.__dict__, "page": 1, "per_page": CSV_LIMIT})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for model in listing(session, policy, whole)["models"]:
+        for r in [model["head"], *model["others"]]:
+            flat = {**r, "model": r["name"]}
+            for group in GROUPS:
+                flat[group], flat[f"{group}_last_run"] = r["cells"][group]["label"], r["cells"][group]["at"]
+            writer.writerow(_cell(flat[c]) for c in CSV_COLUMNS)
+    return out.getvalue()

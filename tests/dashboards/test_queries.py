@@ -1,0 +1,111 @@
+"""The pages' queries on SQLite and PostgreSQL: the inventory's filters, sorting and paging in SQL,
+alert and audit filters, the approval counts; unknown filter values are one sentence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dashboards import inventory, queues
+from governance.approval.service import ApprovalPolicy
+from governance.db import Database
+from governance.errors import InvalidInput
+from governance.mlmodel import service as model_service
+from tests.api import world as world_module
+
+
+@pytest.fixture
+def world_db(db: Database, breast_cancer_csv: Path, torchscript_models: list[Path]) -> Database:
+    world_module.build(db, breast_cancer_csv, torchscript_models)
+    with db.transaction() as session:
+        mv = model_service.get_by_ref(session, "tumour@3")
+        model_service.set_stage(session, mv=mv, stage="production", actor="admin", reason="meets policy")
+        for i in range(12):  # more models than a page holds
+            model_service.register(
+                session,
+                storage=None,
+                artifact=model_service.inspect_artifact(torchscript_models[i % 3]),
+                name=f"m{i:02d}_x",
+                version="1",
+                intended_use="internal",
+                actor="admin" if i % 2 else "editor",
+                risk_tier="low",
+                datasets=[("cancer@1", "train")],
+                task="classification",
+                metrics={},
+            )
+    return db
+
+
+def _names(db: Database, **params: str) -> tuple[list[str], int]:
+    with db.transaction() as session:
+        found = inventory.listing(session, ApprovalPolicy(), inventory.parse_filters(**params))
+    return [m["name"] for m in found["models"]], found["total"]
+
+
+def test_inventory_filters_sort_and_page_in_sql(world_db: Database) -> None:
+    names, total = _names(world_db, per_page="10")
+    assert total == 13 and names == [f"m{i:02d}_x" for i in range(10)]
+    assert _names(world_db, per_page="10", page="2") == (["m10_x", "m11_x", "tumour"], 13)
+    assert _names(world_db, per_page="10", sort="name", desc="1")[0][:2] == ["tumour", "m11_x"]
+    assert _names(world_db, q="M0")[1] == 10  # case-insensitive
+    assert _names(world_db, q="_x")[1] == 12 and _names(world_db, q="%")[1] == 0  # wildcards are text
+    assert _names(world_db, owner="admin")[1] == 6
+    assert _names(world_db, stage="production") == (["tumour"], 1)
+    assert _names(world_db, risk="high") == (["tumour"], 1)
+    assert _names(world_db, monitor="breach") == (["tumour"], 1)
+    assert _names(world_db, monitor="warning") == (["tumour"], 1)
+    assert _names(world_db, monitor="ok") == ([], 0)
+    assert _names(world_db, monitor="no_run") == ([], 0)
+    assert _names(world_db, monitor="not_monitored", per_page="100")[1] == 13
+    assert _names(world_db, compliance="violations") == ([], 0)
+    assert _names(world_db, compliance="ok", per_page="10", page="2")[1] == 13
+    assert _names(world_db, sort="risk", desc="1")[0][0] == "tumour"
+    with world_db.transaction() as session:
+        found = inventory.listing(session, ApprovalPolicy(), inventory.parse_filters(q="tumour"))
+    tumour = found["models"][0]
+    assert tumour["head"]["ref"] == "tumour@3"  # production first
+    assert [r["ref"] for r in tumour["others"]] == ["tumour@2", "tumour@1"]
+    cells = tumour["others"][1]["cells"]
+    assert (cells["drift"]["label"], cells["robustness"]["label"], cells["quality"]["label"]) == (
+        "breach",
+        "warning",
+        "not monitored",
+    )
+    assert tumour["others"][1]["open_alerts"] == 1
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"page": "0"}, {"per_page": "7"}, {"risk": "extreme"}, {"sort": "name; drop table x"}, {"q": "x" * 201}],
+)
+def test_an_unknown_inventory_filter_is_one_sentence(params: dict[str, str]) -> None:
+    with pytest.raises(InvalidInput):
+        inventory.parse_filters(**params)
+
+
+def test_alert_and_audit_filters(world_db: Database) -> None:
+    with world_db.transaction() as session:
+
+        def alerts(**p: str) -> int:
+            return int(queues.alerts(session, queues.alert_filters(p))["total"])
+
+        assert alerts() == 1 and alerts(model="tumour") == 1 and alerts(model="tumour@1") == 1
+        assert alerts(model="tumour@2") == 0 and alerts(monitor="tumour-robust") == 0
+        assert alerts(severity="high", status="open") == 1 and alerts(status="resolved") == 0
+        for bad in ({"status": "opne"}, {"severity": "huge"}, {"offset": "-1"}, {"model": "x\x00"}):
+            with pytest.raises(InvalidInput):
+                queues.alert_filters(bad)
+        found = queues.audit(session, queues.audit_filters({"entity": "tumour@3", "action": "model.stage"}))
+        assert found["total"] == 1
+        row = found["rows"][0]
+        assert ("stage", "candidate → production") in row["details"]
+        assert ("reason", "meets policy") in row["details"]
+        assert row["link"] == "/models/tumour/3"
+        assert queues.approval_counts(session) == {
+            "pending": 0,
+            "awaiting_promotion": 0,
+            "approved": 0,
+            "rejected": 0,
+        }
