@@ -107,7 +107,7 @@ def model_page(session: Session, mv: ModelVersion, policy: ApprovalPolicy) -> di
                     "window_end": r.window_end.isoformat(),
                     "status": r.status,
                     "summary": (r.details or {}).get("summary") or r.error,
-                    "report": bool((r.details or {}).get("report_path")),
+                    "report": bool((r.details or {}).get("report_path") or (r.details or {}).get("report")),
                 }
             )
         if monitor.kind in DRIFT_KINDS:

@@ -62,21 +62,12 @@ def data_drift(data: WindowData) -> CheckOutcome:
     tested = len(summary["columns"])
     status = "breach" if result.dataset_drift else ("warning" if result.drifted_count else "ok")
     details: dict[str, Any] = {"columns": summary["columns"]}
-    if data.params.get("report", True):
-        from monitors.drift.report import save_report
+    if data.params.get("report", True):  # drawn when someone opens the run (monitors/reports.py)
+        from monitors.reports import drift_recipe
 
-        path = _report_stem(data, "data-drift").with_suffix(".html")
-        tmp = _atomic_target(path)
-        save_report(
-            data.reference[data.features],
-            current,
-            tmp,
-            methods=methods,
-            thresholds=column_thresholds,
-            drift_share=share,
+        details["report"] = drift_recipe(
+            current, methods=methods, thresholds=column_thresholds, drift_share=share
         )
-        os.replace(tmp, path)
-        details["report_path"] = str(path)
     drifted = [c["column"] for c in summary["columns"] if c["drift_detected"]]
     return CheckOutcome(
         status=status,

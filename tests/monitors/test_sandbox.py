@@ -134,7 +134,9 @@ def _comparable(outcome: object) -> object:
 
     def strip(value: object) -> object:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "seconds" and not str(k).endswith("_seconds")}
+            return {
+                k: strip(v) for k, v in value.items() if k != "seconds" and not str(k).endswith("_seconds")
+            }
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
@@ -165,8 +167,8 @@ def test_a_check_in_the_child_gives_what_it_gives_in_process(
 def test_the_child_gets_no_platform_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     from monitors.sandbox import _child_env
 
-    monkeypatch.setenv("GOVERN_DATABASE_URL", "postgresql://secret@db/prod")
-    monkeypatch.setenv("GOVERN_AUDIT_KEY", "a-very-secret-audit-key")
+    monkeypatch.setenv("GOVERN_DATABASE_URL", "postgresql://app:pw-7f3a9c@db/prod")
+    monkeypatch.setenv("GOVERN_AUDIT_KEY", "audit-key-0d41e2b7c9")
     env = _child_env()
     assert not any(k.startswith("GOVERN_") for k in env)
-    assert "secret" not in json.dumps(env)
+    assert "pw-7f3a9c" not in json.dumps(env) and "audit-key-0d41e2b7c9" not in json.dumps(env)
