@@ -39,12 +39,21 @@ def reference_profile(data: WindowData) -> Any:
 
     path = data.storage_root / "profiles" / f"{data.reference_sha256}.npz"
     if path.exists():
-        return DatasetProfile.load(path)
+        key = (str(path), path.stat().st_mtime_ns)
+        if key not in _PROFILES:  # kept in memory too: reading the file again costs more than the check
+            _PROFILES[key] = DatasetProfile.load(path)
+            while len(_PROFILES) > _PROFILES_KEPT:
+                _PROFILES.pop(next(iter(_PROFILES)))
+        return _PROFILES[key]
     profile = build_profile(data.reference[data.features], sample_size=5000)
     tmp = _atomic_target(path)
     profile.save(tmp)
     os.replace(tmp, path)
     return profile
+
+
+_PROFILES: dict[tuple[str, int], Any] = {}
+_PROFILES_KEPT = 64
 
 
 @register_check("data_drift")
