@@ -48,3 +48,13 @@ def test_the_training_benchmark_measures_both_models() -> None:
     for model in ("MLP / breast-cancer", "CNN / digits"):
         line = next((row for row in out.splitlines() if row.startswith(model)), "")
         assert re.search(r"[\d,]+ samples/s .* test accuracy 0\.9\d+", line), out
+
+
+@pytest.mark.slow
+def test_the_window_benchmark_prints_time_and_bytes_beside_the_targets() -> None:
+    out = bench("benchmarks/window.py", "--windows", "2", "--monitors", "2")
+    assert re.search(
+        r"monitor time per window: median [\d.]+ ms, max [\d.]+ ms\s+\(target <= 100 ms\)", out
+    ), out
+    stored = re.search(r"stored per window: ([\d.]+) kB", out)
+    assert stored is not None and float(stored.group(1)) <= 100, out

@@ -139,7 +139,8 @@ def _named_runs(db: Database, settings: Settings, report: Path, plot: Path) -> i
     scenario.deploy(db, settings, settings.storage_root.parent / "work", TINY, lambda _: None)
     monitor_id = _monitor(db, "drift", "data_drift")
     start = scenario.first_window(TINY)
-    for i, details in enumerate(({"report_path": str(report)}, {"plots": [str(plot)]})):
+    named: list[dict[str, Any]] = [{"report_path": str(report)}, {"plots": [str(plot)]}]
+    for i, details in enumerate(named):
         window = Window(start + timedelta(hours=i), start + timedelta(hours=i + 1))
         run_id = monitoring.claim(db, monitor_id=monitor_id, window=window, worker="t")
         assert run_id is not None

@@ -106,7 +106,7 @@ def test_a_hostile_model_errors_its_own_run_and_the_tick_goes_on(
     for run in runs.values():
         if run.monitor_id == bad:
             assert run.status == "error", run.to_dict()
-            assert sentence in run.error and "\n" not in run.error, run.error
+            assert run.error is not None and sentence in run.error and "\n" not in run.error, run.error
         else:
             assert run.monitor_id == good and run.status in ("ok", "warning", "breach"), run.to_dict()
 
