@@ -182,6 +182,10 @@ def _limit(limits: dict[str, Any]) -> None:
     memory = int(limits["memory_mb"]) << 20
     cpu = int(limits["cpu_seconds"])
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform.startswith("linux"):  # a scheduler killed mid-check takes its child with it
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))  # SIGXCPU, then SIGKILL
     import torch
 
