@@ -228,7 +228,7 @@ def _runs_table(monitor: Monitor, finished: list[MonitorRun]) -> list[dict[str, 
             "status": r.status,
             "summary": (r.details or {}).get("summary") or r.error,
             "metrics": rounded({k: v for k, v in _numeric(r.metrics or {}).items()}),
-            "report": bool((r.details or {}).get("report_path")),
+            "report": bool((r.details or {}).get("report_path") or (r.details or {}).get("report")),
         }
         for r in finished[-20:]
     ]

@@ -223,12 +223,17 @@ def model(
 
 @router.get("/runs/{run_id}/report")
 def run_report(run_id: int, request: Request, session: SessionDep, user: PageUser) -> FileResponse:
-    """The Evidently (or other) HTML report a monitor run saved under the storage root.
+    """The Evidently HTML report of a monitor run: drawn on demand and cached (``app.state.run_reports``),
+    or the file an older run saved under the storage root.
 
     It is made from data (column names, values), so it is served sandboxed: no script in it runs.
     """
     run = session.get(MonitorRun, run_id)
-    path_text = (run.details or {}).get("report_path") if run is not None else None
+    details = (run.details or {}) if run is not None else {}
+    path_text = details.get("report_path")  # runs stored before reports were drawn on demand
+    drawer = getattr(request.app.state, "run_reports", None)
+    if not path_text and isinstance(details.get("report"), dict) and drawer is not None:
+        return FileResponse(drawer.path_for(run_id), media_type="text/html", headers=DATA_HTML_HEADERS)
     if not path_text:
         raise NotFound(f"monitor run {run_id} has no report")
     root = Path(request.app.state.settings.storage_root).resolve()

@@ -102,6 +102,33 @@ class Settings(BaseSettings):
         le=3600,
         description="Lease of a monitor run or retrain job, renewed by its process while alive.",
     )
+    # Monitor checks that run a model's code do so in a child process under these limits.
+    model_check_sandbox: bool = Field(
+        default=True,
+        description="Run model checks (consistency, robustness, attribution drift) in a limited child process.",
+    )
+    model_check_memory_mb: int = Field(
+        default=4096,
+        ge=256,
+        le=1 << 20,
+        description="Address-space limit of a model check's child process, in MB.",
+    )
+    model_check_cpu_seconds: int = Field(
+        default=600,
+        ge=1,
+        le=86400,
+        description="CPU-time limit of a model check's child process, in seconds.",
+    )
+    model_check_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        le=86400,
+        description="Wall-clock limit of a model check's child process, in seconds.",
+    )
+    report_retention: str = Field(
+        default="30d",
+        description="How long an on-demand run report stays cached (`govern storage gc` removes older ones).",
+    )
 
     @field_validator("api_key")
     @classmethod

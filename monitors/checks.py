@@ -39,7 +39,12 @@ def reference_profile(data: WindowData) -> Any:
 
     path = data.storage_root / "profiles" / f"{data.reference_sha256}.npz"
     if path.exists():
-        return DatasetProfile.load(path)
+        key = (str(path), path.stat().st_mtime_ns)
+        if key not in _PROFILES:  # kept in memory too: reading the file again costs more than the check
+            _PROFILES[key] = DatasetProfile.load(path)
+            while len(_PROFILES) > _PROFILES_KEPT:
+                _PROFILES.pop(next(iter(_PROFILES)))
+        return _PROFILES[key]
     profile = build_profile(data.reference[data.features], sample_size=5000)
     tmp = _atomic_target(path)
     profile.save(tmp)
@@ -63,6 +68,10 @@ def _drift_options(data: WindowData) -> dict[str, Any]:
 
 def _flag(value: Any) -> bool:
     return value is True or str(value).strip().lower() in ("true", "1", "yes", "on")
+
+
+_PROFILES: dict[tuple[str, int], Any] = {}
+_PROFILES_KEPT = 64
 
 
 @register_check("data_drift")
@@ -118,21 +127,12 @@ def data_drift(data: WindowData) -> CheckOutcome:
             joint_text = "; multivariate drift: " + ", ".join(
                 f"{t.name} (look at {', '.join(t.top_features[:3])})" for t in flagged
             )
-    if data.params.get("report", True):
-        from monitors.drift.report import save_report
+    if data.params.get("report", True):  # drawn when someone opens the run (monitors/reports.py)
+        from monitors.reports import drift_recipe
 
-        path = _report_stem(data, "data-drift").with_suffix(".html")
-        tmp = _atomic_target(path)
-        save_report(
-            data.reference[data.features],
-            current,
-            tmp,
-            methods=methods,
-            thresholds=column_thresholds,
-            drift_share=share,
+        details["report"] = drift_recipe(
+            current, methods=methods, thresholds=column_thresholds, drift_share=share
         )
-        os.replace(tmp, path)
-        details["report_path"] = str(path)
     drifted = [c["column"] for c in summary["columns"] if c["drift_detected"]]
     if calibrated:
         verdict = (

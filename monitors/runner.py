@@ -29,6 +29,7 @@ from governance.monitoring.models import Monitor
 from governance.monitoring.schedule import Window
 from governance.monitoring.service import CheckOutcome
 from governance.production import service as production
+from monitors import sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -171,8 +172,12 @@ def run_window(
     actor: str,
     storage_root: Path,
     lease: timedelta = monitoring.DEFAULT_LEASE,
+    model_limits: sandbox.ModelCheckLimits | None = None,
 ) -> RunReport | None:
-    """Claim and run one window; None when another process has it (or it already ran)."""
+    """Claim and run one window; None when another process has it (or it already ran).
+
+    Checks that run the model's code run in a child process under ``model_limits``
+    (see :mod:`monitors.sandbox`)."""
     run_id = monitoring.claim(db, monitor_id=monitor_id, window=window, worker=worker, lease=lease)
     if run_id is None:
         return None
@@ -202,7 +207,7 @@ def run_window(
                 rows=0,
             )
         else:
-            outcome = check(data)
+            outcome = sandbox.run_check(kind, check, data, model_limits)
     except Exception as exc:  # the run fails, the window is retried; nothing half-written
         message = str(exc) if isinstance(exc, GovernError) else f"{type(exc).__name__}: {exc}"
         logger.error("monitor %s: window %s failed: %s", name, window.label(), message)

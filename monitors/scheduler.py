@@ -26,6 +26,7 @@ from governance.monitoring import channels
 from governance.monitoring import service as monitoring
 from monitors import checks as _checks  # noqa: F401  (installs the checks)
 from monitors.runner import RunReport, run_window
+from monitors.sandbox import ModelCheckLimits
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def tick(
     delivery: channels.DeliveryConfig | None = None,
     deliverer: channels.Deliverer | None = None,
     drain_seconds: float | None = None,
+    model_limits: ModelCheckLimits | None = None,
 ) -> list[RunReport]:
     """Run every due window of every enabled monitor once; alert deliveries go out beside it.
 
@@ -77,6 +79,7 @@ def tick(
                 actor=actor,
                 storage_root=storage_root,
                 lease=lease,
+                model_limits=model_limits,
             )
             if report is not None:
                 reports.append(report)
@@ -102,6 +105,7 @@ def serve(
     storage_root: Path,
     delivery: channels.DeliveryConfig | None = None,
     lease: timedelta = monitoring.DEFAULT_LEASE,
+    model_limits: ModelCheckLimits | None = None,
 ) -> None:
     """Tick every ``interval_seconds`` until SIGINT/SIGTERM; deliveries go out beside the ticks."""
     from apscheduler.schedulers.blocking import BlockingScheduler
@@ -119,6 +123,7 @@ def serve(
             lease=lease,
             progress=sys.stderr.isatty(),
             deliverer=deliverer,
+            model_limits=model_limits,
         )
         for r in reports:
             logger.info("%s %s %s (%d ms)", r.monitor, r.window.label(), r.status, r.duration_ms)

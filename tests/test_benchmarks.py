@@ -78,3 +78,12 @@ def test_the_estimation_benchmark_compares_with_nannyml() -> None:
     for row in scored:
         ours, theirs, realized_differ = float(row[3]), float(row[4]), float(row[5])
         assert realized_differ < 1e-9 and ours <= theirs + 0.005, out
+
+
+def test_the_window_benchmark_prints_time_and_bytes_beside_the_targets() -> None:
+    out = bench("benchmarks/window.py", "--windows", "2", "--monitors", "2")
+    assert re.search(
+        r"monitor time per window: median [\d.]+ ms, max [\d.]+ ms\s+\(target <= 100 ms\)", out
+    ), out
+    stored = re.search(r"stored per window: ([\d.]+) kB", out)
+    assert stored is not None and float(stored.group(1)) <= 100, out

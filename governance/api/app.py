@@ -69,6 +69,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(records.router, prefix=API_PREFIX)
     app.include_router(operations.router)
 
+    from monitors.reports import RunReports  # reports of monitor runs, drawn when opened
+
+    app.state.run_reports = RunReports(db, settings.storage_root, settings.report_retention)
+
     from dashboards.views import mount  # the entry point may join the dashboards to the core
 
     mount(app)

@@ -283,6 +283,7 @@ def monitor_run(cli: CliContext, ident: str, at_text: str | None, as_json: bool)
     from governance.monitoring import channels, service
     from monitors import checks as _checks  # noqa: F401
     from monitors.runner import now_window, run_window
+    from monitors.sandbox import ModelCheckLimits
 
     at = _time(at_text, "--at") or datetime.now(UTC)
     db = cli.db()
@@ -298,6 +299,7 @@ def monitor_run(cli: CliContext, ident: str, at_text: str | None, as_json: bool)
             actor=cli.settings.actor,
             storage_root=cli.settings.storage_root,
             lease=timedelta(seconds=cli.settings.lease_seconds),
+            model_limits=ModelCheckLimits.from_settings(cli.settings),
         )
     if report is None:
         raise InvalidInput(
@@ -321,8 +323,10 @@ def scheduler_command(cli: CliContext, interval: float, once: bool, as_json: boo
 
     from governance.monitoring.channels import DeliveryConfig
     from monitors import scheduler
+    from monitors.sandbox import ModelCheckLimits
 
     db = cli.db()
+    model_limits = ModelCheckLimits.from_settings(cli.settings)
     delivery = DeliveryConfig.from_settings(cli.settings)
     lease = timedelta(seconds=cli.settings.lease_seconds)
     if once:
@@ -333,6 +337,7 @@ def scheduler_command(cli: CliContext, interval: float, once: bool, as_json: boo
             progress=sys.stderr.isatty() and not as_json,
             delivery=delivery,
             lease=lease,
+            model_limits=model_limits,
         )
         rows = [r.to_dict() for r in reports]
         emit(
@@ -348,6 +353,7 @@ def scheduler_command(cli: CliContext, interval: float, once: bool, as_json: boo
         storage_root=cli.settings.storage_root,
         delivery=delivery,
         lease=lease,
+        model_limits=model_limits,
     )
 
 

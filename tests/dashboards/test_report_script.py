@@ -8,7 +8,6 @@ import base64
 import io
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -107,10 +106,10 @@ def _report_run(site: Site, csv: Any, model: Any, storage_root: Any) -> int:
     assert report is not None and report.status in ("ok", "warning", "breach"), report
     with site.db.transaction() as session:
         run = session.get(MonitorRun, report.run_id)
-        assert run is not None
-        path = run.details["report_path"]
-    text = Path(path).read_text(encoding="utf-8")
-    assert HOSTILE in text  # Evidently wrote the column name raw: the payload is in the file
+        assert run is not None and "report_path" not in run.details  # drawn when opened, not stored
+    drawn = httpx.get(f"{base}/runs/{report.run_id}/report", headers=site.world.headers("admin"), timeout=300)
+    assert drawn.status_code == 200, drawn.text
+    assert HOSTILE in drawn.text  # Evidently wrote the column name raw: the payload is in the report
     return report.run_id
 
 
