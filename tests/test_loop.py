@@ -173,7 +173,9 @@ def test_a_worker_killed_mid_training_resumes(db: Database, database_url: str, t
             monitor=None,
             window_start=utcnow(),
             reason="test",
-            params={"epochs": 40},
+            # 200 adversarial epochs without an early stop (the change plan's bound): the kill
+            # lands mid-training even on an idle machine
+            params={"epochs": 200, "patience": 200, "adversarial": True},
             actor="tester",
         )
         assert job is not None

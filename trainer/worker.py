@@ -205,6 +205,7 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
     checkpoint_dir = config.storage_root / "checkpoints" / f"job-{job_id}"
     train_config = TrainConfig(
         epochs=epochs,
+        patience=int(params.get("patience", TrainConfig.patience)),
         seed=int(current["seed"]),
         checkpoint_dir=checkpoint_dir,
         adversarial=adversarial,
