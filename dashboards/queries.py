@@ -20,10 +20,15 @@ DRIFT_KINDS = ("data_drift", "concept_drift", "model_drift", "attribution_drift"
 FINISHED = ("ok", "warning", "breach", "error")
 
 
-def _latest(session: Session, monitor: Monitor) -> MonitorRun | None:
+def _latest(session: Session, monitor: Monitor, mv_id: int) -> MonitorRun | None:
+    """The monitor's latest finished run of version ``mv_id`` (a following monitor judges several)."""
     return session.scalar(
         select(MonitorRun)
-        .where(MonitorRun.monitor_id == monitor.id, MonitorRun.status.in_(FINISHED))
+        .where(
+            MonitorRun.monitor_id == monitor.id,
+            MonitorRun.model_version_id == mv_id,
+            MonitorRun.status.in_(FINISHED),
+        )
         .order_by(MonitorRun.window_start.desc())
         .limit(1)
     )
@@ -51,17 +56,16 @@ def inventory(session: Session, policy: ApprovalPolicy) -> list[dict[str, Any]]:
     rows = []
     open_alerts = dict(
         session.execute(
-            select(Monitor.model_version_id, func.count(Alert.id))
-            .join(Monitor, Alert.monitor_id == Monitor.id)
+            select(Alert.model_version_id, func.count(Alert.id))
             .where(Alert.status.in_(("open", "acknowledged")))
-            .group_by(Monitor.model_version_id)
+            .group_by(Alert.model_version_id)
         ).all()
     )
     for mv in model_service.list_versions(session):
         report = compliance_service.check(session, mv=mv)
         statuses: dict[str, list[str]] = {"drift": [], "quality": [], "robustness": []}
         for monitor in monitoring_service.list_monitors(session, model_version_id=mv.id):
-            run = _latest(session, monitor)
+            run = _latest(session, monitor, mv.id)
             if run is None:
                 continue
             group = "drift" if monitor.kind in DRIFT_KINDS else monitor.kind
@@ -96,7 +100,9 @@ def model_page(session: Session, mv: ModelVersion, policy: ApprovalPolicy) -> di
     robustness = None
     runs_table = []
     for monitor in monitors:
-        runs = list(reversed(monitoring_service.runs(session, monitor=monitor, limit=200)))
+        runs = list(
+            reversed(monitoring_service.runs(session, monitor=monitor, limit=200, model_version_id=mv.id))
+        )
         finished = [r for r in runs if r.status in FINISHED]
         for r in finished[-20:]:
             runs_table.append(
@@ -104,6 +110,7 @@ def model_page(session: Session, mv: ModelVersion, policy: ApprovalPolicy) -> di
                     "id": r.id,
                     "monitor": monitor.name,
                     "kind": monitor.kind,
+                    "model": mv.ref,
                     "window_end": r.window_end.isoformat(),
                     "status": r.status,
                     "summary": (r.details or {}).get("summary") or r.error,
@@ -141,7 +148,7 @@ def model_page(session: Session, mv: ModelVersion, policy: ApprovalPolicy) -> di
         .order_by(RetrainJob.id.desc())
     ).all()
     alerts = session.scalars(
-        select(Alert).where(Alert.monitor_id.in_([m.id for m in monitors])).order_by(Alert.id.desc())
+        select(Alert).where(Alert.model_version_id == mv.id).order_by(Alert.id.desc())
     ).all()
     return {
         "mv": mv.to_dict(),
