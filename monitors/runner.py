@@ -156,11 +156,13 @@ class RunReport:
     status: str
     summary: str
     duration_ms: int
+    model: str | None = None  # NAME@VERSION the window was judged against
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
             "monitor": self.monitor,
+            "model": self.model,
             "window_start": self.window.start.isoformat(),
             "window_end": self.window.end.isoformat(),
             "status": self.status,
@@ -237,7 +239,7 @@ def run_window(
         duration_ms,
         outcome.summary,
     )
-    return RunReport(run_id, name, window, outcome.status, outcome.summary, duration_ms)
+    return RunReport(run_id, name, window, outcome.status, outcome.summary, duration_ms, data.model_ref)
 
 
 def _too_few_labels(data: WindowData, kind: str) -> CheckOutcome | None:

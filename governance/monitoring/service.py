@@ -186,11 +186,16 @@ def _periods(session: Session, monitor: Monitor) -> list[Any]:
 def watched_version(session: Session, *, monitor: Monitor, window: Window) -> Watched | None:
     """The version ``window`` is evaluated against: the pinned one, or for a monitor that follows
     its model the version that was in production for the longest part of the window (the later one
-    on a tie); None when no version was in production during the window."""
+    on a tie). A window before the model's first production version is judged against that version
+    (the one its records, sent to it by version, were meant for); None for a window in a gap when no
+    version was in production."""
     if monitor.model_version is not None:
         return Watched(monitor.model_version, monitor.start_at)
+    periods = _periods(session, monitor)
+    if periods and window.end <= periods[0].start:
+        return Watched(periods[0].version, monitor.start_at)
     best: tuple[timedelta, datetime, Any] | None = None
-    for period in _periods(session, monitor):
+    for period in periods:
         end = min(window.end, period.end) if period.end is not None else window.end
         overlap = end - max(window.start, period.start)
         if overlap > timedelta(0) and (best is None or (overlap, period.start) >= best[:2]):
@@ -198,7 +203,8 @@ def watched_version(session: Session, *, monitor: Monitor, window: Window) -> Wa
     if best is None:
         return None
     period = best[2]
-    return Watched(period.version, max(monitor.start_at, period.start))
+    first = period.version.id == periods[0].version.id  # the monitor started with it
+    return Watched(period.version, monitor.start_at if first else max(monitor.start_at, period.start))
 
 
 def superseded(session: Session, *, mv: ModelVersion) -> bool:
@@ -263,11 +269,8 @@ def pending_windows(session: Session, *, monitor: Monitor, now: datetime) -> lis
             MonitorRun.monitor_id == monitor.id, MonitorRun.status.in_(RESULT_STATUSES)
         )
     )
-    if monitor.follows:
-        periods = _periods(session, monitor)
-        if not periods:
-            return []  # it starts with the first production version
-        last = max(last, periods[0].start) if last is not None else periods[0].start
+    if monitor.follows and not _periods(session, monitor):
+        return []  # it starts with the model's first production version
     windows = due_windows(
         monitor.schedule,
         monitor.start_at,
