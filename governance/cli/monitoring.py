@@ -218,9 +218,11 @@ def monitor_list(cli: CliContext, as_json: bool) -> None:
         rows = []
         for m in service.list_monitors(session):
             last = service.runs(session, monitor=m, limit=1)
+            now = service.watching_now(session, monitor=m)
             rows.append(
                 {
                     **m.to_dict(),
+                    "watching": now.ref if now is not None else None,
                     "last_status": last[0].status if last else None,
                     "last_window_end": last[0].window_end.isoformat() if last else None,
                 }
@@ -228,7 +230,9 @@ def monitor_list(cli: CliContext, as_json: bool) -> None:
     emit(
         rows,
         as_json,
-        lambda: table(rows, ["id", "name", "model", "kind", "schedule", "last_status", "last_window_end"]),
+        lambda: table(
+            rows, ["id", "name", "model", "watching", "kind", "schedule", "last_status", "last_window_end"]
+        ),
     )
 
 

@@ -207,6 +207,14 @@ def watched_version(session: Session, *, monitor: Monitor, window: Window) -> Wa
     return Watched(period.version, monitor.start_at if first else max(monitor.start_at, period.start))
 
 
+def watching_now(session: Session, *, monitor: Monitor) -> ModelVersion | None:
+    """The version the monitor judges now: its pinned one, or its model's production version."""
+    if monitor.model_version is not None:
+        return monitor.model_version
+    live = model_service.list_versions(session, name=monitor.model.name, stage="production")
+    return live[0] if live else None
+
+
 def superseded(session: Session, *, mv: ModelVersion) -> bool:
     """Whether ``mv`` was in production once and is no longer (a later version took over)."""
     if mv.stage == "production":

@@ -287,10 +287,14 @@ def test_cli_adds_a_monitor_on_a_bare_name_and_shows_the_version_of_each_run(
         govern("monitor", "add", "fd1", "--model", "fraud@1", "--kind", "quality", "--json").stdout
     )
     assert pinned["model"] == "fraud@1" and pinned["follows"] is False
+    listed = {m["name"]: m["watching"] for m in json.loads(govern("monitor", "list", "--json").stdout)}
+    assert listed == {"fd": None, "fd1": "fraud@1"}  # nothing in production yet for fd to follow
     _promote(db, _owner(db, tmp_path), "fraud@1", T0)
     _finish(db, added["id"], _window(0), "ok")
     shown = json.loads(govern("monitor", "show", "fd", "--json").stdout)
     assert [r["model"] for r in shown["runs"]] == ["fraud@1"]
+    listed = {m["name"]: m["watching"] for m in json.loads(govern("monitor", "list", "--json").stdout)}
+    assert listed == {"fd": "fraud@1", "fd1": "fraud@1"}
 
 
 @pytest.mark.parametrize(
