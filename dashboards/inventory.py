@@ -123,27 +123,38 @@ def parse_filters(
     )
 
 
+def _watches() -> Any:
+    """The monitor watches the version: pinned to it, or following its model."""
+    return or_(
+        Monitor.model_version_id == ModelVersion.id,
+        Monitor.model_version_id.is_(None) & (Monitor.model_id == ModelVersion.model_id),
+    )
+
+
 def _latest_run_is(status: tuple[str, ...]) -> Any:
-    """A monitor of the version whose latest finished run has one of ``status``."""
+    """A monitor of the version whose latest finished run of that version has one of ``status``."""
     newer = aliased(MonitorRun)
     latest = ~exists().where(
         newer.monitor_id == MonitorRun.monitor_id,
+        newer.model_version_id == MonitorRun.model_version_id,
         newer.status.in_(queries.FINISHED),
         newer.window_start > MonitorRun.window_start,
     )
     return exists().where(
-        Monitor.model_version_id == ModelVersion.id,
+        _watches(),
         MonitorRun.monitor_id == Monitor.id,
+        MonitorRun.model_version_id == ModelVersion.id,
         MonitorRun.status.in_(status),
         latest,
     )
 
 
 def _monitor_condition(state: str) -> Any:
-    has_monitor = exists().where(Monitor.model_version_id == ModelVersion.id)
+    has_monitor = exists().where(_watches())
     has_run = exists().where(
-        Monitor.model_version_id == ModelVersion.id,
+        _watches(),
         MonitorRun.monitor_id == Monitor.id,
+        MonitorRun.model_version_id == ModelVersion.id,
         MonitorRun.status.in_(queries.FINISHED),
     )
     if state == "not_monitored":
@@ -221,46 +232,67 @@ def _compliance_state(summary: ComplianceSummary | None) -> str:
 
 
 def _monitor_cells(session: Session, version_ids: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
-    """Per version and group (drift, quality, robustness): the state of its monitors' latest runs."""
+    """Per version and group (drift, quality, robustness): the state of the latest runs of the
+    monitors that watch it (pinned to it, or following its model), counting only runs of that version."""
     cells: dict[int, dict[str, dict[str, Any]]] = {
         v: {g: {"state": "not_monitored", "at": None, "monitors": 0} for g in GROUPS} for v in version_ids
     }
     if not version_ids:
         return cells
     group_of = {kind: g for g, kinds in GROUPS.items() for kind in kinds}
+    model_of = dict(
+        session.execute(
+            select(ModelVersion.id, ModelVersion.model_id).where(ModelVersion.id.in_(version_ids))
+        )
+        .tuples()
+        .all()
+    )
     monitors = session.execute(
-        select(Monitor.id, Monitor.model_version_id, Monitor.kind).where(
-            Monitor.model_version_id.in_(version_ids)
+        select(Monitor.id, Monitor.model_version_id, Monitor.model_id, Monitor.kind).where(
+            or_(
+                Monitor.model_version_id.in_(version_ids),
+                Monitor.model_version_id.is_(None) & Monitor.model_id.in_(set(model_of.values())),
+            )
         )
     ).all()
     if not monitors:
         return cells
     newer = aliased(MonitorRun)
     latest_runs = session.execute(
-        select(MonitorRun.monitor_id, MonitorRun.status, MonitorRun.window_end).where(
+        select(
+            MonitorRun.monitor_id, MonitorRun.model_version_id, MonitorRun.status, MonitorRun.window_end
+        ).where(
             MonitorRun.monitor_id.in_([m.id for m in monitors]),
+            MonitorRun.model_version_id.in_(version_ids),
             MonitorRun.status.in_(queries.FINISHED),
             ~exists().where(
                 newer.monitor_id == MonitorRun.monitor_id,
+                newer.model_version_id == MonitorRun.model_version_id,
                 newer.status.in_(queries.FINISHED),
                 newer.window_start > MonitorRun.window_start,
             ),
         )
     ).all()
-    latest = {r.monitor_id: r for r in latest_runs}
+    latest = {(r.monitor_id, r.model_version_id): r for r in latest_runs}
     statuses: dict[tuple[int, str], list[str]] = {}
     for m in monitors:
         group = group_of.get(m.kind)
         if group is None:
             continue
-        cell = cells[m.model_version_id][group]
-        cell["monitors"] += 1
-        run = latest.get(m.id)
-        if run is None:
-            continue
-        statuses.setdefault((m.model_version_id, group), []).append(run.status)
-        if cell["at"] is None or run.window_end > cell["at"]:
-            cell["at"] = run.window_end
+        watched = (
+            [m.model_version_id]
+            if m.model_version_id is not None
+            else [v for v in version_ids if model_of[v] == m.model_id]
+        )
+        for version_id in watched:
+            cell = cells[version_id][group]
+            cell["monitors"] += 1
+            run = latest.get((m.id, version_id))
+            if run is None:
+                continue
+            statuses.setdefault((version_id, group), []).append(run.status)
+            if cell["at"] is None or run.window_end > cell["at"]:
+                cell["at"] = run.window_end
     for (version_id, group), found in statuses.items():
         cells[version_id][group]["state"] = queries.worst(found) or "no_run"
     for by_group in cells.values():
@@ -271,13 +303,13 @@ def _monitor_cells(session: Session, version_ids: list[int]) -> dict[int, dict[s
 
 
 def _alert_counts(session: Session, version_ids: list[int]) -> dict[tuple[int, str], int]:
+    """Open and acknowledged alerts per version (an alert records the version whose window breached)."""
     if not version_ids:
         return {}
     rows = session.execute(
-        select(Monitor.model_version_id, Alert.status, func.count(Alert.id))
-        .join(Monitor, Alert.monitor_id == Monitor.id)
-        .where(Monitor.model_version_id.in_(version_ids), Alert.status.in_(("open", "acknowledged")))
-        .group_by(Monitor.model_version_id, Alert.status)
+        select(Alert.model_version_id, Alert.status, func.count(Alert.id))
+        .where(Alert.model_version_id.in_(version_ids), Alert.status.in_(("open", "acknowledged")))
+        .group_by(Alert.model_version_id, Alert.status)
     ).all()
     return {(v, s): int(n) for v, s, n in rows}
 

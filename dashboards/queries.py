@@ -22,10 +22,15 @@ DRIFT_KINDS = ("data_drift", "concept_drift", "model_drift", "attribution_drift"
 FINISHED = ("ok", "warning", "breach", "error")
 
 
-def _latest(session: Session, monitor: Monitor) -> MonitorRun | None:
+def _latest(session: Session, monitor: Monitor, mv_id: int) -> MonitorRun | None:
+    """The monitor's latest finished run of version ``mv_id`` (a following monitor judges several)."""
     return session.scalar(
         select(MonitorRun)
-        .where(MonitorRun.monitor_id == monitor.id, MonitorRun.status.in_(FINISHED))
+        .where(
+            MonitorRun.monitor_id == monitor.id,
+            MonitorRun.model_version_id == mv_id,
+            MonitorRun.status.in_(FINISHED),
+        )
         .order_by(MonitorRun.window_start.desc())
         .limit(1)
     )
@@ -218,12 +223,13 @@ def _column_heatmap(monitor: Monitor, finished: list[MonitorRun], windows: int =
     }
 
 
-def _runs_table(monitor: Monitor, finished: list[MonitorRun]) -> list[dict[str, Any]]:
+def _runs_table(monitor: Monitor, finished: list[MonitorRun], mv: ModelVersion) -> list[dict[str, Any]]:
     return [
         {
             "id": r.id,
             "monitor": monitor.name,
             "kind": monitor.kind,
+            "model": mv.ref,
             "window_end": r.window_end,
             "status": r.status,
             "summary": (r.details or {}).get("summary") or r.error,
@@ -252,9 +258,11 @@ def model_page(
     heatmaps: list[dict[str, Any]] = []
     runs_table: list[dict[str, Any]] = []
     for monitor in monitors:
-        runs = list(reversed(monitoring_service.runs(session, monitor=monitor, limit=200)))
+        runs = list(
+            reversed(monitoring_service.runs(session, monitor=monitor, limit=200, model_version_id=mv.id))
+        )
         finished = [r for r in runs if r.status in FINISHED]
-        runs_table += _runs_table(monitor, finished)
+        runs_table += _runs_table(monitor, finished, mv)
         if not finished:
             continue
         if monitor.kind == "robustness":
@@ -283,7 +291,7 @@ def model_page(
         if (j.result or {}).get("candidate") == mv.ref
     ]
     alerts = session.scalars(
-        select(Alert).where(Alert.monitor_id.in_([m.id for m in monitors])).order_by(Alert.id.desc())
+        select(Alert).where(Alert.model_version_id == mv.id).order_by(Alert.id.desc())
     ).all()
     data = mv.to_dict()
     return {

@@ -20,6 +20,7 @@ from governance.auth.principal import SYSTEM, Principal
 from governance.errors import PermissionDenied
 from governance.mlmodel import service as model_service
 from governance.mlmodel.models import ModelVersion, StageTransition
+from governance.monitoring import alerts as alert_service
 from governance.policy import service as policy_service
 from governance.policy.service import Verdict
 
@@ -78,6 +79,10 @@ def promote(
         passed = verdict(session, mv=mv, approvals=approvals, actor=actor)
         passed.raise_if_unmet()
     transitions = model_service.set_stage(session, mv=mv, stage=stage, actor=actor, reason=reason)
+    if stage == "production":  # the alerts on the version it replaced are over
+        alert_service.resolve_replaced(
+            session, new=mv, replaced=[t.model_version for t in transitions[:-1]], actor=actor
+        )
     if passed is not None:
         transitions[-1].policy_version = passed.policy_version
         audit_service.record(

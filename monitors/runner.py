@@ -40,6 +40,7 @@ class WindowData:
 
     monitor: dict[str, Any]
     model_ref: str
+    model_version_id: int
     model_path: Path
     model_sha256: str
     model_metrics: dict[str, Any]
@@ -89,7 +90,12 @@ def register_check(kind: str) -> Callable[[CheckFn], CheckFn]:
 def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: Path) -> WindowData:
     with db.transaction() as session:
         monitor: Monitor = monitoring.get(session, ident=monitor_id)
-        mv = monitor.model_version
+        watched = monitoring.watched_version(session, monitor=monitor, window=window)
+        if watched is None:
+            raise InvalidInput(
+                f"no version of {monitor.model.name} was in production in window {window.label()}"
+            )
+        mv = watched.version
         frame = production.read_window(session, mv=mv, start=window.start, end=window.end)
         schema = production.feature_schema(mv)
         reference = next(
@@ -111,7 +117,7 @@ def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: 
         )
         extras: dict[str, Any] = {}
         if monitor.kind == "model_drift":
-            start = _parse_time(monitor.params.get("baseline_start")) or monitor.start_at
+            start = _parse_time(monitor.params.get("baseline_start")) or watched.since
             end = _parse_time(monitor.params.get("baseline_end")) or start + timedelta(
                 seconds=monitor.window_seconds
             )
@@ -122,6 +128,7 @@ def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: 
             extras=extras,
             monitor=monitor.to_dict(),
             model_ref=mv.ref,
+            model_version_id=mv.id,
             model_path=Path(mv.artifact_location),
             model_sha256=mv.sha256,
             model_metrics=dict(mv.metrics or {}),
@@ -150,11 +157,13 @@ class RunReport:
     status: str
     summary: str
     duration_ms: int
+    model: str | None = None  # NAME@VERSION the window was judged against
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
             "monitor": self.monitor,
+            "model": self.model,
             "window_start": self.window.start.isoformat(),
             "window_end": self.window.end.isoformat(),
             "status": self.status,
@@ -183,6 +192,7 @@ def run_window(
         return None
     started = time.perf_counter()
     name = str(monitor_id)
+    evaluated: int | None = None
     heartbeat = Heartbeat(
         partial(monitoring.renew, db, run_id=run_id, worker=worker, lease=lease),
         every=max(0.2, lease.total_seconds() / 3),
@@ -193,6 +203,7 @@ def run_window(
         data = load_window(db, monitor_id=monitor_id, window=window, storage_root=storage_root)
         name = str(data.monitor["name"])
         kind = str(data.monitor["kind"])
+        evaluated = data.model_version_id
         logger.info("monitor %s (%s): window %s, %d records", name, kind, window.label(), len(data.frame))
         check = CHECKS.get(kind)
         if check is None:
@@ -207,7 +218,7 @@ def run_window(
                 rows=0,
             )
         else:
-            outcome = sandbox.run_check(kind, check, data, model_limits)
+            outcome = _too_few_labels(data, kind) or sandbox.run_check(kind, check, data, model_limits)
     except Exception as exc:  # the run fails, the window is retried; nothing half-written
         message = str(exc) if isinstance(exc, GovernError) else f"{type(exc).__name__}: {exc}"
         logger.error("monitor %s: window %s failed: %s", name, window.label(), message)
@@ -217,7 +228,14 @@ def run_window(
         heartbeat.__exit__(None, None, None)
     duration_ms = int((time.perf_counter() - started) * 1000)
     with db.transaction() as session:
-        monitoring.finish(session, run_id=run_id, outcome=outcome, duration_ms=duration_ms, actor=actor)
+        monitoring.finish(
+            session,
+            run_id=run_id,
+            outcome=outcome,
+            duration_ms=duration_ms,
+            actor=actor,
+            model_version_id=evaluated,
+        )
     logger.info(
         "monitor %s: window %s -> %s in %d ms: %s",
         name,
@@ -226,7 +244,29 @@ def run_window(
         duration_ms,
         outcome.summary,
     )
-    return RunReport(run_id, name, window, outcome.status, outcome.summary, duration_ms)
+    return RunReport(run_id, name, window, outcome.status, outcome.summary, duration_ms, data.model_ref)
+
+
+def _too_few_labels(data: WindowData, kind: str) -> CheckOutcome | None:
+    """A label-needing window with fewer labelled records than ``min_labelled`` (a share, default
+    0.5) is a warning that says how many arrived, not a pass on too little evidence."""
+    if kind not in monitoring.LABEL_KINDS:
+        return None
+    total = len(data.frame)
+    labelled = int(data.frame["label"].notna().sum()) if "label" in data.frame else 0
+    needed = float(data.params.get("min_labelled", 0.5))
+    if total == 0 or (labelled / total >= needed and labelled > 0):
+        return None
+    delay = int(data.monitor.get("label_delay_seconds") or 0)
+    return CheckOutcome(
+        "warning",
+        {"rows": total, "labelled": labelled},
+        {**data.thresholds, "min_labelled": needed},
+        f"{kind.replace('_', ' ')} on {data.model_ref}: {labelled} of {total} records labelled in window "
+        f"{data.window.label()} (needs {needed:.0%}{f', waited {delay}s for labels' if delay else ''}); "
+        "not evaluated",
+        rows=total,
+    )
 
 
 def now_window(monitor: Monitor, at: datetime) -> Window:

@@ -29,6 +29,11 @@ def test_the_demo_runs_the_whole_loop_and_writes_the_audit_report(
     assert [j["status"] for j in data["retrain_jobs"]] == ["succeeded"]
     stages = {f"{v['name']}@{v['version']}": v["stage"] for v in data["versions"]}
     assert stages["digits-classifier@2"] == "production" and stages["digits-classifier@1"] == "archived"
+    # the second act: the same monitors, defined on the model's name, now judge version 2
+    after = {r["monitor"]: r for r in data["after_promotion"]}
+    assert set(after) == {"digits-classifier-data-drift", "digits-classifier-consistency"}
+    assert {r["model"] for r in after.values()} == {"digits-classifier@2"}
+    assert after["digits-classifier-consistency"]["status"] == "ok"
     assert data["audit"]["ok"] is True and data["audit"]["events"] > 0
     report = Path(data["report"])
     assert report.parent == workdir.absolute() and report.name == "report-digits-classifier-2.html"

@@ -46,9 +46,16 @@ def test_the_loop_end_to_end(db: Database, database_url: str, tmp_path: Path) ->
     drift = [s for m, s in statuses if m.endswith("data-drift")]
     assert len(drift) == 4 and drift[2:] == ["breach", "breach"] and "breach" not in drift[:2]
     assert ("digits-classifier-consistency", "ok") in statuses
-    (alert,) = summary["alerts"]
-    assert alert["monitor"] == "digits-classifier-data-drift" and alert["status"] == "open"
-    assert "columns drifted" in alert["message"]
+    (alert,) = [a for a in summary["alerts"] if a["model"] == "digits-classifier@1"]
+    assert alert["monitor"] == "digits-classifier-data-drift" and "columns drifted" in alert["message"]
+    # the promotion ended it: the alert belonged to the version that left production
+    assert alert["status"] == "resolved"
+    assert alert["resolution"] == "digits-classifier@2 took over production from digits-classifier@1"
+    # the monitors follow the model: after the promotion they judge the new version
+    after = {r["monitor"]: r for r in summary["after_promotion"]}
+    assert set(after) == {"digits-classifier-data-drift", "digits-classifier-consistency"}
+    assert {r["model"] for r in after.values()} == {"digits-classifier@2"}
+    assert after["digits-classifier-consistency"]["status"] == "ok"
     (job,) = summary["retrain_jobs"]
     assert job["status"] == "succeeded" and job["candidate"] == "digits-classifier@2"
     assert {g["name"] for g in job["gates"]} == {

@@ -93,7 +93,6 @@ def exposition(session: Session) -> str:
     status_samples: list[tuple[dict[str, str], float]] = []
     time_samples: list[tuple[dict[str, str], float]] = []
     for monitor in session.scalars(select(Monitor).order_by(Monitor.id)):
-        base = {"model": monitor.model_version.ref, "monitor": monitor.name, "kind": monitor.kind}
         run = session.scalar(
             select(MonitorRun)
             .where(MonitorRun.monitor_id == monitor.id, MonitorRun.status.in_(FINISHED))
@@ -102,6 +101,8 @@ def exposition(session: Session) -> str:
         )
         if run is None:
             continue
+        model = run.model_version.ref if run.model_version is not None else monitor.target
+        base = {"model": model, "monitor": monitor.name, "kind": monitor.kind}
         for key, value in sorted((run.metrics or {}).items()):
             number = _number(value)
             if number is not None:
@@ -128,7 +129,7 @@ def exposition(session: Session) -> str:
     open_counts = session.execute(
         select(Monitor.name, ModelVersion.id, Alert.severity, Alert.status, func.count(Alert.id))
         .join(Monitor, Alert.monitor_id == Monitor.id)
-        .join(ModelVersion, Monitor.model_version_id == ModelVersion.id)
+        .join(ModelVersion, Alert.model_version_id == ModelVersion.id)
         .where(Alert.status.in_(("open", "acknowledged")))
         .group_by(Monitor.name, ModelVersion.id, Alert.severity, Alert.status)
     ).all()

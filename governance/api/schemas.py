@@ -158,6 +158,8 @@ class MonitorRead(BaseModel):
     channels: list[dict[str, Any]]
     retrain_policy: dict[str, Any] | None
     catchup: str
+    follows: bool = False  # True: follows the model's production version; False: pinned to ``model``
+    label_delay_seconds: int = 0
     enabled: bool
     created_by: str
     created_at: datetime
@@ -167,6 +169,7 @@ class MonitorRunRead(BaseModel):
     id: int
     monitor: str
     monitor_id: int
+    model: str | None = None  # NAME@VERSION the window was evaluated against
     window_start: datetime
     window_end: datetime
     status: str
@@ -199,6 +202,7 @@ class AlertRead(BaseModel):
     acknowledged_by: str | None
     resolved_at: datetime | None
     resolved_by: str | None
+    resolution: str | None = None
 
 
 class RetrainJobRead(BaseModel):

@@ -208,7 +208,10 @@ def demo_command(cli: CliContext, workdir: Path, windows: int, as_json: bool) ->
         say("1. registry and license compliance (breast-cancer data)")
         owner = demo_principal(cli.db(), cli.settings)
         compliance = _compliance_phase(cli, workdir, owner, say)
-        say("2. the closed loop (digits): deploy, stream, monitor, alert, retrain, gate, promote")
+        say(
+            "2. the closed loop (digits): deploy, stream, monitor, alert, retrain, gate, promote; "
+            "then the monitors follow the model to its new version"
+        )
         loop = run(cli.db(), cli.settings, workdir, Scenario(windows=windows), say, principal=owner)
     with cli.db().transaction() as session:
         chain = audit_service.verify(session)
@@ -226,6 +229,9 @@ def demo_command(cli: CliContext, workdir: Path, windows: int, as_json: bool) ->
         "alerts": [{k: a[k] for k in ("monitor", "severity", "status")} for a in loop["alerts"]],
         "retrain_jobs": [{"id": j["id"], "status": j["status"]} for j in loop["retrain_jobs"]],
         "versions": loop["versions"],
+        "after_promotion": [
+            {k: r[k] for k in ("monitor", "model", "status", "window_start")} for r in loop["after_promotion"]
+        ],
         "dashboard": None,
         "report": str(report_path) if report_path else None,
         "compliance": [

@@ -77,7 +77,13 @@ def monitor_group() -> None:
 
 @monitor_group.command("add")
 @click.argument("name")
-@click.option("--model", "model_ref", required=True, help="NAME@VERSION the monitor watches.")
+@click.option(
+    "--model",
+    "model_ref",
+    required=True,
+    help="NAME to follow the model's production version (each window judged against the version in "
+    "production then), or NAME@VERSION to pin one version.",
+)
 @click.option(
     "--kind",
     required=True,
@@ -147,6 +153,12 @@ def monitor_group() -> None:
     show_default=True,
     help="Missed windows: run only the latest (coalesce) or every one (all).",
 )
+@click.option(
+    "--label-delay",
+    default="0",
+    show_default=True,
+    help="Evaluate each window only once this long has passed after its end (labels arrive late), e.g. 2h.",
+)
 @json_option
 @pass_ctx
 def monitor_add(
@@ -169,14 +181,15 @@ def monitor_add(
     retrain_reference: bool | None,
     retrain_max_epochs: int | None,
     catchup: str,
+    label_delay: str,
     as_json: bool,
 ) -> None:
-    """Define monitor NAME on a model version."""
-    from governance.mlmodel import service as model_service
+    """Define monitor NAME on a model (following its production version) or on one version."""
     from governance.monitoring import service
     from governance.monitoring.channels import ChannelPolicy
-    from governance.monitoring.schedule import parse_duration
+    from governance.monitoring.schedule import parse_delay, parse_duration
 
+    parse_delay(label_delay, "--label-delay")
     policy: dict[str, Any] | None = None
     declared = retrain_window is not None or retrain_reference is not None or retrain_max_epochs is not None
     if declared and not retrain:
@@ -196,10 +209,13 @@ def monitor_add(
     secret = _webhook_secret(webhook_secret_env)
     channels = [_channel(t, secret) for t in channel_texts] or [{"type": "log"}]
     with cli.db().transaction() as session:
+        model, mv = service.resolve_target(session, model_ref)
         monitor = service.create(
             session,
             name=name,
-            mv=model_service.get_by_ref(session, model_ref),
+            mv=mv,
+            model=None if mv is not None else model,
+            label_delay=label_delay,
             kind=kind,
             schedule=schedule,
             window=window,
@@ -216,7 +232,9 @@ def monitor_add(
     emit(
         data,
         as_json,
-        f"monitor {data['name']} (#{data['id']}) watches {data['model']} for {kind}, {schedule}",
+        f"monitor {data['name']} (#{data['id']}) "
+        + ("follows the production version of " if data["follows"] else "watches ")
+        + f"{data['model']} for {kind}, {schedule}",
     )
 
 
@@ -231,9 +249,11 @@ def monitor_list(cli: CliContext, as_json: bool) -> None:
         rows = []
         for m in service.list_monitors(session):
             last = service.runs(session, monitor=m, limit=1)
+            now = service.watching_now(session, monitor=m)
             rows.append(
                 {
                     **m.to_dict(),
+                    "watching": now.ref if now is not None else None,
                     "last_status": last[0].status if last else None,
                     "last_window_end": last[0].window_end.isoformat() if last else None,
                 }
@@ -241,7 +261,9 @@ def monitor_list(cli: CliContext, as_json: bool) -> None:
     emit(
         rows,
         as_json,
-        lambda: table(rows, ["id", "name", "model", "kind", "schedule", "last_status", "last_window_end"]),
+        lambda: table(
+            rows, ["id", "name", "model", "watching", "kind", "schedule", "last_status", "last_window_end"]
+        ),
     )
 
 
@@ -265,7 +287,7 @@ def monitor_show(cli: CliContext, ident: str, limit: int, as_json: bool) -> None
         click.echo(json.dumps({k: v for k, v in data.items() if k != "runs"}, indent=2))
         table(
             [{**r, "summary": r["details"].get("summary", r.get("error"))} for r in data["runs"]],
-            ["id", "window_start", "status", "duration_ms", "summary"],
+            ["id", "window_start", "model", "status", "duration_ms", "summary"],
         )
 
     emit(data, as_json, human)

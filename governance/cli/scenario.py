@@ -198,17 +198,18 @@ def first_window(scenario: Scenario) -> datetime:
 def add_monitors(
     db: Database, settings: Settings, scenario: Scenario, name: str = MODEL, report: bool = True
 ) -> None:
-    """Hourly data drift (retrain after two breaches in a row) and prediction consistency."""
+    """Hourly data drift (retrain after two breaches in a row) and prediction consistency, on the
+    model by name: they follow it to each version that takes over production."""
     from governance.mlmodel import service as model_service
     from governance.monitoring import service as monitoring
 
     start = first_window(scenario)
     with db.transaction() as session:
-        mv = model_service.get_version(session, name=name, version="1")
+        model = model_service.get_model(session, name=name)
         monitoring.create(
             session,
             name=f"{name}-data-drift",
-            mv=mv,
+            model=model,
             kind="data_drift",
             schedule="every 1h",
             window="1h",
@@ -223,7 +224,7 @@ def add_monitors(
         monitoring.create(
             session,
             name=f"{name}-consistency",
-            mv=mv,
+            model=model,
             kind="consistency",
             schedule="every 1h",
             window="1h",
@@ -291,6 +292,76 @@ def stream(
         )
 
 
+def second_act(
+    db: Database,
+    settings: Settings,
+    workdir: Path,
+    scenario: Scenario,
+    pool: pd.DataFrame,
+    say: Any,
+    name: str = MODEL,
+) -> list[Any]:
+    """After a promotion: the next hour of (still drifted) traffic, scored by the version now in
+    production and sent by model name, then every monitor over that hour: they judge the new version."""
+    from governance.mlmodel import service as model_service
+    from governance.monitoring import service as monitoring
+    from governance.monitoring.schedule import Window
+    from governance.production import routing
+    from governance.storage import LocalStorage
+    from monitors.runner import run_window
+
+    storage = LocalStorage(settings.storage_root)
+    rng = np.random.default_rng(scenario.seed + 1000)
+    with db.transaction() as session:
+        (live,) = model_service.list_versions(session, name=name, stage="production")
+        live_ref, live_path, live_sha = live.ref, Path(live.artifact_location), live.sha256
+        promoted_at = max(t.at for t in model_service.history(session, name=name))
+        monitors = [m.id for m in monitoring.list_monitors(session, model_version_id=live.id)]
+    hour = timedelta(hours=1)
+    start = first_window(scenario)
+    start += ((promoted_at - start) // hour + 1) * hour  # the first whole hour after the promotion
+    window = Window(start, start + hour)
+    rows = drifted(pool.sample(n=scenario.rows_per_window, random_state=scenario.seed + 999), rng)
+    rows = rows.reset_index(drop=True)
+    predictions, proba = _predict(live_path, live_sha, rows)
+    batch = rows[FEATURES].copy()
+    offsets = np.sort(rng.uniform(0, 3599, len(rows)))
+    batch.insert(0, "timestamp", [start + timedelta(seconds=float(s)) for s in offsets])
+    batch.insert(0, "request_id", [f"{name}-after-{i}" for i in range(len(rows))])
+    batch["prediction"] = predictions
+    for c in range(proba.shape[1]):
+        batch[f"proba_{c}"] = proba[:, c]
+    batch["latency_ms"] = rng.gamma(4.0, 3.0, len(rows))
+    batch["error"] = False
+    batch_path, labels_path = workdir / f"{name}-batch-after.parquet", workdir / f"{name}-labels-after.csv"
+    batch.to_parquet(batch_path, index=False)
+    pd.DataFrame({"request_id": batch["request_id"], "label": rows[LABEL]}).to_csv(labels_path, index=False)
+    with db.transaction() as session:
+        for path, kind in ((batch_path, "predictions"), (labels_path, "labels")):
+            routing.ingest_by_name(
+                session, storage=storage, name=name, path=path, kind=kind, actor=settings.actor
+            )
+    accuracy = float(np.mean(predictions == rows[LABEL].to_numpy()))
+    say(
+        f"the next hour ({window.label()}): {len(rows)} requests served by {live_ref}, live accuracy {accuracy:.2f}"
+    )
+    reports = []
+    for monitor_id in monitors:
+        report = run_window(
+            db,
+            monitor_id=monitor_id,
+            window=window,
+            worker="demo-scheduler",
+            actor=SCHEDULER,
+            storage_root=settings.storage_root,
+        )
+        if report is not None:
+            reports.append(report)
+    for r in reports:
+        say(f"monitor {r.monitor} on {r.model} {r.window.label()}: {r.status}")
+    return [r.to_dict() for r in reports]
+
+
 def run(
     db: Database,
     settings: Settings,
@@ -310,7 +381,7 @@ def run(
     stream(db, settings, workdir, scenario, pool, say)
     reports = scheduler.tick(db, actor=SCHEDULER, storage_root=settings.storage_root, worker="demo-scheduler")
     for r in reports:
-        say(f"monitor {r.monitor} {r.window.label()}: {r.status}")
+        say(f"monitor {r.monitor} on {r.model} {r.window.label()}: {r.status}")
     done = work(
         db,
         config=WorkerConfig(
@@ -331,10 +402,17 @@ def run(
             )
         else:
             say(f"retrain job {job['id']} failed: {job.get('error')}")
+    after: list[Any] = []
+    if any(j.get("stage") == "production" for j in done):
+        say("after the promotion: the monitors follow the model to its new version")
+        after = second_act(db, settings, workdir, scenario, pool, say)
     with db.transaction() as session:
         return {
             "alerts": [
-                {"monitor": a.monitor.name, "severity": a.severity, "status": a.status, "message": a.message}
+                {
+                    k: a.to_dict()[k]
+                    for k in ("monitor", "model", "severity", "status", "message", "resolution")
+                }
                 for a in alerts.list_alerts(session)
             ],
             "retrain_jobs": [
@@ -352,4 +430,5 @@ def run(
                 for v in model_service.list_versions(session, name=MODEL)
             ],
             "monitor_runs": [r.to_dict() for r in reports],
+            "after_promotion": after,
         }

@@ -1,4 +1,8 @@
-"""Alerts: one open alert per monitor, updated by further breaches, resolved when it passes."""
+"""Alerts: one open alert per monitor, updated by further breaches, resolved when it passes.
+
+An alert belongs to the monitor and to the model version whose window breached; when a new version
+takes over production, the alerts on the version it replaced are resolved with that reason.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy.orm import Session
 from governance.audit import service as audit_service
 from governance.db import LOCK_MONITOR_ALERT, advisory_xact_lock, utcnow
 from governance.errors import Conflict, NotFound
+from governance.mlmodel.models import ModelVersion
 from governance.monitoring.models import Alert, AlertDelivery, Monitor, MonitorRun
 from governance.validation import check_id
 
@@ -65,11 +70,16 @@ def raise_breach(
     """Open the monitor's alert, or update the open one; None when a later window already passed."""
     alert = active_for(session, monitor)
     now = utcnow()
+    if alert is not None and alert.model_version_id not in (None, run.model_version_id):
+        newer = run.model_version.ref if run.model_version is not None else "another version"
+        _resolve(session, alert, actor=actor, why=f"{newer} took over production")
+        alert = None
     if alert is None and _passed_later(session, monitor, run):
         return None  # a late breach: the monitor has passed since; the run keeps its status
     if alert is None:
         alert = Alert(
             monitor_id=monitor.id,
+            model_version_id=run.model_version_id,
             status="open",
             severity=severity,
             message=summary,
@@ -108,6 +118,7 @@ def raise_breach(
         entity_id=str(alert.id),
         changes={
             "monitor": monitor.name,
+            "model": run.model_version.ref if run.model_version is not None else None,
             "severity": alert.severity,
             "message": summary,
             "breaches": alert.breaches,
@@ -120,13 +131,39 @@ def resolve_for_monitor(session: Session, *, monitor: Monitor, run: MonitorRun, 
     alert = active_for(session, monitor)
     if alert is None or alert.window_end > run.window_start:
         return None  # none open, or it stands for a breach in a later window than this pass
+    if alert.model_version_id not in (None, run.model_version_id):
+        return None  # another version's pass says nothing about this one
     return _resolve(session, alert, actor=actor, why=f"monitor passed on {run.window_end.isoformat()}")
+
+
+def resolve_replaced(
+    session: Session, *, new: ModelVersion, replaced: list[ModelVersion], actor: str
+) -> list[Alert]:
+    """Resolve the active alerts on the versions ``new`` replaced in production, saying so."""
+    by_id = {mv.id: mv for mv in replaced if mv.id != new.id}
+    if not by_id:
+        return []
+    active = session.scalars(
+        select(Alert)
+        .where(Alert.model_version_id.in_(list(by_id)), Alert.status.in_(ACTIVE))
+        .order_by(Alert.id)
+    ).all()
+    return [
+        _resolve(
+            session,
+            alert,
+            actor=actor,
+            why=f"{new.ref} took over production from {by_id[alert.model_version_id or 0].ref}",
+        )
+        for alert in active
+    ]
 
 
 def _resolve(session: Session, alert: Alert, *, actor: str, why: str) -> Alert:
     alert.status = "resolved"
     alert.resolved_at = alert.updated_at = utcnow()
     alert.resolved_by = actor
+    alert.resolution = why
     session.flush()
     _queue(session, alert, alert.monitor, "resolved")
     audit_service.record(

@@ -87,13 +87,14 @@ def job_key(model_version_id: int, monitor_id: int | None, window_start: Any) ->
     return f"{model_version_id}:{monitor_id or '-'}:{stamp}"
 
 
-def _consecutive_breaches(session: Session, monitor: Monitor, k: int) -> bool:
-    statuses = session.scalars(
-        select(MonitorRun.status)
-        .where(MonitorRun.monitor_id == monitor.id, MonitorRun.status.in_(("ok", "warning", "breach")))
-        .order_by(MonitorRun.window_start.desc())
-        .limit(k)
-    ).all()
+def _consecutive_breaches(session: Session, monitor: Monitor, k: int, mv_id: int | None = None) -> bool:
+    """The monitor's latest ``k`` finished runs (of version ``mv_id``, if given) all breached."""
+    query = select(MonitorRun.status).where(
+        MonitorRun.monitor_id == monitor.id, MonitorRun.status.in_(("ok", "warning", "breach"))
+    )
+    if mv_id is not None:
+        query = query.where(MonitorRun.model_version_id == mv_id)
+    statuses = session.scalars(query.order_by(MonitorRun.window_start.desc()).limit(k)).all()
     return len(statuses) == k and all(s == "breach" for s in statuses)
 
 
@@ -130,10 +131,10 @@ def request_for_breach(
 ) -> RetrainJob | None:
     """A retrain job for this breach, unless the policy, an active job or a later one says not now."""
     policy = monitor.retrain_policy or DEFAULT_POLICY
-    if not _consecutive_breaches(session, monitor, int(policy["consecutive"])):
+    mv_id = run.model_version_id or monitor.model_version_id  # the version the window was judged against
+    if mv_id is None or not _consecutive_breaches(session, monitor, int(policy["consecutive"]), mv_id):
         return None
-    mv_id = monitor.model_version_id
-    model_id = monitor.model_version.model_id
+    model_id = monitor.model_id
     advisory_xact_lock(session, LOCK_MODEL_RETRAIN, model_id)  # check and create as one step
     fail_abandoned(session)
     of_model = select(ModelVersion.id).where(ModelVersion.model_id == model_id).scalar_subquery()

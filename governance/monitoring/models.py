@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.db import Base, utcnow
-from governance.mlmodel.models import ModelVersion
+from governance.mlmodel.models import Model, ModelVersion
 
 MONITOR_KINDS = (
     "data_drift",
@@ -31,7 +31,9 @@ class Monitor(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
-    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    # set when pinned to one version; None: the monitor follows the model's production version
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     schedule: Mapped[str] = mapped_column(String(128))  # "every 1h" / "every 300s" or a cron expression
     window_seconds: Mapped[int] = mapped_column()
@@ -41,17 +43,32 @@ class Monitor(Base):
     channels: Mapped[list[Any]] = mapped_column(default=list)
     retrain_policy: Mapped[dict[str, Any] | None] = mapped_column()
     catchup: Mapped[str] = mapped_column(String(16), default="coalesce")  # or "all"
+    label_delay_seconds: Mapped[int] = mapped_column(
+        default=0, server_default="0"
+    )  # a window waits this long
     enabled: Mapped[bool] = mapped_column(default=True)
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    model_version: Mapped[ModelVersion] = relationship()
+    model: Mapped[Model] = relationship()
+    model_version: Mapped[ModelVersion | None] = relationship()
+
+    @property
+    def follows(self) -> bool:
+        """Whether the monitor follows its model's production version (not pinned to one)."""
+        return self.model_version_id is None
+
+    @property
+    def target(self) -> str:
+        """What the monitor watches: ``NAME`` when it follows the model, ``NAME@VERSION`` when pinned."""
+        return self.model.name if self.model_version is None else self.model_version.ref
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
-            "model": self.model_version.ref,
+            "model": self.target,
+            "follows": self.follows,
             "kind": self.kind,
             "schedule": self.schedule,
             "window_seconds": self.window_seconds,
@@ -61,6 +78,7 @@ class Monitor(Base):
             "channels": self.channels,
             "retrain_policy": self.retrain_policy,
             "catchup": self.catchup,
+            "label_delay_seconds": self.label_delay_seconds,
             "enabled": self.enabled,
             "created_by": self.created_by,
             "created_at": self.created_at.isoformat(),
@@ -87,6 +105,7 @@ class MonitorRun(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id"), index=True)
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), index=True)
     window_start: Mapped[datetime] = mapped_column()
     window_end: Mapped[datetime] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default="running", index=True)
@@ -103,12 +122,14 @@ class MonitorRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
 
     monitor: Mapped[Monitor] = relationship()
+    model_version: Mapped[ModelVersion | None] = relationship()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "monitor": self.monitor.name,
             "monitor_id": self.monitor_id,
+            "model": self.model_version.ref if self.model_version is not None else None,
             "window_start": self.window_start.isoformat(),
             "window_end": self.window_end.isoformat(),
             "status": self.status,
@@ -129,6 +150,7 @@ class Alert(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id"), index=True)
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     severity: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)
@@ -144,15 +166,17 @@ class Alert(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(128))
     resolved_at: Mapped[datetime | None] = mapped_column()
     resolved_by: Mapped[str | None] = mapped_column(String(128))
+    resolution: Mapped[str | None] = mapped_column(Text)  # why it was resolved
 
     monitor: Mapped[Monitor] = relationship()
+    model_version: Mapped[ModelVersion | None] = relationship()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "monitor": self.monitor.name,
             "monitor_id": self.monitor_id,
-            "model": self.monitor.model_version.ref,
+            "model": self.model_version.ref if self.model_version is not None else self.monitor.target,
             "status": self.status,
             "severity": self.severity,
             "message": self.message,
@@ -166,6 +190,7 @@ class Alert(Base):
             "acknowledged_by": self.acknowledged_by,
             "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
             "resolved_by": self.resolved_by,
+            "resolution": self.resolution,
         }
 
 

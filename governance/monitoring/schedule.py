@@ -39,6 +39,16 @@ def parse_duration(text: str, what: str = "duration") -> int:
     return seconds
 
 
+def parse_delay(text: str | int, what: str = "delay") -> int:
+    """Like :func:`parse_duration`, but zero is allowed (no delay); shorter than zero is refused."""
+    raw = str(text).strip()
+    if raw.startswith("-"):
+        raise InvalidInput(f"{what} '{raw}' must not be shorter than zero")
+    if raw in ("0", "0s", "0m", "0h", "0d"):
+        return 0
+    return parse_duration(raw, what)
+
+
 def trigger_for(schedule: str, start_at: datetime) -> BaseTrigger:
     text = schedule.strip()
     if text.startswith("every "):

@@ -23,16 +23,18 @@ from sqlalchemy.orm import Session, joinedload
 from governance.audit import service as audit_service
 from governance.db import Database, utcnow
 from governance.errors import Conflict, InvalidInput, NotFound
-from governance.mlmodel.models import ModelVersion
+from governance.mlmodel import service as model_service
+from governance.mlmodel.models import Model, ModelVersion, StageTransition
 from governance.monitoring import alerts as alert_service
 from governance.monitoring import channels as channel_service
 from governance.monitoring import jobs as job_service
 from governance.monitoring.models import MONITOR_KINDS, Monitor, MonitorRun
-from governance.monitoring.schedule import Window, due_windows, parse_duration, trigger_for
+from governance.monitoring.schedule import Window, due_windows, parse_delay, parse_duration, trigger_for
 from governance.refs import check_name
 from governance.validation import check_id, check_text
 
 RESULT_STATUSES = ("ok", "warning", "breach")
+LABEL_KINDS = ("concept_drift", "robustness")  # kinds whose check needs the records' labels
 MAX_ATTEMPTS = 3
 DEFAULT_LEASE = timedelta(seconds=30)  # renewed by the running process (see ``lease.Heartbeat``)
 
@@ -50,11 +52,20 @@ class CheckOutcome:
     severity: str | None = None
 
 
+def resolve_target(session: Session, text: str) -> tuple[Model, ModelVersion | None]:
+    """``NAME@VERSION`` pins one version; a bare ``NAME`` follows the model's production version."""
+    if "@" in str(text):
+        mv = model_service.get_by_ref(session, text)
+        return mv.model, mv
+    return model_service.get_model(session, name=check_name(text, "model name")), None
+
+
 def create(
     session: Session,
     *,
     name: str,
-    mv: ModelVersion,
+    mv: ModelVersion | None = None,
+    model: Model | None = None,
     kind: str,
     schedule: str,
     window: str,
@@ -66,9 +77,15 @@ def create(
     retrain_policy: dict[str, Any] | None = None,
     catchup: str = "coalesce",
     channel_policy: channel_service.ChannelPolicy | None = None,
+    label_delay: str | int = 0,
 ) -> Monitor:
-    """A new monitor; its channels are checked against the operator's ``channel_policy``."""
+    """A new monitor on ``mv`` (pinned) or following ``model`` (each window judged against the
+    version in production then); its channels are checked against the operator's ``channel_policy``.
+    A window is evaluated once ``label_delay`` has passed after its end."""
     check_name(name, "monitor name")
+    if (mv is None) == (model is None):
+        raise InvalidInput("a monitor watches either a model (NAME) or one version (NAME@VERSION)")
+    delay_seconds = parse_delay(label_delay, "label delay")
     if kind not in MONITOR_KINDS:
         raise InvalidInput(f"monitor kind '{kind}' is not one of {', '.join(MONITOR_KINDS)}")
     if catchup not in ("coalesce", "all"):
@@ -85,6 +102,7 @@ def create(
         raise Conflict(f"monitor '{name}' already exists")
     monitor = Monitor(
         name=name,
+        model=mv.model if mv is not None else model,
         model_version=mv,
         kind=kind,
         schedule=schedule,
@@ -95,6 +113,7 @@ def create(
         channels=[c for c, _ in checked],
         retrain_policy=policy,
         catchup=catchup,
+        label_delay_seconds=delay_seconds,
         created_by=actor,
     )
     session.add(monitor)
@@ -129,26 +148,91 @@ def get(session: Session, *, ident: str | int) -> Monitor:
 
 
 def monitors_query(*, model_version_id: int | None = None) -> Select[Monitor]:
-    """Monitors in creation order, each with its model version (and model) loaded."""
+    """Monitors in creation order, each with its model version (and model) loaded; with
+    ``model_version_id``, those that watch it: pinned to it, or following its model."""
     query = select(Monitor).options(joinedload(Monitor.model_version).joinedload(ModelVersion.model))
     if model_version_id is not None:
-        query = query.where(Monitor.model_version_id == model_version_id)
+        model_id = select(ModelVersion.model_id).where(ModelVersion.id == model_version_id).scalar_subquery()
+        query = query.where(
+            or_(
+                Monitor.model_version_id == model_version_id,
+                Monitor.model_version_id.is_(None) & (Monitor.model_id == model_id),
+            )
+        )
     return query.order_by(Monitor.id)
 
 
 def list_monitors(session: Session, *, model_version_id: int | None = None) -> list[Monitor]:
+    """All monitors, or those that watch version ``model_version_id``: pinned to it, or following its model."""
     return list(session.scalars(monitors_query(model_version_id=model_version_id)))
 
 
-def runs(session: Session, *, monitor: Monitor, limit: int = 100) -> list[MonitorRun]:
-    return list(
-        session.scalars(
-            select(MonitorRun)
-            .where(MonitorRun.monitor_id == monitor.id)
-            .order_by(MonitorRun.window_start.desc())
-            .limit(limit)
-        )
+def runs(
+    session: Session, *, monitor: Monitor, limit: int = 100, model_version_id: int | None = None
+) -> list[MonitorRun]:
+    """A monitor's runs, newest window first (only those that evaluated ``model_version_id``, if given)."""
+    query = select(MonitorRun).where(MonitorRun.monitor_id == monitor.id)
+    if model_version_id is not None:
+        query = query.where(MonitorRun.model_version_id == model_version_id)
+    return list(session.scalars(query.order_by(MonitorRun.window_start.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class Watched:
+    """The version a window is judged against, and since when the monitor has watched it."""
+
+    version: ModelVersion
+    since: datetime
+
+
+def _periods(session: Session, monitor: Monitor) -> list[Any]:
+    from governance.production.routing import production_periods  # the stage history as spans
+
+    return production_periods(model_service.history(session, name=monitor.model.name))
+
+
+def watched_version(session: Session, *, monitor: Monitor, window: Window) -> Watched | None:
+    """The version ``window`` is evaluated against: the pinned one, or for a monitor that follows
+    its model the version that was in production for the longest part of the window (the later one
+    on a tie). A window before the model's first production version is judged against that version
+    (the one its records, sent to it by version, were meant for); None for a window in a gap when no
+    version was in production."""
+    if monitor.model_version is not None:
+        return Watched(monitor.model_version, monitor.start_at)
+    periods = _periods(session, monitor)
+    if periods and window.end <= periods[0].start:
+        return Watched(periods[0].version, monitor.start_at)
+    best: tuple[timedelta, datetime, Any] | None = None
+    for period in periods:
+        end = min(window.end, period.end) if period.end is not None else window.end
+        overlap = end - max(window.start, period.start)
+        if overlap > timedelta(0) and (best is None or (overlap, period.start) >= best[:2]):
+            best = (overlap, period.start, period)
+    if best is None:
+        return None
+    period = best[2]
+    first = period.version.id == periods[0].version.id  # the monitor started with it
+    return Watched(period.version, monitor.start_at if first else max(monitor.start_at, period.start))
+
+
+def watching_now(session: Session, *, monitor: Monitor) -> ModelVersion | None:
+    """The version the monitor judges now: its pinned one, or its model's production version."""
+    if monitor.model_version is not None:
+        return monitor.model_version
+    live = model_service.list_versions(session, name=monitor.model.name, stage="production")
+    return live[0] if live else None
+
+
+def superseded(session: Session, *, mv: ModelVersion) -> bool:
+    """Whether ``mv`` was in production once and is no longer (a later version took over)."""
+    if mv.stage == "production":
+        return False
+    was = session.scalar(
+        select(StageTransition.id)
+        .where(StageTransition.model_version_id == mv.id, StageTransition.to_stage == "production")
+        .limit(1)
     )
+    return was is not None
 
 
 def _retryable(now: datetime) -> ColumnElement[bool]:
@@ -192,14 +276,24 @@ def renew(db: Database, *, run_id: int, worker: str, lease: timedelta = DEFAULT_
 
 
 def pending_windows(session: Session, *, monitor: Monitor, now: datetime) -> list[Window]:
-    """Windows whose fire time has come and that have no finished run, oldest first."""
+    """Windows whose fire time has come and that have no finished run, oldest first.
+
+    A window is due once the monitor's label delay has passed after its end; a monitor that follows
+    its model has no windows before the model's first production version."""
     last = session.scalar(
         select(func.max(MonitorRun.window_end)).where(
             MonitorRun.monitor_id == monitor.id, MonitorRun.status.in_(RESULT_STATUSES)
         )
     )
+    if monitor.follows and not _periods(session, monitor):
+        return []  # it starts with the model's first production version
     windows = due_windows(
-        monitor.schedule, monitor.start_at, monitor.window_seconds, last, now, monitor.catchup
+        monitor.schedule,
+        monitor.start_at,
+        monitor.window_seconds,
+        last,
+        now - timedelta(seconds=monitor.label_delay_seconds),
+        monitor.catchup,
     )
     _give_up_abandoned(session, monitor_id=monitor.id, now=now)
     retry = session.scalars(
@@ -269,9 +363,17 @@ def claim(
 
 
 def finish(
-    session: Session, *, run_id: int, outcome: CheckOutcome, duration_ms: int, actor: str
+    session: Session,
+    *,
+    run_id: int,
+    outcome: CheckOutcome,
+    duration_ms: int,
+    actor: str,
+    model_version_id: int | None = None,
 ) -> MonitorRun:
-    """Store the result; open, update or resolve the alert; request a retrain if the policy says so."""
+    """Store the result with the version it evaluated; open, update or resolve the alert; request a
+    retrain if the policy says so. A window whose version is no longer in production (a later one
+    took over) records its run and raises neither an alert nor a retrain."""
     if outcome.status not in RESULT_STATUSES:
         raise InvalidInput(f"monitor status '{outcome.status}' is not one of {', '.join(RESULT_STATUSES)}")
     run = session.get(MonitorRun, run_id, with_for_update=True)
@@ -287,9 +389,22 @@ def finish(
     run.duration_ms = duration_ms
     run.finished_at = utcnow()
     run.lease_until = None
+    if model_version_id is not None:
+        run.model_version_id = model_version_id
+    elif run.monitor.model_version_id is not None:
+        run.model_version_id = run.monitor.model_version_id
     session.flush()
     monitor = run.monitor
-    if outcome.status == "breach":
+    replaced = run.model_version is not None and superseded(session, mv=run.model_version)
+    if replaced:
+        assert run.model_version is not None
+        run.details = {
+            **run.details,
+            "superseded": f"{run.model_version.ref} is no longer in production: no alert, no retrain",
+        }
+    if replaced:
+        pass  # the version that served this window has been replaced: its alert was resolved then
+    elif outcome.status == "breach":
         alert_service.raise_breach(
             session,
             monitor=monitor,
@@ -310,6 +425,7 @@ def finish(
         entity_id=monitor.name,
         changes={
             "run": run.id,
+            "model": run.model_version.ref if run.model_version is not None else None,
             "window_start": run.window_start.isoformat(),
             "status": run.status,
             "metrics": run.metrics,

@@ -232,7 +232,7 @@ def _robustness_evidence(
         select(MonitorRun)
         .join(Monitor)
         .where(
-            Monitor.model_version_id == mv.id,
+            MonitorRun.model_version_id == mv.id,
             Monitor.kind == "robustness",
             MonitorRun.status.in_(("ok", "warning", "breach")),
             MonitorRun.finished_at >= since,
@@ -273,9 +273,7 @@ def _robustness(
 def _monitors(session: Session, mv: ModelVersion, needed: int) -> Requirement:
     count = int(
         session.scalar(
-            select(func.count(Monitor.id))
-            .join(ModelVersion, Monitor.model_version_id == ModelVersion.id)
-            .where(ModelVersion.model_id == mv.model_id, Monitor.enabled.is_(True))
+            select(func.count(Monitor.id)).where(Monitor.model_id == mv.model_id, Monitor.enabled.is_(True))
         )
         or 0
     )

@@ -28,7 +28,6 @@ from governance.api.schemas import (
     Short,
     UtcTime,
 )
-from governance.mlmodel import service as model_service
 from governance.monitoring import service
 from governance.monitoring.channels import ChannelPolicy
 from governance.monitoring.models import MonitorRun
@@ -50,7 +49,9 @@ class RetrainPolicy(InputModel):
 
 class MonitorCreate(InputModel):
     name: Name
-    model: Ref = Field(description="NAME@VERSION the monitor watches.")
+    model: Ref = Field(
+        description="NAME to follow the model's production version, or NAME@VERSION to pin one version."
+    )
     kind: Literal[
         "data_drift",
         "concept_drift",
@@ -69,6 +70,7 @@ class MonitorCreate(InputModel):
     channels: JsonList = Field(default_factory=lambda: [{"type": "log"}], max_length=32)
     retrain: RetrainPolicy | None = None
     catchup: Literal["coalesce", "all"] = "coalesce"
+    label_delay: Short = Field(default="0", description="How long after its end a window waits for labels.")
 
 
 @router.get("", response_model=Page[MonitorRead])
@@ -95,10 +97,13 @@ def add_monitor(
             policy["reference"] = data.retrain.reference
         if data.retrain.max_epochs is not None:
             policy["max_epochs"] = data.retrain.max_epochs
+    model, mv = service.resolve_target(session, data.model)
     monitor = service.create(
         session,
         name=data.name,
-        mv=model_service.get_by_ref(session, data.model),
+        mv=mv,
+        model=None if mv is not None else model,
+        label_delay=data.label_delay,
         kind=data.kind,
         schedule=data.schedule,
         window=data.window,
