@@ -311,7 +311,7 @@ def _alert_counts(session: Session, version_ids: list[int]) -> dict[tuple[int, s
         .where(Alert.model_version_id.in_(version_ids), Alert.status.in_(("open", "acknowledged")))
         .group_by(Alert.model_version_id, Alert.status)
     ).all()
-    return {(v, s): int(n) for v, s, n in rows}
+    return {(v, s): int(n) for v, s, n in rows if v is not None}
 
 
 def _updated_at(session: Session, version_ids: list[int]) -> dict[int, datetime]:

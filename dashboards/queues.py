@@ -108,8 +108,8 @@ def alerts(session: Session, f: dict[str, Any]) -> dict[str, Any]:
         "rows": [
             {
                 **a.to_dict(),
-                "name": a.monitor.model_version.model.name,
-                "version": a.monitor.model_version.version,
+                "name": a.monitor.model.name,
+                "version": a.model_version.version if a.model_version is not None else None,
                 "trail": trail.get(str(a.id), []),
             }
             for a in rows

@@ -82,6 +82,7 @@ def _spec(kind: str, data: WindowData, limits: ModelCheckLimits) -> dict[str, An
         "limits": asdict(limits),
         "monitor": monitor,
         "model_ref": data.model_ref,
+        "model_version_id": data.model_version_id,
         "model_path": str(data.model_path),
         "model_sha256": data.model_sha256,
         "model_metrics": data.model_metrics,
@@ -219,6 +220,7 @@ def child_main(folder: Path) -> int:
         data = WindowData(
             monitor=spec["monitor"],
             model_ref=spec["model_ref"],
+            model_version_id=int(spec["model_version_id"]),
             model_path=Path(spec["model_path"]),
             model_sha256=spec["model_sha256"],
             model_metrics=spec["model_metrics"],

@@ -118,8 +118,9 @@ def create(
     )
     session.add(monitor)
     session.flush()
-    if policy is not None:  # the retrain policy's data rules and bounds are the model's change plan
-        job_service.declare_plan(session, mv=mv, policy=policy, actor=actor)
+    planned = mv if mv is not None else _plan_version(monitor.model)
+    if policy is not None and planned is not None:  # the retrain policy's rules are the model's change plan
+        job_service.declare_plan(session, mv=planned, policy=policy, actor=actor)
     if any(secret is not None for _, secret in checked):  # secrets apart; the channel keeps a fingerprint
         monitor.channels = channel_service.store_channels(session, monitor_id=monitor.id, channels=checked)
         session.flush()
@@ -145,6 +146,15 @@ def get(session: Session, *, ident: str | int) -> Monitor:
     if found is None:
         raise NotFound(f"monitor '{ident}' does not exist")
     return found
+
+
+def _plan_version(model: Model) -> ModelVersion | None:
+    """The version whose datasets a followed model's change plan starts from: the one in production,
+    else the newest."""
+    versions = sorted(model.versions, key=lambda v: v.id)
+    production = [v for v in versions if v.stage == "production"]
+    candidates = production or versions
+    return candidates[-1] if candidates else None
 
 
 def monitors_query(*, model_version_id: int | None = None) -> Select[Monitor]:
