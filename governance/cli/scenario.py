@@ -218,7 +218,9 @@ def add_monitors(
             thresholds={"drift_share": 0.5},
             params={"report": report},
             catchup="all",
-            retrain_policy={"consecutive": 2, "cooldown_seconds": 0},
+            # the change plan: learn from the last two hours of labelled production records only, so
+            # the new version's reference (its training set) is what production looks like now
+            retrain_policy={"consecutive": 2, "cooldown_seconds": 0, "reference": False, "window_seconds": 7200},
             channels=[{"type": "log"}],
         )
         monitoring.create(
@@ -255,8 +257,14 @@ def stream(
     with db.transaction() as session:
         mv = model_service.get_version(session, name=name, version="1")
         deployed_path, deployed_sha = Path(mv.artifact_location), mv.sha256
+    # requests are distinct while the pool lasts (a real stream does not replay the same scans)
+    shuffled = pool.sample(frac=1.0, random_state=scenario.seed).reset_index(drop=True)
     for w in range(scenario.windows):
-        rows = pool.sample(n=scenario.rows_per_window, random_state=scenario.seed + w).reset_index(drop=True)
+        n = scenario.rows_per_window
+        if (w + 1) * n <= len(shuffled):
+            rows = shuffled.iloc[w * n : (w + 1) * n].reset_index(drop=True)
+        else:
+            rows = pool.sample(n=n, random_state=scenario.seed + w).reset_index(drop=True)
         if w >= scenario.drift_from:
             rows = drifted(rows, rng)
         window_start = start + timedelta(hours=w)
