@@ -75,7 +75,8 @@ def test_the_loop_end_to_end(db: Database, database_url: str, tmp_path: Path) ->
         assert [p.ref for p in training.parents] == ["digits@1"]
         reference = dataset_service.get_by_ref(s, "digits@1")
         assert reference.quality_report is not None and training.quality_report is not None
-        assert training.rows == 2 * 80  # the change plan: the last two hours of labelled records, no reference
+        # the change plan: the last two hours of labelled records, without the reference
+        assert training.rows == 2 * 80
         v2 = model_service.get_by_ref(s, "digits-classifier@2")
         assert {(link.dataset_version.ref, link.role) for link in v2.datasets} == {
             ("digits@2", "train"),

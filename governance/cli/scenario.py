@@ -220,7 +220,12 @@ def add_monitors(
             catchup="all",
             # the change plan: learn from the last two hours of labelled production records only, so
             # the new version's reference (its training set) is what production looks like now
-            retrain_policy={"consecutive": 2, "cooldown_seconds": 0, "reference": False, "window_seconds": 7200},
+            retrain_policy={
+                "consecutive": 2,
+                "cooldown_seconds": 0,
+                "reference": False,
+                "window_seconds": 7200,
+            },
             channels=[{"type": "log"}],
         )
         monitoring.create(
