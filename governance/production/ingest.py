@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.json as pajson
@@ -29,41 +27,13 @@ from governance.mlmodel import service as model_service
 from governance.mlmodel.models import ModelVersion
 from governance.production import routing, service
 from governance.production.models import InferenceBatch
+from governance.production.routing import RoutedIngestion
 from governance.refs import check_name
 from governance.storage import LocalStorage
 
 KIND = "predictions"
 SOURCE = Path("the request")  # how messages name what was sent
 MAX_RECORDS = 1_000_000  # records in one request
-
-
-@dataclass(frozen=True)
-class RecordsIngestion:
-    """What one request of records became: a batch per version, each new or already stored."""
-
-    model: str
-    rows: int
-    parts: list[service.Ingestion]
-
-    @property
-    def created(self) -> bool:
-        return any(part.created for part in self.parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "rows": self.rows,
-            "created": self.created,
-            "batches": [
-                {
-                    "id": p.batch.id,
-                    "model": p.batch.model_version.ref,
-                    "rows": p.batch.rows,
-                    "created": p.created,
-                }
-                for p in self.parts
-            ],
-        }
 
 
 def _one_sentence(exc: Exception) -> str:
@@ -145,7 +115,7 @@ def _split(session: Session, target: str, table: pa.Table) -> tuple[str, list[tu
 
 def ingest_records(
     session: Session, *, storage: LocalStorage, target: str, body: bytes, json_lines: bool, actor: str
-) -> RecordsIngestion:
+) -> RoutedIngestion:
     """Validate and store the records in ``body`` for ``target`` (``NAME`` or ``NAME@VERSION``)."""
     table = parse_records(body, json_lines=json_lines)
     if "request_id" not in table.column_names:
@@ -165,7 +135,7 @@ def ingest_records(
         )
         sha = body_sha if len(split) == 1 else hashlib.sha256(f"{body_sha}:{mv.ref}".encode()).hexdigest()
         parts.append(_store(session, storage=storage, mv=mv, table=checked, sha=sha, key=key, actor=actor))
-    return RecordsIngestion(model, table.num_rows, parts)
+    return RoutedIngestion(model, "predictions", table.num_rows, parts)
 
 
 def _store(
