@@ -315,11 +315,14 @@ def test_a_season_of_drift_with_two_retrains(
         assert stages == {f"{NAME}@1": "archived", f"{NAME}@2": "archived", f"{NAME}@3": "production"}
         alerts = s.scalars(select(Alert).order_by(Alert.id)).all()
         concept_alerts = [a for a in alerts if a.monitor.name == "season-concept"]
-        assert [a.to_dict()["model"] for a in concept_alerts] == [f"{NAME}@1", f"{NAME}@2"]
-        assert [a.resolution for a in concept_alerts] == [
+        # one alert per episode, each resolved by the takeover (windows of the second change that @3
+        # judges after its takeover may open a third, still open: @3 also learned from older data)
+        assert [a.to_dict()["model"] for a in concept_alerts[:2]] == [f"{NAME}@1", f"{NAME}@2"]
+        assert [a.resolution for a in concept_alerts[:2]] == [
             f"{NAME}@2 took over production from {NAME}@1",
             f"{NAME}@3 took over production from {NAME}@2",
         ]
+        assert all(a.to_dict()["model"] == f"{NAME}@3" and a.resolution is None for a in concept_alerts[2:])
         # the monitors are the same two from start to end: they followed the model
         assert {m.name: m.to_dict()["model"] for m in monitoring.list_monitors(s)} == {
             "season-data-drift": NAME,
