@@ -134,6 +134,53 @@ def _drift_chart(monitor: Monitor, finished: list[MonitorRun]) -> dict[str, Any]
     }
 
 
+def _estimation_chart(
+    monitor: Monitor, finished: list[MonitorRun], realized_later: dict[tuple[str, str], float]
+) -> dict[str, Any] | None:
+    """Performance estimated before labels (CBPE) with its band and minimum; beside it the realized
+    figure of the same window: stored with the estimate when labels were there, else the one the
+    concept-drift monitor measured once they arrived (``realized_later``: (window label, metric))."""
+    values = [_numeric(r.metrics or {}) for r in finished]
+    name = next((n for n in PERFORMANCE if any(f"estimated_{n}" in v for v in values)), None)
+    if name is None:
+        return None
+    labels = [_label(r) for r in finished]
+    limits = _numeric(finished[-1].thresholds or {})
+    return {
+        "kind": "performance",
+        "monitor": monitor.name,
+        "monitor_kind": monitor.kind,
+        "metric": name,
+        "labels": labels,
+        "statuses": [r.status for r in finished],
+        "values": [v.get(f"estimated_{name}") for v in values],
+        "low": [v.get(f"lower_{name}") for v in values],
+        "high": [v.get(f"upper_{name}") for v in values],
+        "baseline": None,
+        "threshold": limits.get(name),
+        "estimated": [True] * len(finished),
+        "realized": [
+            v.get(f"realized_{name}", realized_later.get((label, name)))
+            for v, label in zip(values, labels, strict=True)
+        ],
+    }
+
+
+def _realized_by_window(
+    monitors: list[Monitor], runs_of: dict[int, list[MonitorRun]]
+) -> dict[tuple[str, str], float]:
+    """The realized metrics the concept-drift monitors measured, by (window label, metric)."""
+    found: dict[tuple[str, str], float] = {}
+    for monitor in monitors:
+        if monitor.kind != "concept_drift":
+            continue
+        for r in runs_of.get(monitor.id, []):
+            for name, value in _numeric(r.metrics or {}).items():
+                if name in PERFORMANCE:
+                    found[(_label(r), name)] = value
+    return found
+
+
 def _performance_chart(monitor: Monitor, finished: list[MonitorRun]) -> dict[str, Any] | None:
     """Realized (or estimated) accuracy/F1 over windows with its interval and the breach line."""
     values = [_numeric(r.metrics or {}) for r in finished]
@@ -223,6 +270,16 @@ def _column_heatmap(monitor: Monitor, finished: list[MonitorRun], windows: int =
     }
 
 
+def false_alarm_rate(thresholds: dict[str, Any] | None) -> str | None:
+    """The configured false-positive rates behind a calibrated verdict, as a person reads them."""
+    t = thresholds or {}
+    column, family = t.get("column_fpr"), t.get("family_fpr")
+    if not isinstance(column, int | float) or not isinstance(family, int | float):
+        return None
+    correction = t.get("correction") or "holm"
+    return f"false-alarm rate {column:.0%} per column, {family:.0%} per window ({correction})"
+
+
 def _runs_table(monitor: Monitor, finished: list[MonitorRun], mv: ModelVersion) -> list[dict[str, Any]]:
     return [
         {
@@ -230,6 +287,7 @@ def _runs_table(monitor: Monitor, finished: list[MonitorRun], mv: ModelVersion) 
             "monitor": monitor.name,
             "kind": monitor.kind,
             "model": mv.ref,
+            "fpr": false_alarm_rate(r.thresholds),
             "window_end": r.window_end,
             "status": r.status,
             "summary": (r.details or {}).get("summary") or r.error,
@@ -257,11 +315,19 @@ def model_page(
     robustness = None
     heatmaps: list[dict[str, Any]] = []
     runs_table: list[dict[str, Any]] = []
+    runs_of = {
+        monitor.id: [
+            r
+            for r in reversed(
+                monitoring_service.runs(session, monitor=monitor, limit=200, model_version_id=mv.id)
+            )
+            if r.status in FINISHED
+        ]
+        for monitor in monitors
+    }
+    realized_later = _realized_by_window(monitors, runs_of)
     for monitor in monitors:
-        runs = list(
-            reversed(monitoring_service.runs(session, monitor=monitor, limit=200, model_version_id=mv.id))
-        )
-        finished = [r for r in runs if r.status in FINISHED]
+        finished = runs_of[monitor.id]
         runs_table += _runs_table(monitor, finished, mv)
         if not finished:
             continue
@@ -272,7 +338,10 @@ def model_page(
             heatmap = _column_heatmap(monitor, finished)
             if heatmap is not None:
                 heatmaps.append(heatmap)
-        chart = _performance_chart(monitor, finished)
+        if monitor.kind == "performance_estimation":
+            chart = _estimation_chart(monitor, finished, realized_later)
+        else:
+            chart = _performance_chart(monitor, finished)
         if chart is None and monitor.kind in DRIFT_KINDS:
             chart = _drift_chart(monitor, finished)
         if chart is not None:

@@ -56,6 +56,9 @@ function performanceDatasets(c) {
     { label: estimated ? `${c.metric} (estimated where labels lag)` : `${c.metric} (realized)`, data: c.values,
       borderColor: colour, tension: 0, spanGaps: true, ...markers(c.statuses, colour) },
   ];
+  if (c.realized && c.realized.some((v) => v !== null && v !== undefined)) datasets.push({
+    label: `${c.metric} (realized, once labels arrived)`, data: c.realized, borderColor: PALETTE[1], tension: 0,
+    spanGaps: true, pointStyle: "rectRot", pointRadius: 5, fill: false });
   if (c.baseline !== null) datasets.push({ label: "baseline", data: Array(n).fill(c.baseline), borderColor: "#7f8c8d",
     borderDash: [2, 3], pointRadius: 0, tension: 0, fill: false });
   if (c.threshold !== null) datasets.push(thresholdLine("breach below", c.threshold, n));

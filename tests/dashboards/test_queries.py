@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from dashboards import inventory, queues
+from dashboards import inventory, queries, queues
 from governance.approval.service import ApprovalPolicy
 from governance.db import Database
 from governance.errors import InvalidInput
@@ -109,3 +110,59 @@ def test_alert_and_audit_filters(world_db: Database) -> None:
             "approved": 0,
             "rejected": 0,
         }
+
+
+def test_a_calibrated_verdict_shows_its_false_alarm_rates(world_db: Database) -> None:
+    """The model page says at which false-positive rates a calibrated drift verdict was reached."""
+    from governance.monitoring.models import Monitor
+    from monitors.runner import CheckOutcome
+    from tests.api.world import DRIFT, _run
+
+    with world_db.transaction() as session:
+        monitor_id = session.scalars(select(Monitor.id).where(Monitor.kind == "data_drift")).one()
+    calibrated = {"column_fpr": 0.05, "family_fpr": 0.01, "correction": "holm"}
+    _run(world_db, monitor_id, len(DRIFT), CheckOutcome("ok", {"drift_share": 0.0}, calibrated, "no drift"))
+    with world_db.transaction() as session:
+        mv = model_service.get_by_ref(session, "tumour@1")
+        runs = queries.model_page(session, mv, ApprovalPolicy())["runs"]
+    shown = {r["fpr"] for r in runs if r["kind"] == "data_drift"}
+    assert "false-alarm rate 5% per column, 1% per window (holm)" in shown
+    assert None in shown  # the Evidently-style runs before it carry no rate
+    assert queries.false_alarm_rate({"share_drifted": 0.5}) is None
+
+
+def test_the_estimate_and_the_realized_figure_share_a_chart(world_db: Database) -> None:
+    """CBPE estimates per window, and once labels arrive the concept-drift monitor's realized
+    accuracy of the same window beside them (how good the estimate was)."""
+    from governance.monitoring import service as monitoring_service
+    from monitors.runner import CheckOutcome
+    from tests.api.world import START, _run
+
+    with world_db.transaction() as session:
+        mv = model_service.get_by_ref(session, "tumour@1")
+        ids = {
+            kind: monitoring_service.create(
+                session, name=f"tumour-{kind}", mv=mv, kind=kind, schedule="every 1h", window="1h",
+                actor="editor", start_at=START,
+            ).id
+            for kind in ("performance_estimation", "concept_drift")
+        }  # fmt: skip
+    for i, (estimate, realized) in enumerate([(0.93, 0.95), (0.91, None), (0.62, 0.60)]):
+        metrics = {
+            "estimated_accuracy": estimate,
+            "lower_accuracy": estimate - 0.03,
+            "upper_accuracy": estimate + 0.03,
+        }
+        outcome = CheckOutcome("ok" if estimate > 0.8 else "breach", metrics, {"accuracy": 0.8}, "estimated")
+        _run(world_db, ids["performance_estimation"], i, outcome)
+        if realized is not None:  # the labels of the second window never came
+            _run(
+                world_db, ids["concept_drift"], i, CheckOutcome("ok", {"accuracy": realized}, {}, "realized")
+            )
+    with world_db.transaction() as session:
+        mv = model_service.get_by_ref(session, "tumour@1")
+        charts = queries.model_page(session, mv, ApprovalPolicy())["charts"]
+    (chart,) = [c for c in charts if c["monitor_kind"] == "performance_estimation"]
+    assert chart["metric"] == "accuracy" and chart["values"] == [0.93, 0.91, 0.62]
+    assert chart["realized"] == [0.95, None, 0.60] and chart["threshold"] == 0.8
+    assert chart["statuses"] == ["ok", "ok", "breach"]
