@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -102,31 +101,6 @@ def wrk(url: str, key: str, seconds: int) -> dict[str, float] | None:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen(
-        [sys.executable, "-c", "from governance.cli import main; main()", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    for _ in range(600):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("the server did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -161,14 +135,14 @@ def main() -> None:
             f"registered {args.models} models with lineage, licenses and a breached monitor each "
             f"in {time.perf_counter() - started:.1f} s; database {os.path.getsize(folder / 'govern.db') / 1e6:.1f} MB"
         )
-        port = _free_port()
+        port = fleet.free_port()
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
             "GOVERN_DATABASE_URL": url,
             "GOVERN_STORAGE_ROOT": str(folder / "storage"),
         }
-        server = serve(env, port)
+        server = fleet.serve(env, port)
         try:
             print(
                 f"{'what':<44} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}  target p99 <= {TARGET_P99_MS:.0f} ms"

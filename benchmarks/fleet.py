@@ -8,6 +8,10 @@ has an open alert.
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +28,8 @@ from governance.monitoring.service import CheckOutcome
 START = datetime(2026, 11, 1, tzinfo=UTC)
 DATASET_LICENSES = ("CC-BY-4.0", "CC0-1.0", "CC-BY-SA-4.0", "ODbL-1.0", "CC-BY-NC-4.0", "MIT")
 MODEL_LICENSES = ("Apache-2.0", "MIT", "OpenRAIL-M", "CC-BY-4.0")
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -175,3 +181,31 @@ def _has(db: Database, name: str) -> bool:
         except NotFound:
             return False
         return True
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(env: dict[str, str], port: int, *, timeout: float = 60.0) -> subprocess.Popen[bytes]:
+    """``govern serve`` on loopback ``port`` as its own process group, once it accepts connections."""
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from governance.cli import main; main()", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("the server did not start")

@@ -24,7 +24,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.api import _free_port, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 50_000
@@ -90,21 +89,21 @@ def main() -> None:
     db = Database(url)
     upgrade(db.engine)
     features, key = fleet.served_model(db, folder / "files", name="bench", features=20)
-    port = _free_port()
+    port = fleet.free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "GOVERN_DATABASE_URL": url,
         "GOVERN_STORAGE_ROOT": str(folder / "storage"),
     }
-    server = serve(env, port)
+    server = fleet.serve(env, port)
     state = {"server": server}
 
     def restart() -> None:
         os.killpg(state["server"].pid, signal.SIGKILL)
         state["server"].wait()
         time.sleep(0.5)
-        state["server"] = serve(env, port)
+        state["server"] = fleet.serve(env, port)
 
     try:
         result = run(

@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -182,44 +179,18 @@ def test_only_editors_send_records_and_only_json(
 
 
 # -- the client against a real server that restarts ------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen(
-        [sys.executable, "-c", "from governance.cli import main; main()", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise AssertionError("the server did not start")
-
-
 def test_the_client_retries_across_a_server_restart_and_loses_nothing(
     db: Database, database_url: str, tmp_path: Path
 ) -> None:
     features, key = fleet.served_model(db, tmp_path / "model", features=3)
-    port = _free_port()
+    port = fleet.free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "GOVERN_DATABASE_URL": database_url,
         "GOVERN_STORAGE_ROOT": str(tmp_path / "storage"),
     }
-    server = _serve(env, port)
+    server = fleet.serve(env, port)
     client = Client(f"http://127.0.0.1:{port}", key, batch_size=50, flush_interval=0.05, retry_for=120)
     try:
         for i in range(10):
@@ -233,7 +204,7 @@ def test_the_client_retries_across_a_server_restart_and_loses_nothing(
         assert time.monotonic() - started < 1.0  # logging never waits for the server
         time.sleep(0.5)
         assert client.stats.retries > 0
-        server = _serve(env, port)
+        server = fleet.serve(env, port)
         assert client.flush(timeout=120)
     finally:
         client.close(timeout=30)

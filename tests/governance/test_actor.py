@@ -21,6 +21,7 @@ from governance.errors import PermissionDenied
 from governance.mlmodel import service as model_service
 from governance.models import AuditEvent, ModelVersion
 from governance.promotion import promote
+from tests.cli_steps import register_dataset, register_model
 from tests.governance import factories as make
 
 
@@ -58,25 +59,11 @@ def _as(key: str | None, actor: str = "bob") -> dict[str, str | None]:
 def high_risk(govern: Any, breast_cancer_csv: Path, torchscript_models: list[Path]) -> dict[str, str]:
     """tumour@1, high risk (two approvals), registered on the CLI by "tester"; its approval request;
     and the keys of two approvers, a viewer, an editor and the registrant (given the approver role)."""
-    govern(
-        "dataset",
-        "register",
-        str(breast_cancer_csv),
-        "--name",
-        "bc",
-        "--version",
-        "1",
-        "--license",
-        "CC0-1.0",
-    )
-    govern(
-        "model",
-        "register",
+    register_dataset(govern, str(breast_cancer_csv), "bc@1", "CC0-1.0")
+    register_model(
+        govern,
         str(torchscript_models[0]),
-        "--name",
-        "tumour",
-        "--version",
-        "1",
+        "tumour@1",
         "--trained-on",
         "bc@1",
         "--intended-use",
@@ -225,30 +212,9 @@ def test_cancelling_another_s_request_needs_a_key(
 def test_console_writes_without_a_key_are_recorded_unverified(
     govern: Any, database_url: str, breast_cancer_csv: Path
 ) -> None:
-    govern(
-        "dataset",
-        "register",
-        str(breast_cancer_csv),
-        "--name",
-        "bc",
-        "--version",
-        "1",
-        "--license",
-        "CC0-1.0",
-    )
+    register_dataset(govern, str(breast_cancer_csv), "bc@1", "CC0-1.0")
     key = _key(govern, "ed", "editor")
-    govern(
-        "dataset",
-        "register",
-        str(breast_cancer_csv),
-        "--name",
-        "bc",
-        "--version",
-        "2",
-        "--license",
-        "CC0-1.0",
-        env_extra=_as(key, "mallory"),
-    )
+    register_dataset(govern, str(breast_cancer_csv), "bc@2", "CC0-1.0", env_extra=_as(key, "mallory"))
     events = {
         e["entity_id"]: e for e in _json(govern("audit", "log", "--action", "dataset.register", "--json"))
     }

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from governance.audit.models import AuditEvent
 from governance.db import Database
+from tests.cli_steps import register_dataset
 
 BIG = ("2147483648", "9223372036854775808", "1" + "0" * 30)
 
@@ -44,17 +45,7 @@ def _files(root: Path) -> list[Path]:
 
 @pytest.fixture
 def registry(govern: Any, breast_cancer_csv: Path, torchscript_models: list[Path]) -> None:
-    govern(
-        "dataset",
-        "register",
-        str(breast_cancer_csv),
-        "--name",
-        "bc",
-        "--version",
-        "1",
-        "--license",
-        "CC-BY-4.0",
-    )
+    register_dataset(govern, str(breast_cancer_csv), "bc@1", "CC-BY-4.0")
     govern(
         "model", "register", str(torchscript_models[0]), "--name", "fraud", "--version", "1",
         "--trained-on", "bc@1", "--intended-use", "internal",

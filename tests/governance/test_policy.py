@@ -30,6 +30,7 @@ from governance.policy import service as policy_service
 from governance.policy.models import PolicyVersion
 from governance.promotion import promote
 from governance.report import service as report_service
+from tests.cli_steps import register_dataset, register_model
 from tests.governance import factories as make
 
 Govern = Callable[..., Result]
@@ -85,17 +86,7 @@ def _events(db: Database) -> int:
 def test_a_cancer_screening_model_is_high_risk_whatever_it_declares(
     cli: Govern, breast_cancer_csv: Path, torchscript_models: list[Path]
 ) -> None:
-    cli(
-        "dataset",
-        "register",
-        str(breast_cancer_csv),
-        "--name",
-        "bc",
-        "--version",
-        "1",
-        "--license",
-        "CC-BY-4.0",
-    )
+    register_dataset(cli, str(breast_cancer_csv), "bc@1", "CC-BY-4.0")
     cli(
         "model", "register", str(torchscript_models[0]), "--name", "screen", "--version", "1",
         "--trained-on", "bc@1", "--intended-use", "commercial", "--purpose", "medical", "--risk", "low",
@@ -428,28 +419,8 @@ def test_research_only_basis_is_recognised_in_its_usual_spellings() -> None:
 def test_a_robustness_record_must_be_the_registered_artifact(
     cli: Govern, breast_cancer_csv: Path, torchscript_models: list[Path]
 ) -> None:
-    cli(
-        "dataset",
-        "register",
-        str(breast_cancer_csv),
-        "--name",
-        "bc",
-        "--version",
-        "1",
-        "--license",
-        "CC-BY-4.0",
-    )
-    cli(
-        "model",
-        "register",
-        str(torchscript_models[0]),
-        "--name",
-        "m",
-        "--version",
-        "1",
-        "--intended-use",
-        "research",
-    )
+    register_dataset(cli, str(breast_cancer_csv), "bc@1", "CC-BY-4.0")
+    register_model(cli, str(torchscript_models[0]), "m@1", "--intended-use", "research")
     args = ("robustness", "--label", "target", "--epsilons", "0,0.05", "--attacks", "fgsm", "--max-samples", "32",
             "--device", "cpu", "--record", "m@1", "--json")  # fmt: skip
     refused = cli(*args[:1], str(torchscript_models[1]), str(breast_cancer_csv), *args[1:], expect=2)
