@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dashboards import inventory as inventory_query
 from dashboards import lineage_svg, queries, queues
-from governance.api.deps import (
+from dashboards.api.deps import (
     SESSION_COOKIE,
     DatabaseDep,
     PolicyDep,
@@ -35,8 +35,8 @@ from governance.api.deps import (
     authorize,
     session_token,
 )
-from governance.api.metrics import REFUSALS
-from governance.api.security import DATA_HTML_HEADERS
+from dashboards.api.metrics import REFUSALS
+from dashboards.api.security import DATA_HTML_HEADERS
 from governance.audit import service as audit_service
 from governance.auth import sessions as session_service
 from governance.auth.models import User

@@ -192,7 +192,7 @@ def serve_command(cli: CliContext, host: str, port: int) -> None:
     """Serve the HTTP API and the dashboards (uvicorn)."""
     import uvicorn
 
-    from governance.api.app import create_app
+    from dashboards.api.app import create_app
 
     cli.db()  # migrate an empty database, refuse an outdated one, before listening
     uvicorn.run(create_app(cli.settings), host=host, port=port, log_level="info")

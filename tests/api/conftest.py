@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from governance.api.app import create_app
+from dashboards.api.app import create_app
 from governance.db import Database
 from governance.settings import Settings
 from tests.api import world as world_module

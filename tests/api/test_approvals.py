@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from governance.api.app import create_app
+from dashboards.api.app import create_app
 from governance.approval import service as approval_service
 from governance.audit import service as audit_service
 from governance.auth.principal import API_KEY, Principal

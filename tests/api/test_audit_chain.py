@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from governance.api.app import create_app
+from dashboards.api.app import create_app
 from governance.audit import service as audit
 from governance.auth import service as auth_service
 from governance.db import Database

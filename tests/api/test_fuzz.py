@@ -21,7 +21,7 @@ import schemathesis
 from schemathesis import GenerationMode
 from sqlalchemy import create_engine, text
 
-from governance.api.app import create_app
+from dashboards.api.app import create_app
 from governance.db import Database
 from governance.migrate import upgrade
 from governance.settings import Settings

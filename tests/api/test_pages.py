@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from governance.api.metrics import REFUSALS
+from dashboards.api.metrics import REFUSALS
 from governance.audit import service as audit_service
 from governance.db import Database
 from tests.api.world import World

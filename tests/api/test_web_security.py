@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from governance.api.metrics import REFUSALS
-from governance.api.security import DATA_HTML_CSP, PAGE_CSP
+from dashboards.api.metrics import REFUSALS
+from dashboards.api.security import DATA_HTML_CSP, PAGE_CSP
 from governance.approval.models import ApprovalRequest
 from governance.audit import service as audit_service
 from governance.auth.models import WebSession

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from governance.api.app import create_app
+from dashboards.api.app import create_app
 from governance.db import Database
 from governance.migrate import upgrade
 from governance.settings import Settings

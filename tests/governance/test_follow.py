@@ -326,7 +326,7 @@ def test_api_adds_a_following_monitor_and_its_runs_name_their_version(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from governance.api.app import create_app
+    from dashboards.api.app import create_app
     from governance.auth import service as auth_service
 
     with db.transaction() as s:

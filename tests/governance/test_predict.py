@@ -381,7 +381,7 @@ def test_predict_refuses_a_swapped_model_file_without_running_it(fraud: Govern, 
 def test_api_routes_records_and_labels_sent_by_name(
     fraud: Govern, db: Database, tmp_path: Path, database_url: str
 ) -> None:
-    from governance.api.app import create_app
+    from dashboards.api.app import create_app
     from governance.auth import service as auth_service
     from governance.settings import Settings
 

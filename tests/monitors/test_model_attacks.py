@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from governance.api.app import create_app
+from dashboards.api.app import create_app
 from governance.auth import service as auth_service
 from governance.cli import main
 from governance.dataset import service as dataset_service

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from governance.api.app import create_app
-from governance.api.security import DATA_HTML_CSP
+from dashboards.api.app import create_app
+from dashboards.api.security import DATA_HTML_CSP
 from governance.auth import service as auth_service
 from governance.cli import scenario
 from governance.db import Database

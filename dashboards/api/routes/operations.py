@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Response
 from sqlalchemy import text
 
-from governance.api import metrics
-from governance.api.deps import DatabaseDep, SessionDep, Viewer
+from dashboards.api import metrics
+from dashboards.api.deps import DatabaseDep, SessionDep, Viewer
 from governance.errors import Unavailable
 from governance.migrate import current_revision, head_revision
 

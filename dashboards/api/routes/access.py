@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 
-from governance.api.deps import Admin, Page, PageDep, SessionDep, Viewer, page_of_query
-from governance.api.schemas import ApiKeyCreated, ApiKeyRead, InputModel, Name, UserRead
+from dashboards.api.deps import Admin, Page, PageDep, SessionDep, Viewer, page_of_query
+from dashboards.api.schemas import ApiKeyCreated, ApiKeyRead, InputModel, Name, UserRead
 from governance.auth import service
 
 router = APIRouter(tags=["access"])

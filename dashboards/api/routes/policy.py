@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from governance.api.deps import Admin, Approver, Editor, PolicyDep, SessionDep, Viewer
+from dashboards.api.deps import Admin, Approver, Editor, PolicyDep, SessionDep, Viewer
 from governance.mlmodel import service as model_service
 from governance.policy import risk
 from governance.policy import service as policy_service

@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from governance.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, Viewer, page_of_query
-from governance.api.schemas import BatchRead
-from governance.api.upload import UploadDep
+from dashboards.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, Viewer, page_of_query
+from dashboards.api.schemas import BatchRead
+from dashboards.api.upload import UploadDep
 from governance.mlmodel import service as model_service
 from governance.production import routing, service
 from governance.storage import LocalStorage

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from governance.api.deps import Admin, Page, PageDep, SessionDep, Viewer, page_of_query
-from governance.api.schemas import LicenseRead
+from dashboards.api.deps import Admin, Page, PageDep, SessionDep, Viewer, page_of_query
+from dashboards.api.schemas import LicenseRead
 from governance.license import service
 from governance.license.service import LicenseCreate
 

@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from governance.api import errors
-from governance.api.guards import RequestGuard
-from governance.api.routes import (
+from dashboards.api import errors
+from dashboards.api.guards import RequestGuard
+from dashboards.api.routes import (
     access,
     alerts,
     approvals,
@@ -25,7 +25,7 @@ from governance.api.routes import (
     production,
     records,
 )
-from governance.api.security import SecurityMiddleware
+from dashboards.api.security import SecurityMiddleware
 from governance.audit.hashing import bind_key
 from governance.db import Database
 from governance.settings import Settings

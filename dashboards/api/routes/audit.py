@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from governance.api.deps import Page, PageDep, SessionDep, Viewer
-from governance.api.schemas import AuditEventRead, ChainVerificationRead
+from dashboards.api.deps import Page, PageDep, SessionDep, Viewer
+from dashboards.api.schemas import AuditEventRead, ChainVerificationRead
 from governance.audit import service
 
 router = APIRouter(prefix="/audit", tags=["audit"])

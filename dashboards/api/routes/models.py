@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query, Response
 
-from governance.api.deps import (
+from dashboards.api.deps import (
     Editor,
     Page,
     PageDep,
@@ -16,7 +16,7 @@ from governance.api.deps import (
     Viewer,
     page_of_query,
 )
-from governance.api.schemas import (
+from dashboards.api.schemas import (
     MAX_REF,
     MAX_TEXT,
     Comment,
@@ -27,8 +27,8 @@ from governance.api.schemas import (
     RefList,
     StageHistoryRead,
 )
-from governance.api.security import DATA_HTML_HEADERS
-from governance.api.upload import UploadDep
+from dashboards.api.security import DATA_HTML_HEADERS
+from dashboards.api.upload import UploadDep
 from governance.auth.principal import Principal
 from governance.compliance import service as compliance_service
 from governance.mlmodel import service

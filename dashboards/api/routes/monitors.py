@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import Field
 from sqlalchemy import select
 
-from governance.api.deps import (
+from dashboards.api.deps import (
     Editor,
     Page,
     PageDep,
@@ -17,7 +17,7 @@ from governance.api.deps import (
     Viewer,
     page_of_query,
 )
-from governance.api.schemas import (
+from dashboards.api.schemas import (
     InputModel,
     JsonList,
     JsonObject,

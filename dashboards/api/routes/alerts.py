@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from governance.api.deps import Editor, Page, PageDep, SessionDep, Viewer, page_of_query
-from governance.api.schemas import AlertRead, Comment, InputModel, RowId, Status
+from dashboards.api.deps import Editor, Page, PageDep, SessionDep, Viewer, page_of_query
+from dashboards.api.schemas import AlertRead, Comment, InputModel, RowId, Status
 from governance.mlmodel.models import ModelVersion
 from governance.monitoring import alerts as service
 from governance.monitoring.models import Alert, Monitor

@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from governance.api.deps import Page, PageDep, SessionDep, Viewer, page_of_query
-from governance.api.schemas import RetrainJobRead, RowId, Status
+from dashboards.api.deps import Page, PageDep, SessionDep, Viewer, page_of_query
+from dashboards.api.schemas import RetrainJobRead, RowId, Status
 from governance.mlmodel.models import ModelVersion
 from governance.monitoring import jobs as service
 from governance.monitoring.models import RetrainJob

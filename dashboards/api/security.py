@@ -20,8 +20,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from governance.api.errors import error_body
-from governance.api.metrics import REFUSALS
+from dashboards.api.errors import error_body
+from dashboards.api.metrics import REFUSALS
 
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from governance.api.metrics import REFUSALS
+from dashboards.api.metrics import REFUSALS
 from governance.approval.service import ApprovalPolicy
 from governance.audit import service as audit_service
 from governance.auth import principal as principals

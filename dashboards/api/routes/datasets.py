@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from governance.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, Viewer, page_of_query
-from governance.api.schemas import MAX_TEXT, DatasetRead, RefList
-from governance.api.upload import UploadDep
+from dashboards.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, Viewer, page_of_query
+from dashboards.api.schemas import MAX_TEXT, DatasetRead, RefList
+from dashboards.api.upload import UploadDep
 from governance.dataset import service
 from governance.dataset.files import inspect_file
 from governance.storage import LocalStorage

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
-from governance.api.deps import Editor, SessionDep, SettingsDep
+from dashboards.api.deps import Editor, SessionDep, SettingsDep
 from governance.errors import InvalidInput
 from governance.production import ingest
 from governance.storage import LocalStorage

@@ -9,8 +9,8 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from governance.api.deps import Approver, Editor, Page, PageDep, PolicyDep, SessionDep, Viewer, page_of_query
-from governance.api.schemas import ApprovalRequestRead, Comment, InputModel, Ref, RowId, Status
+from dashboards.api.deps import Approver, Editor, Page, PageDep, PolicyDep, SessionDep, Viewer, page_of_query
+from dashboards.api.schemas import ApprovalRequestRead, Comment, InputModel, Ref, RowId, Status
 from governance.approval import service
 from governance.approval.models import ApprovalRequest
 from governance.auth.principal import Principal

@@ -1,1 +1,0 @@
-"""The HTTP API (FastAPI): ``create_app(settings)``; routers per noun in ``governance.api.routes``."""
