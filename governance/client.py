@@ -2,8 +2,9 @@
 
 ``Client(url, key).log(model, records)`` only puts the records on a queue: the serving thread
 never waits for the network. A background thread groups each model's records (up to
-``batch_size`` records or ``flush_interval`` seconds, whichever comes first), sends each group as
-JSON lines to ``POST /api/v1/models/MODEL/records`` and retries it, unchanged, on a connection
+``batch_size`` records or ``flush_interval`` seconds, whichever comes first) and encodes each
+group while a second thread sends the one before it (so encoding overlaps the network and the
+server's work), as JSON lines to ``POST /api/v1/models/MODEL/records`` and retries it, unchanged, on a connection
 error, a timeout or a 5xx/429 answer, with growing pauses, for up to ``retry_for`` seconds. The
 server identifies a group by its records' ``request_id`` values, so a group sent twice (its answer
 was lost when the server restarted) is stored once. A record without a ``request_id`` gets a
@@ -34,6 +35,7 @@ import httpx
 logger = logging.getLogger(__name__)
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 _STOP = object()
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode  # one encoder, not one per record
 
 
 @dataclass
@@ -78,8 +80,11 @@ class Client:
         )
         self._idle = threading.Condition()
         self._pending = 0  # records queued or buffered and not yet sent or given up on
+        self._bodies: queue.Queue[Any] = queue.Queue(maxsize=2)  # encoded groups waiting to be sent
         self._thread = threading.Thread(target=self._run, name="govern-client", daemon=True)
+        self._sender = threading.Thread(target=self._send_loop, name="govern-client-send", daemon=True)
         self._thread.start()
+        self._sender.start()
 
     # -- the serving thread's side ------------------------------------------------------------------
     def log(self, model: str, records: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> None:
@@ -124,6 +129,7 @@ class Client:
         done = self.flush(timeout)
         self._queue.put(_STOP)
         self._thread.join(timeout)
+        self._sender.join(timeout)
         self._http.close()
         return done
 
@@ -147,7 +153,8 @@ class Client:
                 item = None
             if item is _STOP:
                 for model in list(buffers):
-                    self._send(model, buffers.pop(model))
+                    self._encode(model, buffers.pop(model))
+                self._bodies.put(_STOP)
                 return
             force = False
             if item is not None:
@@ -163,11 +170,18 @@ class Client:
                 if force or len(buffered) >= self.batch_size or now - since[model] >= self.flush_interval:
                     while buffered:
                         group, buffered = buffered[: self.batch_size], buffered[self.batch_size :]
-                        self._send(model, group)
+                        self._encode(model, group)
                     del buffers[model], since[model]
 
-    def _send(self, model: str, group: list[dict[str, Any]]) -> None:
-        body = ("\n".join(json.dumps(r, separators=(",", ":"), default=str) for r in group) + "\n").encode()
+    def _encode(self, model: str, group: list[dict[str, Any]]) -> None:
+        """Encode ``group`` as JSON lines and hand it to the sending thread (waits while two wait)."""
+        self._bodies.put((model, len(group), ("\n".join(map(_ENCODE, group)) + "\n").encode()))
+
+    def _send_loop(self) -> None:
+        while (item := self._bodies.get()) is not _STOP:
+            self._send(*item)
+
+    def _send(self, model: str, count: int, body: bytes) -> None:
         url = f"{self.url}/api/v1/models/{quote(model, safe='@')}/records"
         started = time.monotonic()
         pause = 0.05
@@ -180,24 +194,24 @@ class Client:
                 else:
                     if response.status_code < 300:
                         counted = "sent" if response.status_code == 201 else "duplicates"
-                        setattr(self.stats, counted, getattr(self.stats, counted) + len(group))
+                        setattr(self.stats, counted, getattr(self.stats, counted) + count)
                         return
                     problem = f"HTTP {response.status_code}: {response.text[:300]}"
                     if response.status_code not in RETRY_STATUSES:
-                        self._give_up(model, group, problem)
+                        self._give_up(model, count, problem)
                         return
                 if time.monotonic() - started > self.retry_for:
-                    self._give_up(model, group, problem)
+                    self._give_up(model, count, problem)
                     return
                 self.stats.retries += 1
                 time.sleep(pause)
                 pause = min(pause * 2, 2.0)
         finally:
             with self._idle:
-                self._pending -= len(group)
+                self._pending -= count
                 self._idle.notify_all()
 
-    def _give_up(self, model: str, group: list[dict[str, Any]], problem: str) -> None:
-        logger.error("%d records for %s not stored: %s", len(group), model, problem)
-        self.stats.failed += len(group)
+    def _give_up(self, model: str, count: int, problem: str) -> None:
+        logger.error("%d records for %s not stored: %s", count, model, problem)
+        self.stats.failed += count
         self.stats.errors.append(problem)

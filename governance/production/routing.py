@@ -151,7 +151,8 @@ def _split_predictions(
         raise InvalidInput(f"{path.name} is missing column(s) timestamp that records sent to {name} need")
     if "request_id" in table.column_names:
         service.check_unique_ids(table, path)  # across the whole file, not only within each part
-    times = service.utc_times(table, "timestamp", path).column("timestamp")
+    table = service.utc_times(table, "timestamp", path)  # the parts carry the parsed times
+    times = table.column("timestamp")
     micros = times.cast(pa.int64()).to_numpy(zero_copy_only=False)
     periods = production_periods(model_service.history(session, name=name))
     index = assign_periods(periods, micros)

@@ -72,8 +72,23 @@ def read_table(path: Path) -> pa.Table:
     return table
 
 
+UTC_MICROS = pa.timestamp("us", tz="UTC")
+
+
 def utc_times(table: pa.Table, column: str, path: Path) -> pa.Table:
-    values = table.column(column).to_pandas()
+    """``column`` of ``table`` as UTC timestamps in microseconds; one sentence naming a bad value."""
+    raw = table.column(column)
+    if raw.null_count == 0:
+        if raw.type == UTC_MICROS:
+            return table  # converted already (records split by time are validated again)
+        if pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type):
+            try:  # Arrow parses ISO 8601 times with a zone offset about 3x faster than pandas
+                parsed_utc = pc.cast(raw, UTC_MICROS)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass  # no offset, nanoseconds, other spellings: pandas below reads them
+            else:
+                return table.set_column(table.schema.get_field_index(column), column, parsed_utc)
+    values = raw.to_pandas()
     if pa.types.is_timestamp(table.schema.field(column).type):
         parsed = pd.to_datetime(values, utc=True)
     else:
@@ -84,9 +99,7 @@ def utc_times(table: pa.Table, column: str, path: Path) -> pa.Table:
         raise InvalidInput(
             f"column {column} of {path.name} has a value that is not a time (row {row}: {values.iloc[row]!r})"
         )
-    array = pa.array(
-        parsed.dt.tz_convert("UTC").to_numpy(dtype="datetime64[us]"), type=pa.timestamp("us", tz="UTC")
-    )
+    array = pa.array(parsed.dt.tz_convert("UTC").to_numpy(dtype="datetime64[us]"), type=UTC_MICROS)
     return table.set_column(table.schema.get_field_index(column), column, array)
 
 
@@ -94,10 +107,10 @@ def check_unique_ids(table: pa.Table, path: Path) -> pa.Table:
     ids = table.column("request_id").cast(pa.string())
     if ids.null_count:
         raise InvalidInput(f"column request_id of {path.name} has empty values")
-    counts = pc.value_counts(ids)
-    dupes = [v["values"] for v in counts.to_pylist() if v["counts"] > 1]
-    if dupes:
-        raise InvalidInput(f"column request_id of {path.name} repeats '{dupes[0]}'")
+    if pc.count_distinct(ids).as_py() < len(ids):
+        counts = pc.value_counts(ids)
+        dupes = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+        raise InvalidInput(f"column request_id of {path.name} repeats '{dupes[0].as_py()}'")
     return table.set_column(table.schema.get_field_index("request_id"), "request_id", ids)
 
 

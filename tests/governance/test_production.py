@@ -163,3 +163,25 @@ def test_unknown_model_and_missing_file(govern: Any, deployed: str, tmp_path: Pa
     bad_labels = tmp_path / "labels.csv"
     bad_labels.write_text("request_id,truth\nr1,1\n")
     assert "missing column(s) label" in govern("labels", deployed, str(bad_labels), expect=2).stderr
+
+
+def test_times_read_the_same_by_arrow_and_by_pandas() -> None:
+    """The fast path (Arrow, times with a zone offset) gives what pandas gives; times without an
+    offset are read as UTC by pandas; a bad value is one sentence naming the row."""
+    import pyarrow as pa
+
+    from governance.errors import InvalidInput
+
+    with_offset = ["2026-03-01T10:00:00+02:00", "2026-03-01T08:00:00.123456Z", "2026-03-01 07:59:59-01:00"]
+    naive = ["2026-03-01T08:00:00", "2026-03-01", "2026-03-01T10:00:00.123456789+00:00"]
+    for values in (with_offset, naive):
+        table = pa.table({"timestamp": values})
+        fast = production.utc_times(table, "timestamp", Path("x.csv")).column("timestamp").to_pylist()
+        expected = pd.to_datetime(pd.Series(values), utc=True, format="ISO8601").dt.floor("us").tolist()
+        assert fast == [t.to_pydatetime() for t in expected]
+    converted = production.utc_times(pa.table({"timestamp": with_offset}), "timestamp", Path("x.csv"))
+    assert production.utc_times(converted, "timestamp", Path("x.csv")) is converted
+    with pytest.raises(InvalidInput, match=r"row 1: 'soon'"):
+        production.utc_times(pa.table({"timestamp": [with_offset[0], "soon"]}), "timestamp", Path("x.csv"))
+    with pytest.raises(InvalidInput, match="repeats 'b'"):
+        production.check_unique_ids(pa.table({"request_id": ["a", "b", "c", "b"]}), Path("x.csv"))
