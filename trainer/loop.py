@@ -1,6 +1,6 @@
 """The training loop: devices, determinism, early stopping, plateau LR, checkpoints, DDP, PGD.
 
-:func:`train` takes a model (a :class:`~monitors.modelio.MLPConfig` / ``CNNConfig``, a module,
+:func:`train` takes a model (a :class:`~trainer.architectures.MLPConfig` / ``CNNConfig``, a module,
 or a function returning one), :class:`~trainer.data.TensorData` and a
 :class:`~trainer.config.TrainConfig`, and returns a frozen :class:`TrainResult`. It never touches
 the database; the worker records the result.
@@ -43,16 +43,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
 from governance.errors import Conflict, InvalidInput
-from monitors.modelio import (
-    CNNConfig,
-    MLPConfig,
-    ModelConfig,
-    build_module,
-    config_to_dict,
-    file_sha256,
-    save_platform_model,
-)
 from trainer.adversarial import pgd_examples
+from trainer.architectures import CNNConfig, MLPConfig, ModelConfig, build_module, config_to_dict
 from trainer.checkpoint import (
     load_checkpoint,
     remove_partial_checkpoints,
@@ -62,6 +54,7 @@ from trainer.checkpoint import (
 )
 from trainer.config import TrainConfig
 from trainer.data import TensorData
+from trainer.modelio import file_sha256, save_platform_model
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +233,7 @@ def train(
     Parameters
     ----------
     model
-        A platform architecture (built with :func:`monitors.modelio.build_module` after seeding, so
+        A platform architecture (built with :func:`trainer.architectures.build_module` after seeding, so
         its initial weights are deterministic), a module, or a function that returns a module.
     data
         The splits; an MLP configured with ``standardize=True`` gets the training split's means
