@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitors.modelio import CNNConfig, MLPConfig, ModelConfig
+from trainer.architectures import CNNConfig, MLPConfig, ModelConfig
 from trainer.config import AdversarialConfig, Device, TrainConfig
 from trainer.data import TensorData, breast_cancer_data, digits_data
 from trainer.loop import train

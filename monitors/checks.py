@@ -170,7 +170,7 @@ def data_drift(data: WindowData) -> CheckOutcome:
 
 # -- model-based checks -----------------------------------------------------------------------------
 def _inputs(data: WindowData, model: Any, frame: pd.DataFrame) -> np.ndarray:
-    from monitors.modelio import CNNConfig
+    from trainer.architectures import CNNConfig
 
     x = frame[data.features].to_numpy(np.float32)
     config = model.config

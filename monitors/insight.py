@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from governance.errors import InvalidInput
-from monitors.modelio import select_device
+from monitors.loaded_model import select_device
 from monitors.robustness import TwoLogits
 
 logger = logging.getLogger(__name__)

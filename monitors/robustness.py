@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from governance.errors import InvalidInput
-from monitors.modelio import select_device
+from monitors.loaded_model import select_device
 
 logger = logging.getLogger(__name__)
 

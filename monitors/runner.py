@@ -70,7 +70,7 @@ class WindowData:
         return pd.read_csv(self.reference_path)
 
     def load_model(self) -> Any:
-        from monitors.modelio import load_model
+        from trainer.modelio import load_model
 
         return load_model(self.model_path, expected_sha256=self.model_sha256)
 

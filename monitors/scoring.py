@@ -9,7 +9,7 @@ with the highest probability.
 Examples
 --------
 >>> import torch
->>> from monitors.modelio import LoadedModel
+>>> from monitors.loaded_model import LoadedModel
 >>> module = torch.nn.Linear(2, 3, bias=False)
 >>> with torch.no_grad():
 ...     _ = module.weight.copy_(torch.eye(3, 2))
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from governance.errors import InvalidInput
-from monitors.modelio import LoadedModel
+from monitors.loaded_model import LoadedModel
 
 DEFAULT_BATCH_SIZE = 1024
 

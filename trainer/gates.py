@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from monitors.modelio import LoadedModel
+from monitors.loaded_model import LoadedModel
 from trainer.comparison import Difference, independent_difference, paired_difference
 
 

@@ -1,6 +1,6 @@
 """The training loop: devices, determinism, early stopping, plateau LR, checkpoints, DDP, PGD.
 
-:func:`train` takes a model (a :class:`~monitors.modelio.MLPConfig` / ``CNNConfig``, a module,
+:func:`train` takes a model (a :class:`~trainer.architectures.MLPConfig` / ``CNNConfig``, a module,
 or a function returning one), :class:`~trainer.data.TensorData` and a
 :class:`~trainer.config.TrainConfig`, and returns a frozen :class:`TrainResult`. It never touches
 the database; the worker records the result.
@@ -43,16 +43,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
 from governance.errors import Conflict, InvalidInput
-from monitors.modelio import (
-    CNNConfig,
-    MLPConfig,
-    ModelConfig,
-    build_module,
-    config_to_dict,
-    file_sha256,
-    save_platform_model,
-)
 from trainer.adversarial import pgd_examples
+from trainer.architectures import CNNConfig, MLPConfig, ModelConfig, build_module, config_to_dict
 from trainer.checkpoint import (
     load_checkpoint,
     remove_partial_checkpoints,
@@ -62,6 +54,7 @@ from trainer.checkpoint import (
 )
 from trainer.config import TrainConfig
 from trainer.data import TensorData
+from trainer.modelio import file_sha256, save_platform_model
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +233,7 @@ def train(
     Parameters
     ----------
     model
-        A platform architecture (built with :func:`monitors.modelio.build_module` after seeding, so
+        A platform architecture (built with :func:`trainer.architectures.build_module` after seeding, so
         its initial weights are deterministic), a module, or a function that returns a module.
     data
         The splits; an MLP configured with ``standardize=True`` gets the training split's means
@@ -262,21 +255,73 @@ def train(
     """
     started = time.perf_counter()
     check_outputs(model, data)
-    world_size = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-    rank = dist.get_rank() if world_size > 1 else 0
+    world_size, rank = _world()
     device = resolve_device(config.device)
     if config.cpu_threads is not None:
         torch.set_num_threads(config.cpu_threads)
     set_determinism(config.seed, device)
+    module = _prepare_module(model, data, device)
+    fingerprint = run_fingerprint(model, data, config, world_size)
+    optimizer, scheduler = _optimizer(module, config)
+    state = _restore(config, resume, rank, fingerprint, module, optimizer, scheduler)
+    resumed_from = state.epoch
+    tracker = tracker if rank == 0 else None  # only rank 0 records the run
+    if tracker is not None:
+        params = _run_params(
+            model, data, config, world_size=world_size, device=device, fingerprint=fingerprint
+        )
+        state.run_id = tracker.start(params, run_id=state.run_id)
+    run = _Run.create(
+        module, optimizer, scheduler, data, config, device, world_size, rank, fingerprint, started
+    )
+    try:
+        while state.epoch < config.epochs and not state.stopped:
+            metrics = _train_epoch(run, state, data, config)
+            _after_epoch(run, state, metrics, config, tracker, on_epoch)
+    except BaseException:
+        _record_failure(tracker)
+        raise
+    result = _result(model, data, config, run, state, resumed_from, output_path)
+    if tracker is not None:
+        tracker.finish(result, data.x_train[:2].clone())
+    return result
+
+
+def _world() -> tuple[int, int]:
+    """This process's world size and rank (1 and 0 outside ``torchrun``)."""
+    world_size = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    return world_size, dist.get_rank() if world_size > 1 else 0
+
+
+def _prepare_module(model: ModelSpec, data: TensorData, device: torch.device) -> nn.Module:
+    """The untrained module on ``device``; a standardising MLP gets the training split's statistics."""
     module = build(model).to(device)
     standardize = getattr(module, "set_standardization", None)
     if getattr(module, "input_mean", None) is not None and callable(standardize):
         standardize(data.feature_mean.to(device), data.feature_std.to(device))
-    fingerprint = run_fingerprint(model, data, config, world_size)
+    return module
+
+
+def _run_params(
+    model: ModelSpec,
+    data: TensorData,
+    config: TrainConfig,
+    *,
+    world_size: int,
+    device: torch.device,
+    fingerprint: str,
+) -> dict[str, Any]:
+    """What the tracker records of the run: settings, data, model and where it ran."""
     params = {**config.to_params(), "world_size": world_size, "n_train": len(data.x_train)}
     params |= {"device": str(device), "data_fingerprint": data.fingerprint, "run_fingerprint": fingerprint}
     params |= {f"model_{k}": v for k, v in describe_model(model).items()}
+    return params
 
+
+def _optimizer(
+    module: nn.Module, config: TrainConfig
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau]:
+    """AdamW and the learning-rate reduction on plateau."""
     optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer,
@@ -285,125 +330,223 @@ def train(
         patience=config.plateau_patience,
         min_lr=config.min_lr,
     )
-    state = _State()
+    return optimizer, scheduler
+
+
+def _restore(
+    config: TrainConfig,
+    resume: bool,
+    rank: int,
+    fingerprint: str,
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau,
+) -> _State:
+    """A fresh state, or the checkpoint's (weights, optimiser, schedule, generators) when resuming."""
     if config.checkpoint_dir is not None and rank == 0:
         remove_partial_checkpoints(config.checkpoint_dir)
     checkpoint = load_checkpoint(config.checkpoint_dir) if config.checkpoint_dir and resume else None
-    if checkpoint is not None:
-        if checkpoint.get("fingerprint") != fingerprint or checkpoint.get("format") != CHECKPOINT_FORMAT:
-            raise Conflict(
-                f"the checkpoint in {config.checkpoint_dir} belongs to another training run; remove it or use another directory."
-            )
-        module.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        state = _State.from_checkpoint(checkpoint)
-        set_rng_state(checkpoint["rng"])
-        logger.info("resuming %s from the checkpoint of epoch %d", fingerprint[:12], state.epoch)
-    resumed_from = state.epoch
+    if checkpoint is None:
+        return _State()
+    if checkpoint.get("fingerprint") != fingerprint or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise Conflict(
+            f"the checkpoint in {config.checkpoint_dir} belongs to another training run; remove it or use another directory."
+        )
+    module.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
+    state = _State.from_checkpoint(checkpoint)
+    set_rng_state(checkpoint["rng"])
+    logger.info("resuming %s from the checkpoint of epoch %d", fingerprint[:12], state.epoch)
+    return state
 
-    is_tracker = tracker is not None and rank == 0
-    if is_tracker:
-        assert tracker is not None
-        state.run_id = tracker.start(params, run_id=state.run_id)
-    ddp = world_size > 1
-    net: nn.Module = (
-        DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
-        if ddp
-        else module
-    )
-    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
-    x_val, y_val = data.x_val.to(device), data.y_val.to(device)
-    # Only the sampler's length is read: it shards a seeded permutation of the row indices.
-    sampler: DistributedSampler[int] = DistributedSampler(
-        range(len(x_train)),  # type: ignore[arg-type]
-        num_replicas=world_size,
-        rank=rank,
-        shuffle=True,
-        seed=config.seed,
-    )
-    autocast: Callable[[], AbstractContextManager[Any]] = (
-        (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
-        if device.type == "cuda" and config.amp
-        else nullcontext
-    )
-    epsilon = _adversarial_epsilon(data, config, device)
 
+@dataclass(frozen=True, eq=False)
+class _Run:
+    """What every epoch of one run uses: the module (and its DDP wrapper), the optimiser, the splits
+    on the device, the sampler that orders the rows, the autocast context and the PGD budget."""
+
+    module: nn.Module
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    device: torch.device
+    world_size: int
+    rank: int
+    fingerprint: str
+    started: float
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    sampler: DistributedSampler[int]
+    autocast: Callable[[], AbstractContextManager[Any]]
+    epsilon: torch.Tensor | None
+
+    @property
+    def ddp(self) -> bool:
+        return self.world_size > 1
+
+    @classmethod
+    def create(
+        cls,
+        module: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau,
+        data: TensorData,
+        config: TrainConfig,
+        device: torch.device,
+        world_size: int,
+        rank: int,
+        fingerprint: str,
+        started: float,
+    ) -> _Run:
+        net: nn.Module = (
+            DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+            if world_size > 1
+            else module
+        )
+        x_train = data.x_train.to(device)
+        # Only the sampler's length is read: it shards a seeded permutation of the row indices.
+        sampler: DistributedSampler[int] = DistributedSampler(
+            range(len(x_train)),  # type: ignore[arg-type]
+            num_replicas=world_size,
+            rank=rank,
+            shuffle=True,
+            seed=config.seed,
+        )
+        autocast: Callable[[], AbstractContextManager[Any]] = (
+            (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
+            if device.type == "cuda" and config.amp
+            else nullcontext
+        )
+        return cls(
+            module=module,
+            net=net,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            device=device,
+            world_size=world_size,
+            rank=rank,
+            fingerprint=fingerprint,
+            started=started,
+            x_train=x_train,
+            y_train=data.y_train.to(device),
+            x_val=data.x_val.to(device),
+            y_val=data.y_val.to(device),
+            sampler=sampler,
+            autocast=autocast,
+            epsilon=_adversarial_epsilon(data, config, device),
+        )
+
+
+def _train_epoch(run: _Run, state: _State, data: TensorData, config: TrainConfig) -> EpochMetrics:
+    """One pass over this process's shard of the training rows, then the validation split."""
+    epoch = state.epoch + 1
+    run.sampler.set_epoch(epoch)
+    order = torch.tensor(list(run.sampler), dtype=torch.int64, device=run.device)
+    lr = run.optimizer.param_groups[0]["lr"]
+    run.net.train()
+    epoch_started = time.perf_counter()
+    loss_sum, seen = torch.zeros((), dtype=torch.float64, device=run.device), 0
+    for start in range(0, len(order), config.batch_size):
+        batch = order[start : start + config.batch_size]
+        loss_sum += _train_step(run, run.x_train[batch], run.y_train[batch], data, config) * len(batch)
+        seen += len(batch)
+    train_seconds = time.perf_counter() - epoch_started
+    train_loss, val = _validate(run, float(loss_sum) / max(seen, 1))
+    state.train_seconds += train_seconds
+    state.samples += seen * run.world_size
+    return EpochMetrics(
+        epoch=epoch,
+        train_loss=train_loss,
+        val_loss=val["loss"],
+        val_accuracy=val["accuracy"],
+        lr=lr,
+        seconds=time.perf_counter() - epoch_started,
+        samples=seen * run.world_size,
+    )
+
+
+def _train_step(
+    run: _Run, xb: torch.Tensor, yb: torch.Tensor, data: TensorData, config: TrainConfig
+) -> torch.Tensor:
+    """One optimiser step on a batch (part of it replaced by PGD examples when adversarial);
+    returns the batch's loss, detached and on the device (no host sync per step)."""
+    if config.adversarial is not None and run.epsilon is not None:
+        xb = _mix_adversarial(run.module, xb, yb, config, run.epsilon, data.input_bounds, run.autocast)
+    run.optimizer.zero_grad(set_to_none=True)
+    with run.autocast():
+        loss = classification_loss(run.net(xb), yb)
+    loss.backward()
+    run.optimizer.step()
+    return loss.detach().double()
+
+
+def _validate(run: _Run, train_loss: float) -> tuple[float, dict[str, float]]:
+    """The training loss and the validation loss and accuracy, rank 0's under DDP."""
+    val = evaluate(run.module, run.x_val, run.y_val)
+    if run.ddp:
+        train_loss, val["loss"], val["accuracy"] = _from_rank0(
+            [train_loss, val["loss"], val["accuracy"]], run.device
+        )
+    return train_loss, val
+
+
+def _after_epoch(
+    run: _Run,
+    state: _State,
+    metrics: EpochMetrics,
+    config: TrainConfig,
+    tracker: Tracker | None,
+    on_epoch: Callable[[EpochMetrics], None] | None,
+) -> None:
+    """Schedule, early stopping, the log line, the checkpoint, the tracker and the caller's hook."""
+    # Without a validation split the training loss drives the schedule and early stopping.
+    monitored = metrics.val_loss if math.isfinite(metrics.val_loss) else metrics.train_loss
+    run.scheduler.step(monitored)
+    state.record(metrics.epoch, monitored, run.module, config)
+    state.history.append(metrics)
+    logger.info(
+        "epoch %d: train loss %.4f, val loss %.4f, val accuracy %.4f, lr %.2e",
+        metrics.epoch,
+        metrics.train_loss,
+        metrics.val_loss,
+        metrics.val_accuracy,
+        metrics.lr,
+    )
+    if config.checkpoint_dir is not None and run.rank == 0:
+        elapsed = time.perf_counter() - run.started
+        checkpoint = state.to_checkpoint(run.module, run.optimizer, run.scheduler, run.fingerprint, elapsed)
+        save_checkpoint(checkpoint, config.checkpoint_dir)
+    if run.ddp:
+        dist.barrier()
+    if tracker is not None:
+        tracker.log_epoch(metrics)
+    if on_epoch is not None:
+        on_epoch(metrics)
+
+
+def _record_failure(tracker: Tracker | None) -> None:
+    if tracker is None:
+        return
     try:
-        while state.epoch < config.epochs and not state.stopped:
-            epoch = state.epoch + 1
-            sampler.set_epoch(epoch)
-            order = torch.tensor(list(sampler), dtype=torch.int64, device=device)
-            lr = optimizer.param_groups[0]["lr"]
-            net.train()
-            epoch_started = time.perf_counter()
-            loss_sum, seen = torch.zeros((), dtype=torch.float64, device=device), 0
-            for start in range(0, len(order), config.batch_size):
-                batch = order[start : start + config.batch_size]
-                xb, yb = x_train[batch], y_train[batch]
-                if config.adversarial is not None and epsilon is not None:
-                    xb = _mix_adversarial(module, xb, yb, config, epsilon, data.input_bounds, autocast)
-                optimizer.zero_grad(set_to_none=True)
-                with autocast():
-                    loss = classification_loss(net(xb), yb)
-                loss.backward()
-                optimizer.step()
-                loss_sum += loss.detach().double() * len(batch)  # no host sync per step
-                seen += len(batch)
-            train_seconds = time.perf_counter() - epoch_started
-            val = evaluate(module, x_val, y_val)
-            train_loss = float(loss_sum) / max(seen, 1)
-            if ddp:
-                train_loss, val["loss"], val["accuracy"] = _from_rank0(
-                    [train_loss, val["loss"], val["accuracy"]], device
-                )
-            # Without a validation split the training loss drives the schedule and early stopping.
-            monitored = val["loss"] if math.isfinite(val["loss"]) else train_loss
-            scheduler.step(monitored)
-            state.record(epoch, monitored, module, config)
-            metrics = EpochMetrics(
-                epoch=epoch,
-                train_loss=train_loss,
-                val_loss=val["loss"],
-                val_accuracy=val["accuracy"],
-                lr=lr,
-                seconds=time.perf_counter() - epoch_started,
-                samples=seen * world_size,
-            )
-            state.history.append(metrics)
-            state.train_seconds += train_seconds
-            state.samples += seen * world_size
-            logger.info(
-                "epoch %d: train loss %.4f, val loss %.4f, val accuracy %.4f, lr %.2e",
-                epoch,
-                train_loss,
-                val["loss"],
-                val["accuracy"],
-                lr,
-            )
-            if config.checkpoint_dir is not None and rank == 0:
-                save_checkpoint(
-                    state.to_checkpoint(
-                        module, optimizer, scheduler, fingerprint, time.perf_counter() - started
-                    ),
-                    config.checkpoint_dir,
-                )
-            if ddp:
-                dist.barrier()
-            if is_tracker:
-                assert tracker is not None
-                tracker.log_epoch(metrics)
-            if on_epoch is not None:
-                on_epoch(metrics)
-    except BaseException:
-        if is_tracker:
-            assert tracker is not None
-            try:
-                tracker.fail()
-            except Exception:  # the training error matters more than the tracker's
-                logger.exception("the tracker could not record the failed run")
-        raise
+        tracker.fail()
+    except Exception:  # the training error matters more than the tracker's
+        logger.exception("the tracker could not record the failed run")
 
+
+def _result(
+    model: ModelSpec,
+    data: TensorData,
+    config: TrainConfig,
+    run: _Run,
+    state: _State,
+    resumed_from: int,
+    output_path: str | Path | None,
+) -> TrainResult:
+    """The best epoch's weights on the CPU, evaluated on every split and saved (rank 0)."""
+    module = run.module
     if state.best_model is not None:
         module.load_state_dict(state.best_model)
     module = module.cpu().eval()
@@ -413,15 +556,14 @@ def train(
     metadata = {
         **data.metadata(),
         "best_epoch": state.best_epoch,
-        "run_fingerprint": fingerprint,
+        "run_fingerprint": run.fingerprint,
         "val_accuracy": val_metrics["accuracy"],
     }
     model_path, digest = None, None
     target = _output_path(output_path, config, config_of_model)
-    if target is not None and rank == 0:
+    if target is not None and run.rank == 0:
         model_path, digest = _save_model(module, config_of_model, target, metadata)
-    wall = state.wall_seconds_before + time.perf_counter() - started
-    result = TrainResult(
+    return TrainResult(
         module=module,
         best_epoch=state.best_epoch,
         epochs_run=state.epoch,
@@ -431,20 +573,16 @@ def train(
         test_metrics=test_metrics,
         model_path=model_path,
         model_sha256=digest,
-        wall_seconds=wall,
+        wall_seconds=state.wall_seconds_before + time.perf_counter() - run.started,
         samples_per_second=state.samples / state.train_seconds if state.train_seconds > 0 else math.nan,
-        device=str(device),
-        world_size=world_size,
+        device=str(run.device),
+        world_size=run.world_size,
         resumed_from_epoch=resumed_from,
-        run_fingerprint=fingerprint,
+        run_fingerprint=run.fingerprint,
         tracking_run_id=state.run_id,
         model_config=config_of_model,
         metadata=metadata,
     )
-    if is_tracker:
-        assert tracker is not None
-        tracker.finish(result, data.x_train[:2].clone())
-    return result
 
 
 @dataclass

@@ -23,7 +23,7 @@ import click
 import pandas as pd
 
 from governance.errors import GovernError, InvalidInput
-from monitors.modelio import CNNConfig, MLPConfig, ModelConfig
+from trainer.architectures import CNNConfig, MLPConfig, ModelConfig
 from trainer.config import AdversarialConfig, TrainConfig
 from trainer.data import TensorData, breast_cancer_data, digits_data, split_training_set, to_tensors
 from trainer.distributed import distributed, gather_strings, weights_digest

@@ -46,11 +46,12 @@ from governance.monitoring.lease import Heartbeat
 from governance.policy import service as policy_service
 from governance.promotion import promote, verdict
 from governance.storage import LocalStorage
-from monitors.modelio import CNNConfig, MLPConfig, load_model
 from trainer import gates, training_data
+from trainer.architectures import CNNConfig, MLPConfig
 from trainer.config import AdversarialConfig, TrainConfig
 from trainer.data import row_fingerprints, split_training_set, to_tensors
 from trainer.loop import train
+from trainer.modelio import load_model
 from trainer.training_data import TrainingData, next_version, read_frame
 
 logger = logging.getLogger(__name__)

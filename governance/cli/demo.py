@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The compliance act's two models: a small MLP trained by the platform's loop.
+HIDDEN = (32,)
+TRAIN_EPOCHS = 60
+TRAIN_LR = 1e-2
+
 
 def _write_datasets(folder: Path) -> tuple[Path, Path]:
     import numpy as np
@@ -42,35 +47,22 @@ def _write_datasets(folder: Path) -> tuple[Path, Path]:
 
 
 def _train(csv_files: list[Path], out: Path, seed: int) -> dict[str, Any]:
-    """A small MLP on the CSV files, saved as TorchScript; returns its held-out metrics."""
-    import numpy as np
+    """A small MLP on the CSV files, trained by the platform's loop (:func:`trainer.loop.train`) and
+    saved as a platform archive that takes raw features; returns its held-out metrics."""
     import pandas as pd
-    import torch
-    from sklearn.model_selection import train_test_split
+
+    from trainer.architectures import MLPConfig
+    from trainer.config import TrainConfig
+    from trainer.data import split_training_set, to_tensors
+    from trainer.loop import train
 
     frame = pd.concat([pd.read_csv(p) for p in csv_files], ignore_index=True)
-    x = frame.drop(columns="target").to_numpy(np.float32)
-    y = frame["target"].to_numpy(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
-    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
-    torch.manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    xt, yt = torch.from_numpy((x_train - mean) / std), torch.from_numpy(y_train)
-    for _ in range(200):
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(model(xt), yt).backward()
-        optimizer.step()
-    with torch.no_grad():  # fold the standardisation into the first layer: the artifact takes raw features
-        first = model[0]
-        assert isinstance(first, torch.nn.Linear)
-        scale = torch.from_numpy(1.0 / std)
-        first.bias.sub_(first.weight @ torch.from_numpy(mean * (1.0 / std)))
-        first.weight.mul_(scale)
-        model.eval()
-        accuracy = float((model(torch.from_numpy(x_test)).argmax(1).numpy() == y_test).mean())
-    torch.jit.save(torch.jit.script(model), str(out))
-    return {"accuracy": round(accuracy, 4), "test_rows": len(y_test)}
+    features = [c for c in frame.columns if c != "target"]
+    splits = split_training_set(frame, None, label="target", features=features, seed=seed)
+    architecture = MLPConfig(n_features=len(features), n_outputs=2, hidden=HIDDEN, standardize=True)
+    config = TrainConfig(epochs=TRAIN_EPOCHS, lr=TRAIN_LR, seed=seed)
+    result = train(architecture, to_tensors(splits), config, output_path=out)
+    return {"accuracy": round(result.test_metrics["accuracy"], 4), "test_rows": len(splits.test)}
 
 
 def _compliance_phase(cli: CliContext, workdir: Path, owner: Principal, say: Any) -> list[dict[str, Any]]:
@@ -121,7 +113,7 @@ def _compliance_phase(cli: CliContext, workdir: Path, owner: Principal, say: Any
         ("cancer-screen-plus", [public_csv, partner_csv], ["breast-cancer@1", "partner-augmentation@1"]),
     ]
     for name, files, refs in plans:
-        artifact_path = workdir / f"{name}.pt"
+        artifact_path = workdir / f"{name}.zip"
         metrics = _train(files, artifact_path, seed=0)
         with db.transaction() as session:
             mv = model_service.register(
@@ -133,12 +125,13 @@ def _compliance_phase(cli: CliContext, workdir: Path, owner: Principal, say: Any
                 intended_use="commercial",
                 risk_tier="low",
                 actor=actor,
+                framework="pytorch",
                 task="classification",
                 datasets=[(r, "train") for r in refs],
                 dependencies=deps,
                 metrics=metrics,
                 seed=0,
-                hyperparameters={"hidden": 32, "epochs": 200, "lr": 0.01},
+                hyperparameters={"hidden": list(HIDDEN), "epochs": TRAIN_EPOCHS, "lr": TRAIN_LR},
             ).version
             report = compliance_service.check(session, mv=mv, actor=actor)
         outcome: dict[str, Any] = {"model": f"{name}@1", "metrics": metrics, "compliance": report.to_dict()}

@@ -18,7 +18,7 @@ from governance.cli.progress import follow
 from governance.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from monitors.modelio import LoadedModel
+    from monitors.loaded_model import LoadedModel
 
 DEFAULT_EPSILONS = "0,0.01,0.02,0.05,0.1,0.2,0.3"
 DEFAULT_ATTACKS = "fgsm,pgd,l2pgd,deepfool,noise"
@@ -133,7 +133,7 @@ def check_device(device: str | None) -> str | None:
 
 def _model_inputs(loaded: LoadedModel) -> int | None:
     """How many input features the model takes, when its architecture says so."""
-    from monitors.modelio import CNNConfig, MLPConfig
+    from trainer.architectures import CNNConfig, MLPConfig
 
     if isinstance(loaded.config, MLPConfig):
         return loaded.config.n_features
@@ -158,7 +158,7 @@ def check_fits(
 
     import torch
 
-    from monitors.modelio import select_device
+    from monitors.loaded_model import select_device
 
     expected = _model_inputs(loaded)
     if expected is not None and int(np.prod(x.shape[1:])) != expected:
@@ -232,8 +232,8 @@ def robustness_command(
     as_json: bool,
 ) -> None:
     """Attack MODEL_FILE on DATA_FILE and report robust accuracy over an ε grid."""
-    from monitors.modelio import load_model
     from monitors.robustness import ATTACK_NAMES, AttackSettings, assess_robustness, plot_robustness
+    from trainer.modelio import load_model
 
     grid = parse_numbers(epsilons, "--epsilons")
     names = [a.strip().lower() for a in attacks.split(",") if a.strip()]
@@ -362,7 +362,7 @@ def explain_command(
 ) -> None:
     """Explain the decisions of MODEL_FILE on chosen rows of DATA_FILE: the top features and their attributions."""
     from monitors.insight import explain_rows, randomisation_check
-    from monitors.modelio import load_model
+    from trainer.modelio import load_model
 
     chosen = parse_rows(rows)
     if top_k < 1:

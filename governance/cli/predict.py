@@ -1,6 +1,6 @@
 """``govern predict``: batch scoring with a registered model version, the platform's batch deployment.
 
-The version is loaded only through :func:`monitors.modelio.load_model`, which checks the content
+The version is loaded only through :func:`trainer.modelio.load_model`, which checks the content
 against the sha256 the registry recorded. The input's feature columns are the model's own (its
 archive's feature names, else its registered reference or training data's columns); everything
 else in the file passes through. With ``--log`` the scored rows become that version's production
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from governance.mlmodel.models import ModelVersion
-    from monitors.modelio import LoadedModel
+    from monitors.loaded_model import LoadedModel
     from monitors.scoring import Scores
 
 OUTPUT_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
@@ -100,7 +100,7 @@ def feature_matrix(frame: pd.DataFrame, features: list[str], path: Path, ref: st
 
 
 def check_inputs(loaded: LoadedModel, features: list[str], ref: str) -> None:
-    from monitors.modelio import MLPConfig
+    from trainer.architectures import MLPConfig
 
     if isinstance(loaded.config, MLPConfig) and loaded.config.n_features != len(features):
         raise InvalidInput(
@@ -194,8 +194,8 @@ def predict_command(
 
     from governance.production import service as production
     from governance.storage import LocalStorage, sha256_file
-    from monitors.modelio import load_model
     from monitors.scoring import DEFAULT_BATCH_SIZE
+    from trainer.modelio import load_model
 
     storage = LocalStorage(cli.settings.storage_root)
     target = output_path(path, output)

@@ -64,7 +64,7 @@ def drifted(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def train_initial(reference: Path, out: Path, *, epochs: int, seed: int, storage_root: Path) -> Any:
-    from monitors.modelio import MLPConfig
+    from trainer.architectures import MLPConfig
     from trainer.config import TrainConfig
     from trainer.data import split_training_set, to_tensors
     from trainer.loop import train
@@ -81,7 +81,7 @@ def train_initial(reference: Path, out: Path, *, epochs: int, seed: int, storage
 def _predict(model_path: Path, sha256: str, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
-    from monitors.modelio import load_model
+    from trainer.modelio import load_model
 
     model = load_model(model_path, expected_sha256=sha256, device="cpu")
     with torch.no_grad():

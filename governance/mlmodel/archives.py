@@ -18,7 +18,7 @@ sentence (:class:`UnsafeArchive`):
   and names that are not identifiers (they become Python source when the graph is recompiled).
 
 The registry calls :func:`inspect_archive` before it stores a PyTorch artifact, and
-``monitors.modelio.load_model`` calls it again on the very bytes it then loads.
+``trainer.modelio.load_model`` calls it again on the very bytes it then loads.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -157,12 +158,28 @@ def _fmt(value: Any) -> str:
 
 
 def to_pdf(report: dict[str, Any]) -> bytes:
-    figs = charts.figures(report)
-    d = report["description"]
+    """The report as PDF: a title page with the contents, then each section in the report's order."""
     titles = section_titles(report)
-    pdf = _Pdf(d["model"], titles, report["report"]["evidence"])
+    figs = charts.figures(report)
+    pdf = _Pdf(report["description"]["model"], titles, report["report"]["evidence"])
+    links = _front_matter(pdf, report)
+    for s in report["report"]["sections"]:
+        key = s["key"]
+        if key in _NEW_PAGE:
+            pdf.add_page()
+        pdf.section(key, links)
+        for fig in figs.get(key, []):
+            pdf.image(io.BytesIO(charts.png(fig)), w=150)
+        body = _BODIES.get(key)
+        if body is not None:  # a section without a body of its own here is its heading alone
+            body(pdf, report)
+    return bytes(pdf.output())
+
+
+def _front_matter(pdf: _Pdf, report: dict[str, Any]) -> dict[str, int]:
+    """The title, the note on missing evidence and the contents; returns each section's link."""
     pdf.add_page()
-    pdf.heading(f"Audit report: {d['model']}", 16)
+    pdf.heading(f"Audit report: {report['description']['model']}", 16)
     pdf.para(f"Generated {ts(report['report']['generated_at'])}. All times are UTC.")
     pdf.para(
         f'Sections marked "{NOT_RECORDED}" hold no evidence in the registry; the mapping tables cite only '
@@ -176,13 +193,16 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         pdf.cell(
             0,
             4.8,
-            titles[s["key"]] + (f" ({NOT_RECORDED})" if absent else ""),
+            pdf.titles[s["key"]] + (f" ({NOT_RECORDED})" if absent else ""),
             link=links[s["key"]],
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,
         )
+    return links
 
-    pdf.section("description", links)
+
+def _description(pdf: _Pdf, report: dict[str, Any]) -> None:
+    d = report["description"]
     purpose = (
         f"{d['intended_purpose']} ({d['intended_purpose_source']})" if d["intended_purpose"] else NOT_RECORDED
     )
@@ -214,8 +234,9 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         nowrap=(0,),
     )
 
+
+def _limitations(pdf: _Pdf, report: dict[str, Any]) -> None:
     lim = report["limitations"]
-    pdf.section("limitations", links)
     pdf.para("Limitations:")
     pdf.rows(
         ["limitation", "source"],
@@ -231,7 +252,8 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         empty=NOT_RECORDED,
     )
 
-    pdf.section("oversight", links)
+
+def _oversight(pdf: _Pdf, report: dict[str, Any]) -> None:
     if report["oversight"]["measures"]:
         pdf.rows(
             ["measure", "source"],
@@ -239,8 +261,9 @@ def to_pdf(report: dict[str, Any]) -> bytes:
             (4, 2),
         )
 
+
+def _lineage(pdf: _Pdf, report: dict[str, Any]) -> None:
     lin = report["lineage"]
-    pdf.section("lineage", links)
     pdf.para(
         f"Compliance: {'compliant' if lin['compliant'] else str(len(lin['violations'])) + ' violation(s)'}"
     )
@@ -261,8 +284,9 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         empty="none required",
     )
 
+
+def _data_governance(pdf: _Pdf, report: dict[str, Any]) -> None:
     dg = report["data_governance"]
-    pdf.section("data_governance", links)
     pdf.rows(
         ["dataset", "role", "rows", "license", "personal data", "legal basis", "jurisdictions", "source"],
         [
@@ -285,7 +309,8 @@ def to_pdf(report: dict[str, Any]) -> bytes:
     )
     pdf.para(f"Inputs: {', '.join(dg['features']) or NOT_RECORDED}")
 
-    pdf.section("data_quality", links)
+
+def _data_quality(pdf: _Pdf, report: dict[str, Any]) -> None:
     pdf.rows(
         ["source", "kind", "status", "finding"],
         [
@@ -296,29 +321,31 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         empty=NOT_RECORDED,
     )
 
-    ev = report["evaluation"]
-    pdf.section("evaluation", links)
+
+def _assessment_rows(report: dict[str, Any]) -> list[list[Any]]:
+    """The declared robustness assessments, shown under evaluation and again under robustness."""
+    return [
+        [m["epsilon"], number(m["worst_case"]), number(m["clean"]), m["how"], ts(m["at"])]
+        for m in report["evaluation"]["robustness"]
+    ]
+
+
+_ASSESSMENT_HEADER = ["ε", "worst case", "clean", "how measured", "when"]
+
+
+def _evaluation(pdf: _Pdf, report: dict[str, Any]) -> None:
     pdf.para("Accuracy:")
     pdf.rows(
         ["metric", "value", "how measured"],
-        [[m["metric"], number(m["value"]), m["how"]] for m in ev["accuracy"]],
+        [[m["metric"], number(m["value"]), m["how"]] for m in report["evaluation"]["accuracy"]],
         (2, 1, 6),
         empty=NOT_RECORDED,
     )
     pdf.para("Robustness:")
-    robust_rows = [
-        [m["epsilon"], number(m["worst_case"]), number(m["clean"]), m["how"], ts(m["at"])]
-        for m in ev["robustness"]
-    ]
-    pdf.rows(
-        ["ε", "worst case", "clean", "how measured", "when"],
-        robust_rows,
-        (1, 2, 2, 8, 1),
-        nowrap=(4,),
-        empty=NOT_RECORDED,
-    )
+    pdf.rows(_ASSESSMENT_HEADER, _assessment_rows(report), (1, 2, 2, 8, 1), nowrap=(4,), empty=NOT_RECORDED)
 
-    pdf.section("fairness", links)
+
+def _fairness(pdf: _Pdf, report: dict[str, Any]) -> None:
     if report["fairness"]["results"]:
         pdf.rows(
             ["source", "metric", "value", "when"],
@@ -330,10 +357,9 @@ def to_pdf(report: dict[str, Any]) -> bytes:
             nowrap=(3,),
         )
 
+
+def _robustness(pdf: _Pdf, report: dict[str, Any]) -> None:
     rob = report["robustness"]
-    pdf.section("robustness", links)
-    for fig in figs["robustness"]:
-        pdf.image(io.BytesIO(charts.png(fig)), w=150)
     for curve in rob["curves"]:
         pdf.para(f"Monitor run, window ending {ts(curve['window_end'])} ({curve['status']}):")
         pdf.rows(
@@ -343,9 +369,7 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         )
     if rob["assessments"]:
         pdf.para("Assessments:")
-        pdf.rows(
-            ["ε", "worst case", "clean", "how measured", "when"], robust_rows, (1, 2, 2, 8, 1), nowrap=(4,)
-        )
+        pdf.rows(_ASSESSMENT_HEADER, _assessment_rows(report), (1, 2, 2, 8, 1), nowrap=(4,))
     if rob["gates"]:
         pdf.para("Retrain gate evidence:")
         pdf.rows(
@@ -364,10 +388,9 @@ def to_pdf(report: dict[str, Any]) -> bytes:
             (1, 1, 2, 2, 2, 10),
         )
 
+
+def _monitoring(pdf: _Pdf, report: dict[str, Any]) -> None:
     mon = report["monitoring"]
-    pdf.section("monitoring", links)
-    for fig in figs["monitoring"]:
-        pdf.image(io.BytesIO(charts.png(fig)), w=150)
     for series in mon["drift"]:
         pdf.para(f"{series['monitor']} ({series['kind']}):")
         pdf.rows(
@@ -399,7 +422,8 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         empty="no alerts",
     )
 
-    pdf.section("monitoring_plan", links)
+
+def _monitoring_plan(pdf: _Pdf, report: dict[str, Any]) -> None:
     if report["monitoring_plan"]["monitors"]:
         pdf.rows(
             ["monitor", "kind", "schedule", "thresholds", "channels", "retrain policy", "since (UTC)"],
@@ -419,12 +443,14 @@ def to_pdf(report: dict[str, Any]) -> bytes:
             nowrap=(6,),
         )
 
-    pdf.section("change_plan", links)
+
+def _change_plan(pdf: _Pdf, report: dict[str, Any]) -> None:
     for item in report["change_plan"].get("items", []):
         pdf.para(_fmt(item))
 
+
+def _incidents(pdf: _Pdf, report: dict[str, Any]) -> None:
     inc = report["incidents"]
-    pdf.section("incidents", links)
     if inc["kept"]:
         pdf.rows(
             ["#", "monitor", "severity", "status", "opened", "message", "notified", "handling"],
@@ -446,7 +472,8 @@ def to_pdf(report: dict[str, Any]) -> bytes:
             empty="No high-severity alerts while monitored.",
         )
 
-    pdf.section("retraining", links)
+
+def _retraining(pdf: _Pdf, report: dict[str, Any]) -> None:
     for j in report["retraining"]["jobs"]:
         outcome = f" → {j['candidate']} ({j['stage']})" if j["candidate"] else ""
         pdf.para(
@@ -464,7 +491,8 @@ def to_pdf(report: dict[str, Any]) -> bytes:
                 nowrap=(0, 1),
             )
 
-    pdf.section("lifecycle", links)
+
+def _lifecycle(pdf: _Pdf, report: dict[str, Any]) -> None:
     pdf.rows(
         ["at", "from", "to", "actor", "reason"],
         [
@@ -475,19 +503,18 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         nowrap=(0,),
     )
 
+
+def _responsibilities(pdf: _Pdf, report: dict[str, Any]) -> None:
     p = report["responsibilities"]
-    pdf.section("responsibilities", links)
+    validator = (
+        [p["validator"]["name"], p["validator"]["role"], ts(p["validator"]["at"])]
+        if p["validator"]
+        else [NOT_RECORDED, NOT_RECORDED, "-"]
+    )
     people = [
         ["owner", p["owner"]["name"], p["owner"]["role"], ts(p["owner"]["at"])],
         ["developer", p["developer"]["name"], p["developer"]["role"], ts(p["developer"]["at"])],
-        [
-            "validator",
-            *(
-                [p["validator"]["name"], p["validator"]["role"], ts(p["validator"]["at"])]
-                if p["validator"]
-                else [NOT_RECORDED, NOT_RECORDED, "-"]
-            ),
-        ],
+        ["validator", *validator],
         *[
             [
                 f"approver ({a['decision']}, request {a['request']})",
@@ -500,8 +527,9 @@ def to_pdf(report: dict[str, Any]) -> bytes:
     ]
     pdf.rows(["responsibility", "who", "role", "date"], people, (3, 2, 5, 1), nowrap=(3,))
 
+
+def _approvals(pdf: _Pdf, report: dict[str, Any]) -> None:
     ap = report["approvals"]
-    pdf.section("approvals", links)
     pdf.para(f"Validation status: {ap['status']} (required: {ap['required']})")
     pdf.para("Approvers: " + ("; ".join(a["label"] for a in ap["approvers"]) or "none"))
     pol = ap.get("policy") or {}
@@ -528,8 +556,9 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         nowrap=(4,),
     )
 
+
+def _audit(pdf: _Pdf, report: dict[str, Any]) -> None:
     au = report["audit"]
-    pdf.section("audit", links)
     verdict = "verifies" if au["verified"] else f"BROKEN: {au['reason']}"
     pdf.para(f"Audit chain {verdict} over {au['events']} events.")
     pdf.rows(["head hash"], [[au["head_hash"] or "-"]], (1,), nowrap=(0,))
@@ -540,8 +569,8 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         nowrap=(0, 1, 4),
     )
 
-    pdf.add_page()
-    pdf.section("mapping", links)
+
+def _mapping(pdf: _Pdf, report: dict[str, Any]) -> None:
     for label, key in (
         ("EU AI Act, Annex IV (technical documentation):", "eu_ai_act_annex_iv"),
         ("SR 26-2 (model risk management; replaced SR 11-7 in April 2026):", "sr_26_2"),
@@ -550,12 +579,7 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         pdf.rows(
             ["point", "requirement", "answered in", "evidence"],
             [
-                [
-                    m["point"],
-                    m["requirement"],
-                    _answered(m, titles),
-                    m["evidence"],
-                ]
+                [m["point"], m["requirement"], _answered(m, pdf.titles), m["evidence"]]
                 for m in report["mapping"][key]
             ],
             (2, 8, 8, 1),
@@ -564,12 +588,16 @@ def to_pdf(report: dict[str, Any]) -> bytes:
     pdf.para("SR 11-7 model inventory (superseded; for older audits):")
     pdf.rows(
         ["field", "value", "section", "evidence"],
-        [[m["field"], m["value"], titles[m["section"]], m["evidence"]] for m in report["mapping"]["sr_11_7"]],
+        [
+            [m["field"], m["value"], pdf.titles[m["section"]], m["evidence"]]
+            for m in report["mapping"]["sr_11_7"]
+        ],
         (2, 6, 3, 1),
         nowrap=(0, 3),
     )
 
-    pdf.section("signoff", links)
+
+def _signoff(pdf: _Pdf, report: dict[str, Any]) -> None:
     pdf.rows(
         ["role", "name", "recorded decision", "signature", "date"],
         [
@@ -584,4 +612,29 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         ],
         (3, 3, 3, 4, 2),
     )
-    return bytes(pdf.output())
+
+
+# Each section's body, drawn under its heading (and its charts, from charts.figures).
+_BODIES: dict[str, Callable[[_Pdf, dict[str, Any]], None]] = {
+    "description": _description,
+    "limitations": _limitations,
+    "oversight": _oversight,
+    "lineage": _lineage,
+    "data_governance": _data_governance,
+    "data_quality": _data_quality,
+    "evaluation": _evaluation,
+    "fairness": _fairness,
+    "robustness": _robustness,
+    "monitoring": _monitoring,
+    "monitoring_plan": _monitoring_plan,
+    "change_plan": _change_plan,
+    "incidents": _incidents,
+    "retraining": _retraining,
+    "lifecycle": _lifecycle,
+    "responsibilities": _responsibilities,
+    "approvals": _approvals,
+    "audit": _audit,
+    "mapping": _mapping,
+    "signoff": _signoff,
+}
+_NEW_PAGE = frozenset({"mapping"})  # the mapping tables start on a page of their own

@@ -613,7 +613,8 @@ def test_registration_stores_the_quality_report(govern: Any, tmp_path: Path) -> 
 
 def test_a_pytorch_archive_is_known_by_its_content(govern: Any, tmp_path: Path) -> None:
     """The platform's own archives (and TorchScript, torch.export) need no --framework, whatever the suffix."""
-    from monitors.modelio import MLPConfig, build_module, save_platform_model
+    from trainer.architectures import MLPConfig, build_module
+    from trainer.modelio import save_platform_model
 
     config = MLPConfig(n_features=3, n_outputs=2, hidden=(4,))
     archive = tmp_path / "model.zip"

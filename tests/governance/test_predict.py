@@ -26,8 +26,9 @@ from fastapi.testclient import TestClient
 from governance.db import Database
 from governance.mlmodel import service as model_service
 from governance.production import service as production
-from monitors.modelio import MLPConfig, build_module, load_model, save_platform_model
 from tests.trainer.factories import blobs_frame
+from trainer.architectures import MLPConfig, build_module
+from trainer.modelio import load_model, save_platform_model
 
 FEATURES = ["a", "b", "c", "d"]
 Govern = Callable[..., Result]

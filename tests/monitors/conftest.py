@@ -10,7 +10,7 @@ import torch
 from sklearn.datasets import load_breast_cancer, load_digits
 from torch import nn
 
-from monitors.modelio import CNNConfig, MLPConfig, build_module
+from trainer.architectures import CNNConfig, MLPConfig, build_module
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import torch
 from click.testing import CliRunner
 
 from governance.cli import main
-from monitors.modelio import save_platform_model
 from monitors.robustness import AttackSettings, assess_robustness
 from tests.monitors.conftest import Trained
+from trainer.modelio import save_platform_model
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

@@ -37,8 +37,9 @@ from governance.monitoring.models import MonitorRun, RetrainJob
 from governance.production import service as production
 from governance.settings import Settings
 from governance.storage import LocalStorage
-from monitors.modelio import MLPConfig, build_module, load_model, save_platform_model
 from tests import hostile_models as hostile
+from trainer.architectures import MLPConfig, build_module
+from trainer.modelio import load_model, save_platform_model
 
 FEATURES = ["a", "b", "c", "d"]
 REFUSED = "so it is refused"

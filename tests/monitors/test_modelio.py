@@ -12,17 +12,9 @@ import pytest
 import torch
 
 from governance.errors import InvalidInput
-from monitors.modelio import (
-    CNNConfig,
-    MLPConfig,
-    ModelIntegrityError,
-    build_module,
-    config_from_dict,
-    config_to_dict,
-    load_model,
-    save_platform_model,
-)
 from tests.monitors.conftest import Trained
+from trainer.architectures import CNNConfig, MLPConfig, build_module, config_from_dict, config_to_dict
+from trainer.modelio import ModelIntegrityError, load_model, save_platform_model
 
 
 def test_platform_archive_round_trips_and_is_reproducible(digits_cnn: Trained, tmp_path: Path) -> None:

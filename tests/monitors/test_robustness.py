@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from governance.errors import InvalidInput
-from monitors.modelio import MLPConfig, build_module
 from monitors.robustness import (
     AttackSettings,
     GradientCheck,
@@ -21,6 +20,7 @@ from monitors.robustness import (
     plot_robustness,
 )
 from tests.monitors.conftest import Trained
+from trainer.architectures import MLPConfig, build_module
 
 FAST = AttackSettings(pgd_steps=10, pgd_restarts=1, noise_repeats=5, deepfool_steps=20)
 EPS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from governance.errors import InvalidInput
-from monitors.modelio import MLPConfig
 from trainer.adversarial import pgd_examples
+from trainer.architectures import MLPConfig
 from trainer.config import AdversarialConfig, TrainConfig
 from trainer.data import breast_cancer_data
 from trainer.loop import train
@@ -70,7 +70,7 @@ def test_adversarial_training_improves_pgd_robustness() -> None:
 
 
 def test_adversarial_training_of_an_image_model_keeps_pixels_in_bounds() -> None:
-    from monitors.modelio import CNNConfig
+    from trainer.architectures import CNNConfig
     from trainer.data import digits_data
 
     data = digits_data()

@@ -6,8 +6,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from mlflow import MlflowClient
 
-from monitors.modelio import load_model
 from tests.trainer.factories import blobs_frame
+from trainer.modelio import load_model
 from trainer.tracking import local_tracking_uri
 from trainer.train import main
 

@@ -12,13 +12,15 @@ import torch
 from statsmodels.stats.proportion import confint_proportions_2indep
 from torch import nn
 
-from monitors.modelio import LoadedModel, MLPConfig, load_model
+from monitors.loaded_model import LoadedModel
 from tests.trainer.factories import blobs_frame
 from trainer import gates
+from trainer.architectures import MLPConfig
 from trainer.comparison import independent_difference, paired_difference
 from trainer.config import TrainConfig
 from trainer.data import split_training_set, to_tensors
 from trainer.loop import train
+from trainer.modelio import load_model
 
 FEATURES = ["a", "b", "c", "d"]
 SEEDS = 2000

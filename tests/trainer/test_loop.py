@@ -7,10 +7,11 @@ import torch
 from torch import nn
 
 from governance.errors import Conflict, InvalidInput
-from monitors.modelio import MLPConfig, load_model
+from trainer.architectures import MLPConfig
 from trainer.config import TrainConfig
 from trainer.data import TensorData
 from trainer.loop import EpochMetrics, train
+from trainer.modelio import load_model
 
 
 def mlp(data: TensorData, dropout: float = 0.0) -> MLPConfig:

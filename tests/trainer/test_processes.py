@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from monitors.modelio import load_model
 from trainer.checkpoint import load_checkpoint
 from trainer.distributed import weights_digest
+from trainer.modelio import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 # Enough epochs after the first checkpoint that the kill lands mid-training even on a fast machine.

@@ -9,10 +9,11 @@ import torch
 from mlflow import MlflowClient
 
 from governance.errors import NotFound
-from monitors.modelio import MLPConfig, load_model
+from trainer.architectures import MLPConfig
 from trainer.config import TrainConfig
 from trainer.data import TensorData
 from trainer.loop import EpochMetrics, train
+from trainer.modelio import load_model
 from trainer.tracking import CHALLENGER, CHAMPION, MlflowTracker, local_tracking_uri
 
 

@@ -1,4 +1,5 @@
-"""Monitoring commands: monitor add|list|show|run, alert list|ack|resolve, scheduler."""
+"""The closed loop's commands: registered monitors (monitor add|list|show|run), the scheduler, alerts
+(alert list|ack|resolve), the retrain worker and its jobs (worker, retrain list|request|plan)."""
 
 from __future__ import annotations
 
