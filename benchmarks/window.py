@@ -48,7 +48,6 @@ def main() -> None:
     from governance.monitoring.schedule import Window
     from governance.production import service as production
     from governance.settings import Settings
-    from monitors import checks  # noqa: F401  (installs the checks)
     from monitors.reports import RunReports
     from monitors.runner import run_window
 

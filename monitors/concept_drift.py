@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -239,12 +240,89 @@ def diagnose_drift(
     """
     if task not in ("classification", "regression"):
         raise InvalidInput(f"task {task!r} is not one of classification, regression.")
+    limits = _diagnosis_limits(thresholds)
+    samples = _paired_samples(
+        reference_X, reference_y, current_X, current_y, max_rows=max_rows, folds=folds, seed=seed
+    )
+    shift = _domain_shift(samples, seed=seed, folds=folds)
+    data_drift = shift.auc >= limits["domain_auc"] and shift.p_value < limits["alpha"]
+    ref_err = _errors(samples.reference_y, np.asarray(model_predict(samples.reference_X)), task)
+    cur_err = _errors(samples.current_y, np.asarray(model_predict(samples.current_X)), task)
+    weights = _importance_weights(shift.reference_scores, shifted=data_drift)
+    errors = _compare_errors(ref_err, cur_err, weights, task)
+    concept = (
+        errors.p_value < limits["alpha"] and errors.current - errors.expected >= limits["min_error_increase"]
+    )
+    kind = _drift_kind(data_drift=data_drift, concept=concept)
+    status = Status.BREACH if concept else Status.WARNING if data_drift else Status.OK
+    logger.debug(
+        "drift diagnosis %s: auc %.3f p %.2g, error %.3f vs %.3f p %.2g",
+        kind,
+        shift.auc,
+        shift.p_value,
+        errors.current,
+        errors.expected,
+        errors.p_value,
+    )
+    return MonitorResult(
+        monitor="drift_diagnosis",
+        status=status,
+        metrics={
+            "domain_auc": shift.auc,
+            "domain_p_value": shift.p_value,
+            "reference_error": float(ref_err.mean()),
+            "expected_error": errors.expected,
+            "current_error": errors.current,
+            "error_p_value": errors.p_value,
+            "effective_reference_size": errors.n_eff,
+            "n_reference": float(samples.n_reference),
+            "n_current": float(samples.n_current),
+        },
+        thresholds=dict(limits),
+        summary=_diagnosis_summary(kind, task, shift.auc, errors),
+        details={"kind": kind, "task": task},
+    )
+
+
+def _diagnosis_limits(thresholds: Mapping[str, float] | None) -> dict[str, float]:
+    """The defaults overridden by ``thresholds``; InvalidInput on a name that is not a threshold."""
     limits = {**DEFAULT_DIAGNOSIS_THRESHOLDS, **(thresholds or {})}
     unknown = set(limits) - set(DEFAULT_DIAGNOSIS_THRESHOLDS)
     if unknown:
         raise InvalidInput(
             f"threshold {sorted(unknown)[0]!r} is not one of {', '.join(DEFAULT_DIAGNOSIS_THRESHOLDS)}."
         )
+    return limits
+
+
+@dataclass(frozen=True)
+class _Samples:
+    """The (cut) labelled samples and the domain classifier's feature matrix, reference rows first."""
+
+    reference_X: Any
+    reference_y: np.ndarray
+    current_X: Any
+    current_y: np.ndarray
+    x: np.ndarray
+    n_reference: int
+
+    @property
+    def n_current(self) -> int:
+        return len(self.x) - self.n_reference
+
+
+def _paired_samples(
+    reference_X: Any,
+    reference_y: Sequence[Any] | np.ndarray,
+    current_X: Any,
+    current_y: Sequence[Any] | np.ndarray,
+    *,
+    max_rows: int,
+    folds: int,
+    seed: int,
+) -> _Samples:
+    """Both samples cut to ``max_rows`` (seeded) and encoded together; InvalidInput when the labels
+    do not match the rows or a side has too few rows for ``folds``."""
     ref_y, cur_y = np.asarray(reference_y), np.asarray(current_y)
     if len(ref_y) != _rows(reference_X) or len(cur_y) != _rows(current_X):
         raise InvalidInput("the labels do not have one value per input row.")
@@ -252,34 +330,66 @@ def diagnose_drift(
     reference_X, ref_y = _sample(reference_X, ref_y, max_rows, rng)
     current_X, cur_y = _sample(current_X, cur_y, max_rows, rng)
     x, n_ref = _features(reference_X, current_X)
-    n_cur = len(x) - n_ref
-    if len(ref_y) != n_ref or len(cur_y) != n_cur:
+    samples = _Samples(reference_X, ref_y, current_X, cur_y, x, n_ref)
+    if len(ref_y) != n_ref or len(cur_y) != samples.n_current:
         raise InvalidInput("the labels do not have one value per input row.")
-    if min(n_ref, n_cur) < 2 * folds:
-        raise InvalidInput(f"each sample needs at least {2 * folds} rows, got {n_ref} and {n_cur}.")
+    if min(n_ref, samples.n_current) < 2 * folds:
+        raise InvalidInput(
+            f"each sample needs at least {2 * folds} rows, got {n_ref} and {samples.n_current}."
+        )
+    return samples
 
+
+@dataclass(frozen=True)
+class _DomainShift:
+    """How well a classifier tells current rows from reference rows (P(x) moved)."""
+
+    auc: float
+    p_value: float  # one-sided Mann-Whitney: the current rows score higher than chance
+    reference_scores: np.ndarray  # out-of-fold P(current | x) of the reference rows
+
+
+def _domain_shift(samples: _Samples, *, seed: int, folds: int) -> _DomainShift:
+    n_ref, n_cur = samples.n_reference, samples.n_current
     origin = np.r_[np.zeros(n_ref, dtype=int), np.ones(n_cur, dtype=int)]
-    scores = _domain_scores(x, origin, seed, folds)
+    scores = _domain_scores(samples.x, origin, seed, folds)
     ref_scores, cur_scores = scores[:n_ref], scores[n_ref:]
-    domain_auc = float(stats.mannwhitneyu(cur_scores, ref_scores).statistic / (n_ref * n_cur))
-    domain_p = float(stats.mannwhitneyu(cur_scores, ref_scores, alternative="greater").pvalue)
+    auc = float(stats.mannwhitneyu(cur_scores, ref_scores).statistic / (n_ref * n_cur))
+    p_value = float(stats.mannwhitneyu(cur_scores, ref_scores, alternative="greater").pvalue)
+    return _DomainShift(auc, p_value, ref_scores)
 
-    ref_err = _errors(ref_y, np.asarray(model_predict(reference_X)), task)
-    cur_err = _errors(cur_y, np.asarray(model_predict(current_X)), task)
-    data_drift = domain_auc >= limits["domain_auc"] and domain_p < limits["alpha"]
-    if data_drift:
+
+def _importance_weights(reference_scores: np.ndarray, *, shifted: bool) -> np.ndarray:
+    """Normalised weights that re-weight the reference rows to the current inputs."""
+    if shifted:
         # Density ratios from the domain classifier, clipped so that a few confident rows cannot
         # carry the whole expectation.
-        clipped = np.clip(ref_scores, 0.05, 0.95)
+        clipped = np.clip(reference_scores, 0.05, 0.95)
         weights = clipped / (1.0 - clipped)
     else:
         # No detectable shift: the classifier's scores are noise, the plain reference error is the
         # better estimate.
-        weights = np.ones(n_ref)
-    weights = weights / weights.sum()
+        weights = np.ones(len(reference_scores))
+    return np.asarray(weights / weights.sum(), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _ErrorComparison:
+    """The current error against the one the input shift alone predicts."""
+
+    expected: float  # the reference error re-weighted to the current inputs
+    current: float
+    p_value: float  # one-sided z-test: the current error is above the expected one
+    n_eff: float  # the weighted reference's effective sample size
+
+
+def _compare_errors(
+    ref_err: np.ndarray, cur_err: np.ndarray, weights: np.ndarray, task: str
+) -> _ErrorComparison:
     expected = float(np.sum(weights * ref_err))
     n_eff = float(1.0 / np.sum(weights**2))
     current = float(cur_err.mean())
+    n_cur = len(cur_err)
     ref_var = float(np.sum(weights * (ref_err - expected) ** 2)) * n_eff / max(n_eff - 1.0, 1.0)
     cur_var = float(cur_err.var(ddof=1))
     spread = math.sqrt(ref_var / n_eff + cur_var / n_cur)
@@ -287,48 +397,27 @@ def diagnose_drift(
         # Two proportions: the pooled variance keeps the test defined when one side has no errors.
         pooled = (expected * n_eff + current * n_cur) / (n_eff + n_cur)
         spread = math.sqrt(pooled * (1 - pooled) * (1 / n_eff + 1 / n_cur))
-    error_p = float(stats.norm.sf((current - expected) / spread)) if spread > 0 else 1.0
+    p_value = float(stats.norm.sf((current - expected) / spread)) if spread > 0 else 1.0
+    return _ErrorComparison(expected, current, p_value, n_eff)
 
-    concept = error_p < limits["alpha"] and current - expected >= limits["min_error_increase"]
-    kind = {(False, False): "none", (True, False): "data_drift", (False, True): "concept_drift"}.get(
-        (data_drift, concept), "both"
-    )
-    status: Status = "breach" if concept else "warning" if data_drift else "ok"
+
+def _drift_kind(*, data_drift: bool, concept: bool) -> str:
+    """``none``, ``data_drift``, ``concept_drift`` or ``both``."""
+    kinds = {(False, False): "none", (True, False): "data_drift", (False, True): "concept_drift"}
+    return kinds.get((data_drift, concept), "both")
+
+
+_KIND_SENTENCES = {
+    "none": "Neither the inputs nor the input-label relation changed",
+    "data_drift": "The inputs changed but the model's errors are what that shift predicts (data drift only)",
+    "concept_drift": "The input-label relation changed: the model errs more than the input shift explains (concept drift)",
+    "both": "Both the inputs and the input-label relation changed",
+}
+
+
+def _diagnosis_summary(kind: str, task: str, domain_auc: float, errors: _ErrorComparison) -> str:
     unit = "error rate" if task == "classification" else "mean absolute error"
-    parts = {
-        "none": "Neither the inputs nor the input-label relation changed",
-        "data_drift": "The inputs changed but the model's errors are what that shift predicts (data drift only)",
-        "concept_drift": "The input-label relation changed: the model errs more than the input shift explains (concept drift)",
-        "both": "Both the inputs and the input-label relation changed",
-    }
-    summary = (
-        f"{parts[kind]}: domain AUC {domain_auc:.2f}, {unit} {current:.3f} against {expected:.3f} "
-        f"expected from the reference."
-    )
-    logger.debug(
-        "drift diagnosis %s: auc %.3f p %.2g, error %.3f vs %.3f p %.2g",
-        kind,
-        domain_auc,
-        domain_p,
-        current,
-        expected,
-        error_p,
-    )
-    return MonitorResult(
-        monitor="drift_diagnosis",
-        status=status,
-        metrics={
-            "domain_auc": domain_auc,
-            "domain_p_value": domain_p,
-            "reference_error": float(ref_err.mean()),
-            "expected_error": expected,
-            "current_error": current,
-            "error_p_value": error_p,
-            "effective_reference_size": n_eff,
-            "n_reference": float(n_ref),
-            "n_current": float(n_cur),
-        },
-        thresholds=dict(limits),
-        summary=summary,
-        details={"kind": kind, "task": task},
+    return (
+        f"{_KIND_SENTENCES[kind]}: domain AUC {domain_auc:.2f}, {unit} {errors.current:.3f} against "
+        f"{errors.expected:.3f} expected from the reference."
     )

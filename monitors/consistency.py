@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from governance.errors import InvalidInput
+from monitors.result import DerivedResult, Status, Verdict
 
 DEFAULT_BATCH_SIZES: tuple[int | None, ...] = (1, 7, 64, None)  # None: all rows at once
 
@@ -40,9 +41,11 @@ class Offender:
         }
 
 
-@dataclass(frozen=True)
-class ConsistencyResult:
-    status: str
+@dataclass(frozen=True, kw_only=True)
+class ConsistencyResult(DerivedResult):
+    """``breach`` when some row's output moves beyond ``tolerance + rtol·|output|``, else ``ok``."""
+
+    monitor: str = "consistency"
     tolerance: float
     rtol: float
     max_abs_diff: float
@@ -52,31 +55,30 @@ class ConsistencyResult:
     inconsistent_rows: int
     worst: tuple[Offender, ...]
 
-    @property
-    def metrics(self) -> dict[str, float]:
-        return {
+    def verdict(self) -> Verdict:
+        status = Status.BREACH if self.inconsistent_rows else Status.OK
+        metrics = {
             "max_abs_diff": self.max_abs_diff,
             "inconsistent_rows": float(self.inconsistent_rows),
             "rows": float(self.n_rows),
         }
-
-    @property
-    def summary(self) -> str:
-        if self.status == "ok":
-            return (
+        if status is Status.OK:
+            summary = (
                 f"outputs identical within {self.tolerance:g} + {self.rtol:g}·|output| on {self.n_rows} rows over "
                 f"{self.repeats} repeats and batch sizes {_sizes(self.batch_sizes)}"
             )
-        rows = ", ".join(str(o.row) for o in self.worst)
-        return (
-            f"{self.inconsistent_rows} of {self.n_rows} rows change with the batch size or between calls "
-            f"(max difference {self.max_abs_diff:.3g}, allowed {self.tolerance:g} + {self.rtol:g}·|output|; "
-            f"worst rows {rows})"
-        )
+        else:
+            rows = ", ".join(str(o.row) for o in self.worst)
+            summary = (
+                f"{self.inconsistent_rows} of {self.n_rows} rows change with the batch size or between calls "
+                f"(max difference {self.max_abs_diff:.3g}, allowed {self.tolerance:g} + {self.rtol:g}·|output|; "
+                f"worst rows {rows})"
+            )
+        return Verdict(status, metrics, {"tolerance": self.tolerance, "rtol": self.rtol}, summary)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "status": self.status,
+            "status": self.status.value,
             "tolerance": self.tolerance,
             "rtol": self.rtol,
             "max_abs_diff": self.max_abs_diff,
@@ -172,7 +174,6 @@ def check_consistency(
     order = bad[np.argsort(-worst_diff[bad], kind="stable")][:top]
     worst = tuple(Offender(int(i), float(worst_diff[i]), worst_at[i][0], worst_at[i][1]) for i in order)
     return ConsistencyResult(
-        status="breach" if len(bad) else "ok",
         tolerance=tolerance,
         rtol=rtol,
         max_abs_diff=float(worst_diff.max()) if len(worst_diff) else 0.0,

@@ -31,6 +31,7 @@ from torch import nn
 
 from governance.errors import InvalidInput
 from monitors.loaded_model import select_device
+from monitors.result import DerivedResult, Status, Verdict
 from monitors.robustness import TwoLogits
 
 logger = logging.getLogger(__name__)
@@ -91,15 +92,17 @@ class GlobalAttribution:
         }
 
 
-@dataclass(frozen=True)
-class AttributionDrift:
+@dataclass(frozen=True, kw_only=True)
+class AttributionDrift(DerivedResult):
     """How the global attributions moved from the reference to a window.
 
     ``ndcg`` is 1 when the window ranks the top features as the reference does; ``value_change`` is
     the total variation distance between the normalised attribution vectors (0 to 1);
-    ``relative_change`` is ``Σ|current - reference| / Σ reference`` on the raw values.
+    ``relative_change`` is ``Σ|current - reference| / Σ reference`` on the raw values. ``breach``
+    when ``ndcg`` is below ``threshold``.
     """
 
+    monitor: str = "attribution_drift"
     ndcg: float
     top_k: int
     value_change: float
@@ -114,13 +117,18 @@ class AttributionDrift:
     def drifted(self) -> bool:
         return self.ndcg < self.threshold
 
-    @property
-    def status(self) -> str:
-        return "breach" if self.drifted else "ok"
+    def verdict(self) -> Verdict:
+        return Verdict(
+            Status.BREACH if self.drifted else Status.OK,
+            {"ndcg": self.ndcg, "value_change": self.value_change, "relative_change": self.relative_change},
+            {"ndcg": self.threshold, "top_k": self.top_k},
+            f"NDCG@{self.top_k} {self.ndcg:.3f} (threshold {self.threshold}); "
+            f"top features now {', '.join(self.current_top[:3])}",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "status": self.status,
+            "status": self.status.value,
             "ndcg": self.ndcg,
             "top_k": self.top_k,
             "threshold": self.threshold,

@@ -128,10 +128,10 @@ def _baseline_metrics(
 
 def _judge(value: float, limit: float, kind: str, warn_ratio: float) -> Status:
     if math.isnan(value):
-        return "ok"
+        return Status.OK
     if kind in ("max", "relative"):
-        return "breach" if value > limit else "warning" if value > limit * warn_ratio else "ok"
-    return "breach" if value < limit else "warning" if value < limit / warn_ratio else "ok"
+        return Status.BREACH if value > limit else Status.WARNING if value > limit * warn_ratio else Status.OK
+    return Status.BREACH if value < limit else Status.WARNING if value < limit / warn_ratio else Status.OK
 
 
 def _windows(
@@ -212,7 +212,7 @@ def assess_operational(
                     continue
                 value = value / reference
             status = _judge(value, float(limit), kind, warn_ratio)
-            if status != "ok":
+            if status != Status.OK:
                 broken[name] = status
         rows.append(
             {
@@ -242,7 +242,7 @@ def _summary(
     status: Status, rows: list[dict[str, Any]], overall: dict[str, float], base: dict[str, float]
 ) -> str:
     n = len(rows)
-    if status == "ok":
+    if status == Status.OK:
         return (
             f"Serving is within its thresholds over {n} window(s): p95 {overall['p95_ms']:.0f} ms, "
             f"error rate {overall['error_rate']:.1%}."
@@ -250,7 +250,7 @@ def _summary(
     bad = [r for r in rows if r["status"] == status]
     names = sorted({name for r in bad for name, s in r["broken"].items() if s == status})
     first = bad[0]
-    word = "breached" if status == "breach" else "nears"
+    word = "breached" if status == Status.BREACH else "nears"
     return (
         f"{len(bad)} of {n} window(s) {word} {', '.join(names)}, first from {first['start']} "
         f"(p95 {first['metrics']['p95_ms']:.0f} ms, error rate {first['metrics']['error_rate']:.1%})."

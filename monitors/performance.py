@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from governance.errors import InvalidInput
-from monitors.result import MonitorResult, Status, to_jsonable, worst_status
+from monitors.result import RESULT_STATUSES, MonitorResult, Status, to_jsonable, worst_status
 
 logger = logging.getLogger(__name__)
 
@@ -317,15 +317,15 @@ def assess_performance(
         thresholds.update({f"baseline_{name}": base, f"max_drop_{name}": stop, f"warn_drop_{name}": warn})
         status: Status
         if np.isnan(drop):
-            status = "ok"
+            status = Status.OK
         elif drop > stop and outside:
-            status = "breach"
+            status = Status.BREACH
         elif drop > warn:
-            status = "warning"
+            status = Status.WARNING
         else:
-            status = "ok"
+            status = Status.OK
         per_metric[name] = status
-        rank = ("ok", "warning", "breach").index(status)
+        rank = RESULT_STATUSES.index(status)
         if rank > worst_rank:
             worst_rank = rank
             worst_line = (
@@ -339,9 +339,9 @@ def assess_performance(
         raise InvalidInput(f"none of the baseline metrics {sorted(baseline)} can be computed on this window.")
     status = worst_status(per_metric.values())
     verdict = {
-        "ok": "Performance holds",
-        "warning": "Performance has slipped",
-        "breach": "Performance has dropped",
+        Status.OK: "Performance holds",
+        Status.WARNING: "Performance has slipped",
+        Status.BREACH: "Performance has dropped",
     }
     summary = f"{verdict[status]}: {worst_line}."
     return MonitorResult(

@@ -101,7 +101,7 @@ class QualityReport(MonitorResult):
 
 
 def _status(severity: Severity) -> Status:
-    return "ok" if severity == "info" else severity
+    return Status.OK if severity == "info" else Status(severity)
 
 
 def _show(value: Any) -> str:
@@ -527,7 +527,7 @@ def _representativeness(
     shared = [c for c in columns if c in reference.columns]
     if not shared:
         raise InvalidInput("the reference data share no column with the data.")
-    result = detect_drift(reference[shared], frame[shared]).to_dict()
+    result = detect_drift(reference[shared], frame[shared]).to_compact_dict()
     details["drift"] = result
     drifted = [c for c in result["columns"] if c.get("drift_detected")]
     metrics["drifted_columns"] = float(len(drifted))

@@ -1,53 +1,51 @@
-"""The result every pure monitor returns: a status, its numbers, the thresholds used, one sentence.
+"""The result every monitor returns: a status, its numbers, the thresholds used, one sentence.
 
->>> from monitors.result import MonitorResult, worst_status
+:class:`MonitorResult` is the one shape: the runner stores it as it is (it is the store's
+``CheckOutcome``), the CLI and the API print its :meth:`~MonitorResult.to_dict`. A check with more
+to say subclasses it; :class:`DerivedResult` is the base for results whose verdict follows from
+their own fields (alibi-detect's split: the base does the shared work, each result implements only
+its :meth:`~DerivedResult.verdict`).
+
+>>> from monitors.result import MonitorResult, Status, worst_status
 >>> result = MonitorResult(
 ...     monitor="example", status="warning", metrics={"x": 1.5}, thresholds={"x": 1.0}, summary="x is high."
 ... )
->>> result.to_dict()["status"]
-'warning'
->>> worst_status(["ok", "breach", "warning"])
+>>> result.status is Status.WARNING, result.to_dict()["status"]
+(True, 'warning')
+>>> worst_status(["ok", "breach", "warning"]).value
 'breach'
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any, NamedTuple
 
 import numpy as np
 
-Status = Literal["ok", "warning", "breach"]
-STATUSES: tuple[Status, ...] = ("ok", "warning", "breach")
-_RANK = {status: rank for rank, status in enumerate(STATUSES)}
+from governance.monitoring.terms import RESULT_STATUSES, CheckOutcome, Status, verdict, worst_status
 
+STATUSES = RESULT_STATUSES  # ok, warning, breach (best first)
 
-def worst_status(statuses: Iterable[str]) -> Status:
-    """The most severe of ``statuses`` ("ok" < "warning" < "breach"); "ok" when there are none.
-
-    Parameters
-    ----------
-    statuses : iterable of str
-        Each one of "ok", "warning", "breach".
-
-    Returns
-    -------
-    str
-        The worst status.
-    """
-    worst: Status = "ok"
-    for status in statuses:
-        if status not in _RANK:
-            raise ValueError(f"unknown status {status!r}")
-        if _RANK[status] > _RANK[worst]:
-            worst = STATUSES[_RANK[status]]
-    return worst
+__all__ = [
+    "RESULT_STATUSES",
+    "STATUSES",
+    "DerivedResult",
+    "MonitorResult",
+    "Status",
+    "Verdict",
+    "to_jsonable",
+    "worst_status",
+]
 
 
 def to_jsonable(value: Any) -> Any:
     """``value`` with numpy scalars and arrays made plain, tuples made lists and NaN/inf made None."""
+    if isinstance(value, Enum):
+        return to_jsonable(value.value)
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -70,16 +68,17 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
-@dataclass(frozen=True)
-class MonitorResult:
+@dataclass(frozen=True, kw_only=True)
+class MonitorResult(CheckOutcome):
     """One monitor's verdict.
 
     Attributes
     ----------
     monitor : str
-        Which monitor produced it ("performance", "operational", "drift_diagnosis", "quality").
-    status : {"ok", "warning", "breach"}
-        The verdict.
+        Which monitor produced it: a monitor kind ("data_drift", "quality"...) or a pure check's
+        name ("performance", "operational", "drift_diagnosis").
+    status : Status
+        ok, warning or breach (a plain string is turned into the :class:`Status`).
     metrics : dict of str to float
         The numbers the verdict rests on (NaN where a number is undefined, None in :meth:`to_dict`).
     thresholds : dict of str to float
@@ -88,26 +87,64 @@ class MonitorResult:
         One sentence a person understands.
     details : dict
         Monitor-specific extras (JSON-serialisable through :meth:`to_dict`).
+    rows : int or None
+        How many records the verdict rests on, when known.
     """
 
     monitor: str
-    status: Status
-    metrics: dict[str, float]
-    thresholds: dict[str, float]
-    summary: str
-    details: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.status not in _RANK:
-            raise ValueError(f"unknown status {self.status!r}")
+        object.__setattr__(self, "status", verdict(self.status))
+
+    def restated(self, **changes: Any) -> MonitorResult:
+        """This result's shared fields as a plain :class:`MonitorResult`, with ``changes``
+        (a subclass's own fields stay behind: they are in its ``details`` if they matter)."""
+        shared = {f.name: getattr(self, f.name) for f in fields(MonitorResult)}
+        return MonitorResult(**{**shared, **changes})
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy (NaN and infinities become None)."""
         return {
             "monitor": self.monitor,
-            "status": self.status,
+            "status": self.status.value,
             "summary": self.summary,
             "metrics": to_jsonable(self.metrics),
             "thresholds": to_jsonable(self.thresholds),
             "details": to_jsonable(self.details),
         }
+
+
+class Verdict(NamedTuple):
+    """What a :class:`DerivedResult` says about itself."""
+
+    status: Status
+    metrics: dict[str, Any]
+    thresholds: dict[str, Any]
+    summary: str
+    details: dict[str, Any] = {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DerivedResult(MonitorResult):
+    """A result whose status, metrics, thresholds and summary follow from its own fields.
+
+    Subclasses declare their fields (and a default ``monitor``) and implement :meth:`verdict`;
+    the base fills the shared fields from it once, when the result is made, and checks the status.
+    """
+
+    monitor: str = ""
+    status: Status = field(init=False)
+    metrics: dict[str, Any] = field(init=False)
+    thresholds: dict[str, Any] = field(init=False)
+    summary: str = field(init=False)
+    details: dict[str, Any] = field(init=False)
+
+    def verdict(self) -> Verdict:
+        """The status, metrics, thresholds, summary (and details) these fields give."""
+        raise NotImplementedError
+
+    def __post_init__(self) -> None:
+        said = self.verdict()
+        for name, value in said._asdict().items():
+            object.__setattr__(self, name, dict(value) if isinstance(value, dict) else value)
+        super().__post_init__()

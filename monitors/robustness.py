@@ -35,6 +35,7 @@ from torch import nn
 
 from governance.errors import InvalidInput
 from monitors.loaded_model import select_device
+from monitors.result import DerivedResult, Status, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -567,11 +568,12 @@ def _guards(
     return warnings
 
 
-@dataclass(frozen=True)
-class RobustnessBreach:
-    """A scheduled robustness check's verdict on worst-case robust accuracy at one ε."""
+@dataclass(frozen=True, kw_only=True)
+class RobustnessBreach(DerivedResult):
+    """A scheduled robustness check's verdict on worst-case robust accuracy at one ε: ``breach``
+    when there is a reason (below the minimum, or below the baseline by more than the margin)."""
 
-    status: str
+    monitor: str = "robustness"
     epsilon: float
     value: float
     min_accuracy: float | None
@@ -581,10 +583,32 @@ class RobustnessBreach:
 
     @property
     def breached(self) -> bool:
-        return self.status == "breach"
+        return self.status is Status.BREACH
+
+    def verdict(self) -> Verdict:
+        limits: dict[str, Any] = {"epsilon": self.epsilon, "min_accuracy": self.min_accuracy}
+        if self.baseline_value is not None:
+            limits.update(baseline=self.baseline_value, margin=self.margin)
+        summary = " ".join(self.reasons) or (
+            f"worst-case robust accuracy {self.value:.3f} at ε={self.epsilon:g} holds."
+        )
+        return Verdict(
+            Status.BREACH if self.reasons else Status.OK,
+            {"worst_case_at_epsilon": self.value},
+            limits,
+            summary,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "reasons": list(self.reasons)}
+        return {
+            "status": self.status.value,
+            "epsilon": self.epsilon,
+            "value": self.value,
+            "min_accuracy": self.min_accuracy,
+            "baseline_value": self.baseline_value,
+            "margin": self.margin,
+            "reasons": list(self.reasons),
+        }
 
 
 def evaluate_robustness_breach(
@@ -605,7 +629,7 @@ def evaluate_robustness_breach(
     ...     success_rates={}, warnings=(), n_samples=10, space="image", bounds=(0.0, 1.0), l2_scale=8.0,
     ...     minimal_perturbation={}, large_epsilon=1.0, large_epsilon_accuracy=0.0,
     ...     gradient=GradientCheck(10, 0.0, 0.0, 1.0), device="cpu", seed=0, seconds=0.1)
-    >>> evaluate_robustness_breach(result, epsilon=0.1, min_accuracy=0.5).status
+    >>> evaluate_robustness_breach(result, epsilon=0.1, min_accuracy=0.5).status.value
     'breach'
     """
     if min_accuracy is None and baseline is None:
@@ -628,7 +652,6 @@ def evaluate_robustness_breach(
                 f"worst-case robust accuracy {value:.3f} at ε={epsilon:g} is below the production model's {baseline_value:.3f} by more than {margin:g}."
             )
     return RobustnessBreach(
-        status="breach" if reasons else "ok",
         epsilon=float(epsilon),
         value=value,
         min_accuracy=min_accuracy,

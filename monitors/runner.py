@@ -1,7 +1,7 @@
 """The runner: claim a (monitor, window), load its data, run the check, store the run.
 
 Loading and storing are here; the checks themselves are pure functions registered in
-:data:`CHECKS` (see ``monitors/checks.py``). A check that raises leaves the run in ``error``
+:data:`monitors.checks.CHECKS`. A check that raises leaves the run in ``error``
 (retried by a later tick); while the check runs a heartbeat renews the run's short lease, so a
 process killed mid-run leaves a ``running`` row whose lease runs out within a minute, and a later
 claim runs the window again. Results are written in one transaction together with the alert and
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
@@ -28,8 +27,11 @@ from governance.monitoring.lease import Heartbeat
 from governance.monitoring.models import Monitor
 from governance.monitoring.schedule import Window
 from governance.monitoring.service import CheckOutcome
+from governance.monitoring.terms import Status
 from governance.production import service as production
 from monitors import sandbox
+from monitors.checks import CHECKS as CHECKS  # the table of checks, one per monitor kind
+from monitors.checks import CheckFn as CheckFn
 
 logger = logging.getLogger(__name__)
 
@@ -73,18 +75,6 @@ class WindowData:
         from trainer.modelio import load_model
 
         return load_model(self.model_path, expected_sha256=self.model_sha256)
-
-
-CheckFn = Callable[[WindowData], CheckOutcome]
-CHECKS: dict[str, CheckFn] = {}
-
-
-def register_check(kind: str) -> Callable[[CheckFn], CheckFn]:
-    def wrap(fn: CheckFn) -> CheckFn:
-        CHECKS[kind] = fn
-        return fn
-
-    return wrap
 
 
 def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: Path) -> WindowData:
@@ -210,7 +200,7 @@ def run_window(
             raise InvalidInput(f"no check is installed for monitor kind '{kind}'")
         if data.frame.empty and kind != "model_drift":
             outcome = CheckOutcome(
-                "warning",
+                Status.WARNING,
                 {"rows": 0},
                 data.thresholds,
                 f"{kind.replace('_', ' ')} on {data.model_ref}: no production records in "
@@ -259,7 +249,7 @@ def _too_few_labels(data: WindowData, kind: str) -> CheckOutcome | None:
         return None
     delay = int(data.monitor.get("label_delay_seconds") or 0)
     return CheckOutcome(
-        "warning",
+        Status.WARNING,
         {"rows": total, "labelled": labelled},
         {**data.thresholds, "min_labelled": needed},
         f"{kind.replace('_', ' ')} on {data.model_ref}: {labelled} of {total} records labelled in window "

@@ -32,6 +32,7 @@ import pandas as pd
 from governance.errors import GovernError
 from governance.monitoring.schedule import Window
 from governance.monitoring.service import CheckOutcome
+from monitors.result import MonitorResult
 
 if TYPE_CHECKING:
     from governance.settings import Settings
@@ -156,8 +157,8 @@ def run_in_child(kind: str, data: WindowData, limits: ModelCheckLimits) -> Check
     if "error" in answer:
         raise ModelCheckFailed(str(answer["error"]))
     try:
-        return CheckOutcome(**answer["outcome"])
-    except (KeyError, TypeError) as exc:
+        return MonitorResult(**{"monitor": kind, **answer["outcome"]})
+    except (KeyError, TypeError, ValueError) as exc:
         raise ModelCheckFailed(f"{what} answered with a malformed result") from exc
 
 
@@ -211,8 +212,8 @@ def child_main(folder: Path) -> int:
     spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
     limits = spec["limits"]
     _limit(limits)
-    from monitors import checks as _checks  # noqa: F401  (installs the checks)
-    from monitors.runner import CHECKS, WindowData
+    from monitors.checks import CHECKS
+    from monitors.runner import WindowData
 
     kind = spec["kind"]
     what = f"the {kind.replace('_', ' ')} check of {spec['model_ref']}"

@@ -14,6 +14,7 @@ from governance.auth.principal import SCHEDULER, WORKER
 from governance.cli.app import CliContext, emit, json_option, main, pass_ctx, table
 from governance.cli.progress import follow
 from governance.errors import InvalidInput
+from governance.monitoring.terms import MONITOR_KINDS
 from governance.validation import MAX_JSON_DEPTH, check_json, json_depth, parse_json
 
 
@@ -88,18 +89,7 @@ def monitor_group() -> None:
 @click.option(
     "--kind",
     required=True,
-    type=click.Choice(
-        [
-            "data_drift",
-            "concept_drift",
-            "model_drift",
-            "quality",
-            "robustness",
-            "consistency",
-            "attribution_drift",
-            "performance_estimation",
-        ]
-    ),
+    type=click.Choice(MONITOR_KINDS),
 )
 @click.option(
     "--schedule", default="every 1h", show_default=True, help="'every <duration>' or a cron expression."
@@ -304,7 +294,6 @@ def monitor_run(cli: CliContext, ident: str, at_text: str | None, as_json: bool)
     from datetime import timedelta
 
     from governance.monitoring import channels, service
-    from monitors import checks as _checks  # noqa: F401
     from monitors.runner import now_window, run_window
     from monitors.sandbox import ModelCheckLimits
 

@@ -244,7 +244,7 @@ def drift_command(
         if report:
             click.echo(f"report: {report}")
 
-    payload = result.to_dict()
+    payload = result.to_compact_dict()
     if multivariate:
         payload["multivariate"] = [t.to_dict() for t in joint]
     emit(payload, as_json, human)

@@ -10,18 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.db import Base, utcnow
 from governance.mlmodel.models import Model, ModelVersion
+from governance.monitoring.terms import MONITOR_KINDS as MONITOR_KINDS  # the one list (terms.py)
+from governance.monitoring.terms import RUN_STATUSES as RUN_STATUSES
 
-MONITOR_KINDS = (
-    "data_drift",
-    "concept_drift",
-    "model_drift",
-    "quality",
-    "robustness",
-    "consistency",
-    "attribution_drift",
-    "performance_estimation",
-)
-RUN_STATUSES = ("running", "ok", "warning", "breach", "error")
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 

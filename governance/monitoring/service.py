@@ -12,7 +12,7 @@ result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,28 +28,16 @@ from governance.mlmodel.models import Model, ModelVersion, StageTransition
 from governance.monitoring import alerts as alert_service
 from governance.monitoring import channels as channel_service
 from governance.monitoring import jobs as job_service
-from governance.monitoring.models import MONITOR_KINDS, Monitor, MonitorRun
+from governance.monitoring.models import Monitor, MonitorRun
 from governance.monitoring.schedule import Window, due_windows, parse_delay, parse_duration, trigger_for
+from governance.monitoring.terms import LABEL_KINDS as LABEL_KINDS
+from governance.monitoring.terms import MONITOR_KINDS, RESULT_STATUSES, Status
+from governance.monitoring.terms import CheckOutcome as CheckOutcome  # the store takes this shape
 from governance.refs import check_name
 from governance.validation import check_id, check_text
 
-RESULT_STATUSES = ("ok", "warning", "breach")
-LABEL_KINDS = ("concept_drift", "robustness")  # kinds whose check needs the records' labels
 MAX_ATTEMPTS = 3
 DEFAULT_LEASE = timedelta(seconds=30)  # renewed by the running process (see ``lease.Heartbeat``)
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    """What a check says about a window; the runner turns a check's result into this."""
-
-    status: str
-    metrics: dict[str, Any]
-    thresholds: dict[str, Any]
-    summary: str
-    details: dict[str, Any] = field(default_factory=dict)
-    rows: int | None = None
-    severity: str | None = None
 
 
 def resolve_target(session: Session, text: str) -> tuple[Model, ModelVersion | None]:
@@ -248,8 +236,8 @@ def superseded(session: Session, *, mv: ModelVersion) -> bool:
 def _retryable(now: datetime) -> ColumnElement[bool]:
     """A run another process may take: its process died (lease ran out) or it failed, with tries left."""
     return (MonitorRun.attempts < MAX_ATTEMPTS) & or_(
-        (MonitorRun.status == "running") & (MonitorRun.lease_until < now),
-        MonitorRun.status == "error",
+        (MonitorRun.status == Status.RUNNING) & (MonitorRun.lease_until < now),
+        MonitorRun.status == Status.ERROR,
     )
 
 
@@ -259,12 +247,12 @@ def _give_up_abandoned(session: Session, *, monitor_id: int, now: datetime) -> N
         update(MonitorRun)
         .where(
             MonitorRun.monitor_id == monitor_id,
-            MonitorRun.status == "running",
+            MonitorRun.status == Status.RUNNING,
             MonitorRun.lease_until < now,
             MonitorRun.attempts >= MAX_ATTEMPTS,
         )
         .values(
-            status="error",
+            status=Status.ERROR,
             error=f"the run's process stopped renewing its lease on each of {MAX_ATTEMPTS} tries",
             lease_until=None,
             finished_at=now,
@@ -278,7 +266,9 @@ def renew(db: Database, *, run_id: int, worker: str, lease: timedelta = DEFAULT_
     with db.transaction() as session:
         result = session.execute(
             update(MonitorRun)
-            .where(MonitorRun.id == run_id, MonitorRun.claimed_by == worker, MonitorRun.status == "running")
+            .where(
+                MonitorRun.id == run_id, MonitorRun.claimed_by == worker, MonitorRun.status == Status.RUNNING
+            )
             .values(lease_until=utcnow() + lease)
             .execution_options(synchronize_session=False)
         )
@@ -339,7 +329,7 @@ def claim(
                 monitor_id=monitor_id,
                 window_start=window.start,
                 window_end=window.end,
-                status="running",
+                status=Status.RUNNING,
                 attempts=1,
                 claimed_by=worker,
                 lease_until=now + lease,
@@ -359,7 +349,7 @@ def claim(
                 _retryable(now),
             )
             .values(
-                status="running",
+                status=Status.RUNNING,
                 attempts=MonitorRun.attempts + 1,
                 claimed_by=worker,
                 lease_until=now + lease,
@@ -389,9 +379,9 @@ def finish(
     run = session.get(MonitorRun, run_id, with_for_update=True)
     if run is None:
         raise NotFound(f"monitor run {run_id} does not exist")
-    if run.status != "running":
+    if run.status != Status.RUNNING:
         raise Conflict(f"monitor run {run_id} is already {run.status}")
-    run.status = outcome.status
+    run.status = Status(outcome.status).value
     run.metrics = outcome.metrics
     run.thresholds = outcome.thresholds
     run.details = {**outcome.details, "summary": outcome.summary}
@@ -414,7 +404,7 @@ def finish(
         }
     if replaced:
         pass  # the version that served this window has been replaced: its alert was resolved then
-    elif outcome.status == "breach":
+    elif outcome.status == Status.BREACH:
         alert_service.raise_breach(
             session,
             monitor=monitor,
@@ -425,7 +415,7 @@ def finish(
         )
         if monitor.retrain_policy:
             job_service.request_for_breach(session, monitor=monitor, run=run, actor=actor)
-    elif outcome.status == "ok":
+    elif outcome.status == Status.OK:
         alert_service.resolve_for_monitor(session, monitor=monitor, run=run, actor=actor)
     audit_service.record(
         session,
@@ -447,8 +437,8 @@ def finish(
 def fail(db: Database, *, run_id: int, error: str) -> None:
     with db.transaction() as session:
         run = session.get(MonitorRun, run_id)
-        if run is not None and run.status == "running":
-            run.status = "error"
+        if run is not None and run.status == Status.RUNNING:
+            run.status = Status.ERROR
             run.error = error[:4000]
             run.lease_until = None
             run.finished_at = utcnow()

@@ -32,6 +32,7 @@ import pandas as pd
 from governance.errors import InvalidInput
 from monitors.drift import calibrated, stattests
 from monitors.drift.profile import BOOLEAN, NUMERIC, TEXT, ColumnProfile, DatasetProfile, build_profile
+from monitors.drift.result import ColumnDrift, DriftResult
 
 logger = logging.getLogger(__name__)
 
@@ -77,96 +78,6 @@ def get_method(name: str) -> Method:
     if method is None:
         raise InvalidInput(f"unknown drift method {name!r}; choose one of {', '.join(METHODS)}")
     return method
-
-
-@dataclass(frozen=True)
-class ColumnDrift:
-    """One column's verdict.
-
-    ``approximate`` is true when a sketch beyond its bin budget was used; ``score_error`` then
-    bounds how far ``score`` can be from the exact score (NaN where no bound is computed: the
-    histogram path of Jensen-Shannon, PSI and KL requested on many-valued columns).
-    """
-
-    column: str
-    type: str
-    method: str
-    score: float
-    threshold: float
-    drift_detected: bool
-    reference_missing: int = 0
-    current_missing: int = 0
-    approximate: bool = False
-    score_error: float = 0.0
-    p_value: float | None = None  # calibrated preset: the test's p-value (``score`` too)
-    p_adjusted: float | None = None  # ... corrected over the columns (Holm or Benjamini-Hochberg)
-    effect: Mapping[str, float] | None = None  # ... readable sizes of the change
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "column": self.column,
-            "type": self.type,
-            "method": self.method,
-            "score": self.score,
-            "threshold": self.threshold,
-            "drift_detected": self.drift_detected,
-        }
-        if self.p_value is not None:
-            out.update(p_value=self.p_value, p_adjusted=self.p_adjusted, effect=dict(self.effect or {}))
-        return out
-
-
-@dataclass(frozen=True)
-class DriftResult:
-    """Every tested column's verdict and the dataset verdict.
-
-    ``skipped`` names columns not tested (text and unknown types); ``*_missing`` on each column
-    counts the missing values dropped before testing, as Evidently drops them.
-    """
-
-    columns: tuple[ColumnDrift, ...]
-    drifted_count: int
-    drift_share: float
-    dataset_drift: bool
-    drift_share_threshold: float = 0.5
-    skipped: tuple[str, ...] = ()
-    preset: str = "evidently"
-    column_fpr: float | None = None
-    family_fpr: float | None = None
-    correction: str | None = None
-
-    @property
-    def significant_count(self) -> int:
-        """Columns whose corrected p-value is at most the column false-positive rate (calibrated)."""
-        if self.column_fpr is None:
-            return self.drifted_count
-        limit = self.column_fpr
-        return sum(c.p_adjusted is not None and c.p_adjusted <= limit for c in self.columns)
-
-    @property
-    def status(self) -> str:
-        """``breach`` on dataset drift, ``warning`` when some column is significant (drifted, for
-        the Evidently preset), else ``ok``."""
-        if self.dataset_drift:
-            return "breach"
-        return "warning" if self.significant_count else "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "columns": [c.to_dict() for c in self.columns],
-            "drifted_count": self.drifted_count,
-            "drift_share": self.drift_share,
-            "dataset_drift": self.dataset_drift,
-        }
-        if self.preset != "evidently":
-            out.update(
-                preset=self.preset,
-                significant_count=self.significant_count,
-                column_fpr=self.column_fpr,
-                family_fpr=self.family_fpr,
-                correction=self.correction,
-            )
-        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,7 +447,7 @@ def detect_drift(
     >>> ref = pd.DataFrame({"x": rng.normal(size=2000)})
     >>> cur = pd.DataFrame({"x": rng.normal(1.0, size=2000)})
     >>> result = detect_drift(ref, cur)
-    >>> result.columns[0].method, result.dataset_drift, result.status
+    >>> result.columns[0].method, result.dataset_drift, result.status.value
     ('K-S p_value', True, 'breach')
     >>> round(result.columns[0].effect["mean_shift_sd"], 2)
     1.03

@@ -20,7 +20,6 @@ from sqlalchemy import select
 from governance.auth.models import User
 from governance.monitoring.models import MonitorRun
 from governance.monitoring.schedule import Window
-from monitors import checks  # noqa: F401  (installs the adapters)
 from monitors.runner import run_window
 from tests.api.world import START
 from tests.dashboards.conftest import SCREENSHOTS, Site

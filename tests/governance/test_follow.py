@@ -29,7 +29,6 @@ from governance.production import service as production
 from governance.promotion import promote
 from governance.settings import Settings
 from governance.storage import LocalStorage
-from monitors import checks as _checks  # noqa: F401  (installs the checks)
 from monitors.runner import run_window
 from tests.governance import factories as make
 

@@ -135,8 +135,7 @@ def test_a_job_whose_worker_keeps_dying_stops_blocking_retraining(db: Database, 
 
 SLOW_SCHEDULER = """
 import sys, time
-from monitors import checks  # installs the real checks, then one is made slow
-from monitors.runner import CHECKS
+from monitors.checks import CHECKS  # the real checks; one is made slow
 from governance.monitoring.service import CheckOutcome
 
 def slow(data):

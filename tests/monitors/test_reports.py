@@ -24,7 +24,6 @@ from governance.errors import Conflict
 from governance.monitoring.models import MonitorRun
 from governance.monitoring.schedule import Window
 from governance.settings import Settings
-from monitors import checks  # noqa: F401  (installs the adapters)
 from monitors.drift.report import save_report
 from monitors.reports import CACHE, RunReports
 from monitors.runner import load_window, run_window

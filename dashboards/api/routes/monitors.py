@@ -32,6 +32,7 @@ from governance.monitoring import service
 from governance.monitoring.channels import ChannelPolicy
 from governance.monitoring.models import MonitorRun
 from governance.monitoring.schedule import parse_duration
+from governance.monitoring.terms import MonitorKind
 
 router = APIRouter(prefix="/monitors", tags=["monitors"])
 
@@ -52,16 +53,7 @@ class MonitorCreate(InputModel):
     model: Ref = Field(
         description="NAME to follow the model's production version, or NAME@VERSION to pin one version."
     )
-    kind: Literal[
-        "data_drift",
-        "concept_drift",
-        "model_drift",
-        "quality",
-        "robustness",
-        "consistency",
-        "attribution_drift",
-        "performance_estimation",
-    ]
+    kind: MonitorKind
     schedule: Short = "every 1h"
     window: Short = "1h"
     start_at: UtcTime | None = None
