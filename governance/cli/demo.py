@@ -48,7 +48,9 @@ def _train(csv_files: list[Path], out: Path, seed: int) -> dict[str, Any]:
     import torch
     from sklearn.model_selection import train_test_split
 
-    frame = pd.concat([pd.read_csv(p) for p in csv_files], ignore_index=True)
+    from governance.data import read_frame
+
+    frame = pd.concat([read_frame(p) for p in csv_files], ignore_index=True)
     x = frame.drop(columns="target").to_numpy(np.float32)
     y = frame["target"].to_numpy(np.int64)
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)

@@ -48,7 +48,7 @@ def test_a_rollback_keeps_a_file_that_a_committed_row_names(db: Database, tmp_pa
     location = _register(db, storage, data, "kept")
     _undo_write(db.engine, location)  # as if a second writer of the same content had rolled back
     assert location.exists()
-    orphan = storage.path_for("datasets", "0" * 64, ".csv")
+    orphan = Path(storage.path_for("datasets", "0" * 64, ".csv"))
     orphan.write_text("x\n1\n")
     _undo_write(db.engine, orphan)
     assert not orphan.exists()
