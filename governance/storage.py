@@ -285,10 +285,12 @@ class Storage:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp_name, target)
-        except OSError as exc:
+        except BaseException as exc:
             if tmp_name is not None:
                 Path(tmp_name).unlink(missing_ok=True)
-            raise Unavailable(f"cannot write to storage {self.root}: {exc.strerror or exc}") from exc
+            if isinstance(exc, OSError):
+                raise Unavailable(f"cannot write to storage {self.root}: {exc.strerror or exc}") from exc
+            raise
 
     def _write_remote(self, stream: BinaryIO, target: str) -> None:
         _, path = filesystem(target)

@@ -43,7 +43,7 @@ class WindowData:
     monitor: dict[str, Any]
     model_ref: str
     model_version_id: int
-    model_path: Path
+    model_path: str | Path  # the artifact's stored location
     model_sha256: str
     model_metrics: dict[str, Any]
     window: Window
@@ -130,7 +130,7 @@ def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: 
             monitor=monitor.to_dict(),
             model_ref=mv.ref,
             model_version_id=mv.id,
-            model_path=Path(mv.artifact_location),
+            model_path=mv.artifact_location,
             model_sha256=mv.sha256,
             model_metrics=dict(mv.metrics or {}),
             window=window,

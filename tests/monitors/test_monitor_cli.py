@@ -135,7 +135,11 @@ def test_quality_human_output_on_clean_csv(tmp_path: Path) -> None:
         (["quality", "{dir}/missing.csv"], None, "data file {dir}/missing.csv does not exist"),
         (["quality", "{dir}/empty.csv"], "", "data file {dir}/empty.csv is empty: it has no header row"),
         (["quality", "{dir}/data.json"], "{}", "data file {dir}/data.json has an unsupported format"),
-        (["quality", "{dir}/bad.parquet"], "not parquet", "data file {dir}/bad.parquet is not a readable Parquet file"),
+        (
+            ["quality", "{dir}/bad.parquet"],
+            "not parquet",
+            "data file {dir}/bad.parquet is not a readable Parquet file",
+        ),
         (
             ["quality", "{dir}/ok.csv", "--label", "y"],
             "a,b\n1,2\n",

@@ -30,8 +30,10 @@ from governance.production import service as production
 from governance.promotion import promote
 from governance.settings import Settings
 from governance.storage import Storage
-from monitors import checks  # noqa: F401  (installs the adapters)
-from monitors import scheduler
+from monitors import (
+    checks,  # noqa: F401  (installs the adapters)
+    scheduler,
+)
 from monitors.reports import RunReports, collect_garbage
 
 FEATURES = ["f0", "f1", "f2"]
