@@ -101,6 +101,8 @@ class DataFile:
 
     def unreadable(self, exc: BaseException) -> InvalidInput:
         reason = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, pa.ArrowInvalid) and reason.startswith("Empty CSV file"):
+            return self.problem("is empty: it has no header row")  # as pandas' reader says it
         return self.problem(f"is not a readable {FORMATS[self.format]}: {reason}")
 
 
