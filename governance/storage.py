@@ -216,7 +216,7 @@ class Storage:
             return None
 
     def list(self, *names: str) -> list[StoredFile]:
-        """Every file under ``root/<names...>`` (none when the folder is missing), temporaries left out."""
+        """Every file under ``root/<names...>`` (none when the folder is missing)."""
         folder = self.location(*names)
         fs, path = filesystem(folder)
         try:
@@ -225,7 +225,7 @@ class Storage:
             return []
         files = []
         for name, info in sorted(found.items()):
-            if info.get("type") != "file" or name.rsplit("/", 1)[-1].startswith(".tmp-"):
+            if info.get("type") != "file":
                 continue
             location = str(name) if not self.url else f"{folder}/{name[len(path.rstrip('/')) + 1 :]}"
             files.append(StoredFile(location, int(info.get("size") or 0), _mtime(info)))

@@ -294,9 +294,7 @@ def read_table(
     try:
         if file.format == "parquet":
             return _parquet_table(file, columns, filters)
-        with _binary(file) as handle:
-            codec = _compression(handle)
-            stream: Any = pa.PythonFile(_decompressed(handle, codec), mode="r")
+        with _csv_stream(file) as stream:
             parse = pacsv.ParseOptions(delimiter="\t" if file.format == "tsv" else ",")
             table = pacsv.read_csv(stream, parse_options=parse)
     except InvalidInput:
@@ -323,6 +321,18 @@ def _parquet_table(file: DataFile, columns: list[str] | None, filters: Any) -> p
         raise file.unreadable(exc) from exc
 
 
+@contextmanager
+def _csv_stream(file: DataFile) -> Iterator[Any]:
+    """The CSV's decompressed bytes as an Arrow input stream (a local file read natively)."""
+    with _binary(file) as handle:
+        codec = _compression(handle)
+        if not is_url(file.location) and codec in (None, "gzip", "bz2"):
+            with pa.input_stream(file.location, compression=codec) as native:
+                yield native
+            return
+        yield pa.PythonFile(_decompressed(handle, codec), mode="r")
+
+
 def _decompressed(handle: IO[bytes], codec: str | None) -> Any:
     """``handle``'s bytes as they were before ``codec`` compressed them (a binary file object)."""
     if codec == "gzip":
@@ -347,11 +357,11 @@ def scan(source: Source, *, format: str | None = None, what: str = "file") -> tu
     if file.format not in ("csv", "tsv", "parquet"):
         raise file.problem(f"is a {FORMATS[file.format]}, not a table")
     try:
-        with _binary(file) as handle:
-            if file.format == "parquet":
+        if file.format == "parquet":
+            with _binary(file) as handle:
                 parquet = pq.ParquetFile(handle)
                 return parquet.metadata.num_rows, parquet.schema_arrow
-            stream = pa.PythonFile(_decompressed(handle, _compression(handle)), mode="r")
+        with _csv_stream(file) as stream:
             reader = pacsv.open_csv(
                 stream,
                 read_options=pacsv.ReadOptions(block_size=1 << 22),
