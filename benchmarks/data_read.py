@@ -15,6 +15,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 
 def _best(fn: Callable[[], Any], repeat: int) -> float:
@@ -32,6 +34,11 @@ def _best(fn: Callable[[], Any], repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def _arrow_csv(path: Path) -> pa.Table:
+    with pa.input_stream(str(path), compression="detect") as stream:
+        return pacsv.read_csv(stream)
 
 
 def main() -> None:
@@ -57,25 +64,21 @@ def main() -> None:
         for name, write in files.items():
             path = Path(tmp) / name
             write(path)
-            memory.pipe_file(f"{root}/{name}", path.read_bytes())
             remote = f"{root}/{name}"
-            parquet = name.endswith(".parquet")
-            direct_frame = (lambda: pd.read_parquet(path)) if parquet else (lambda: pd.read_csv(path))
-            if parquet:
-                direct_table: Callable[[], Any] = lambda: pa.parquet.read_table(path)  # noqa: E731
+            memory.pipe_file(remote, path.read_bytes())
+            if name.endswith(".parquet"):
+                direct = {"frame": partial(pd.read_parquet, path), "table": partial(pq.read_table, path)}
             else:
-                direct_table = lambda: pacsv.read_csv(pa.input_stream(str(path), compression="detect"))  # noqa: E731
-            for reader, direct, ours in (
-                ("frame", direct_frame, data.read_frame),
-                ("table", direct_table, data.read_table),
-            ):
-                row = [_best(direct, args.repeat), _best(lambda: ours(path), args.repeat)]
-                row.append(_best(lambda: ours(remote), args.repeat))
+                direct = {"frame": partial(pd.read_csv, path), "table": partial(_arrow_csv, path)}
+            for reader, ours in (("frame", data.read_frame), ("table", data.read_table)):
+                row = [
+                    _best(direct[reader], args.repeat),
+                    _best(partial(ours, path), args.repeat),
+                    _best(partial(ours, remote), args.repeat),
+                ]
                 print(f"{name:<14}{reader:<12}{row[0]:>9.3f}{row[1]:>13.3f}{row[2]:>14.3f}")
     memory.rm(root, recursive=True)
 
 
 if __name__ == "__main__":
-    import pyarrow.parquet  # noqa: F401  (pa.parquet above)
-
     main()
