@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
@@ -44,6 +44,7 @@ from governance.errors import GovernError, InvalidInput, NotFound
 from governance.mlmodel import service as model_service
 from governance.mlmodel.models import RISK_TIERS, STAGES
 from governance.monitoring.models import MonitorRun
+from governance.storage import Storage
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -222,7 +223,7 @@ def model(
 
 
 @router.get("/runs/{run_id}/report")
-def run_report(run_id: int, request: Request, session: SessionDep, user: PageUser) -> FileResponse:
+def run_report(run_id: int, request: Request, session: SessionDep, user: PageUser) -> Response:
     """The Evidently HTML report of a monitor run: drawn on demand and cached (``app.state.run_reports``),
     or the file an older run saved under the storage root.
 
@@ -233,14 +234,13 @@ def run_report(run_id: int, request: Request, session: SessionDep, user: PageUse
     path_text = details.get("report_path")  # runs stored before reports were drawn on demand
     drawer = getattr(request.app.state, "run_reports", None)
     if not path_text and isinstance(details.get("report"), dict) and drawer is not None:
-        return FileResponse(drawer.path_for(run_id), media_type="text/html", headers=DATA_HTML_HEADERS)
+        return Response(drawer.html(run_id), media_type="text/html", headers=DATA_HTML_HEADERS)
     if not path_text:
         raise NotFound(f"monitor run {run_id} has no report")
-    root = Path(request.app.state.settings.storage_root).resolve()
-    path = Path(path_text).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    storage = Storage(request.app.state.settings.storage_root)
+    if not isinstance(path_text, str) or not storage.contains(path_text) or not storage.exists(path_text):
         raise InvalidInput(f"the report of monitor run {run_id} is not a file under the storage root")
-    return FileResponse(path, media_type="text/html", headers=DATA_HTML_HEADERS)
+    return Response(storage.read_bytes(path_text), media_type="text/html", headers=DATA_HTML_HEADERS)
 
 
 def _params(request: Request, *names: str) -> dict[str, str | None]:

@@ -30,9 +30,10 @@ class Settings(BaseSettings):
         default="sqlite:///govern.db",
         description="SQLAlchemy URL of the registry database (SQLite file or PostgreSQL).",
     )
-    storage_root: Path = Field(
+    storage_root: Path | str = Field(
         default=Path("govern-storage"),
-        description="Folder where registered artifacts, datasets and production batches are kept.",
+        description="Folder where registered artifacts, datasets, production batches, profiles and reports "
+        "are kept, or the fsspec URL of one (s3://bucket/prefix, gs://..., memory://...; file:// is local).",
     )
     actor: str = Field(
         default_factory=_default_actor,
@@ -129,6 +130,19 @@ class Settings(BaseSettings):
         default="30d",
         description="How long an on-demand run report stays cached (`govern storage gc` removes older ones).",
     )
+
+    @field_validator("storage_root", mode="before")
+    @classmethod
+    def _storage_root_path_or_url(cls, value: object) -> Path | str:
+        from governance.errors import InvalidInput
+        from governance.storage import parse_root
+
+        if not isinstance(value, str | Path):
+            raise ValueError("the storage root is a folder or a URL")
+        try:
+            return parse_root(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from exc
 
     @field_validator("api_key")
     @classmethod

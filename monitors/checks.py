@@ -11,10 +11,10 @@ storage root, written atomically.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,6 +23,7 @@ import pandas as pd
 
 from governance.errors import InvalidInput
 from governance.monitoring.terms import MonitorKind, Status
+from governance.storage import Storage
 from monitors.result import MonitorResult, to_jsonable
 
 if TYPE_CHECKING:
@@ -74,16 +75,18 @@ class Check(ABC):
         return labelled
 
 
-def _atomic_target(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    os.close(fd)
-    return Path(tmp)
-
-
-def _report_stem(data: WindowData, suffix: str) -> Path:
+def _store_plots(data: WindowData, suffix: str, draw: Callable[[Path], tuple[Path, ...]]) -> list[str]:
+    """Files ``draw`` writes beside a local stem, stored (atomically) under the storage root's reports."""
+    storage = Storage(data.storage_root)
     stamp = data.window.start.strftime("%Y%m%dT%H%M%S")
-    return data.storage_root / "reports" / str(data.monitor["name"]) / f"{stamp}-{suffix}"
+    with tempfile.TemporaryDirectory(prefix="govern-plots-") as tmp:
+        drawn = draw(Path(tmp) / f"{stamp}-{suffix}")
+        return [
+            storage.write_bytes(
+                storage.location("reports", str(data.monitor["name"]), p.name), p.read_bytes()
+            )
+            for p in drawn
+        ]
 
 
 # -- data drift ---------------------------------------------------------------------------------
@@ -91,18 +94,23 @@ def reference_profile(data: WindowData) -> Any:
     """The reference dataset's drift profile, built once and kept beside the data (keyed by its hash)."""
     from monitors.drift import DatasetProfile, build_profile
 
-    path = data.storage_root / "profiles" / f"{data.reference_sha256}.npz"
-    if path.exists():
-        key = (str(path), path.stat().st_mtime_ns)
+    storage = Storage(data.storage_root)
+    location = storage.location("profiles", f"{data.reference_sha256}.npz")
+    modified = storage.modified(location)
+    if modified is not None:
+        key = (location, modified)
         if key not in _PROFILES:  # kept in memory too: reading the file again costs more than the check
-            _PROFILES[key] = DatasetProfile.load(path)
+            with tempfile.TemporaryDirectory(prefix="govern-profile-") as tmp:
+                local = Path(tmp) / "profile.npz"
+                local.write_bytes(storage.read_bytes(location))
+                _PROFILES[key] = DatasetProfile.load(local)
             while len(_PROFILES) > _PROFILES_KEPT:
                 _PROFILES.pop(next(iter(_PROFILES)))
         return _PROFILES[key]
     profile = build_profile(data.reference[data.features], sample_size=5000)
-    tmp = _atomic_target(path)
-    profile.save(tmp)
-    os.replace(tmp, path)
+    with tempfile.TemporaryDirectory(prefix="govern-profile-") as tmp:
+        profile.save(Path(tmp) / "profile.npz")
+        storage.write_bytes(location, (Path(tmp) / "profile.npz").read_bytes())
     return profile
 
 
@@ -124,7 +132,7 @@ def _flag(value: Any) -> bool:
     return value is True or str(value).strip().lower() in ("true", "1", "yes", "on")
 
 
-_PROFILES: dict[tuple[str, int], Any] = {}
+_PROFILES: dict[tuple[str, float], Any] = {}
 _PROFILES_KEPT = 64
 
 
@@ -242,7 +250,7 @@ class RobustnessCheck(Check):
         verdict = evaluate_robustness_breach(
             result, epsilon=epsilon, min_accuracy=data.thresholds.get("min_accuracy", 0.5)
         )
-        png, svg = plot_robustness(result, _report_stem(data, "robustness"))
+        plots = _store_plots(data, "robustness", partial(plot_robustness, result))
         return verdict.restated(
             status=Status.WARNING if verdict.status is Status.OK and result.warnings else verdict.status,
             metrics={"clean_accuracy": result.clean_accuracy, "worst_case_at_epsilon": verdict.value},
@@ -252,7 +260,7 @@ class RobustnessCheck(Check):
                 f"(minimum {verdict.min_accuracy}), clean {result.clean_accuracy:.2f}"
                 + (f"; {'; '.join(verdict.reasons)}" if verdict.reasons else "")
             ),
-            details={**result.to_dict(), "plots": [str(png), str(svg)]},
+            details={**result.to_dict(), "plots": plots},
             rows=result.n_samples,
         )
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
+from governance import data
 from monitors.quality import assess_quality
 
 MAX_REGISTRATION_ROWS = 2_000_000
@@ -21,18 +20,12 @@ def file_report(
     NPZ arrays get no report at registration (``govern quality`` runs it on demand). A label that
     is not a column is left to the registry's own validation.
     """
-    name = Path(path).name.lower()
-    if name.endswith((".parquet", ".pq")):
-        import pyarrow.parquet as pq
-
-        if pq.ParquetFile(str(path)).metadata.num_rows > max_rows:
-            return None
-        frame = pd.read_parquet(path)
-    elif name.endswith((".csv", ".csv.gz")):
-        frame = pd.read_csv(path, nrows=max_rows + 1)
-        if len(frame) > max_rows:
-            return None
-    else:
+    source = Path(path) if isinstance(path, str) else path
+    fmt = data.open_data(source).format
+    if fmt not in ("csv", "parquet") or (fmt == "parquet" and data.scan(source)[0] > max_rows):
+        return None  # a Parquet file's rows are in its footer: a large one is not read at all
+    frame = data.read_frame(source, max_rows=max_rows + 1)
+    if len(frame) > max_rows:
         return None
     report = assess_quality(frame, label=label if label in frame.columns else None)
     result: dict[str, Any] = report.to_dict()

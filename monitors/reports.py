@@ -30,6 +30,7 @@ from governance.db import Database
 from governance.errors import Conflict, NotFound
 from governance.monitoring.models import MonitorRun
 from governance.monitoring.schedule import Window, parse_duration
+from governance.storage import Storage, StorageRoot, is_url
 
 logger = logging.getLogger(__name__)
 
@@ -74,17 +75,25 @@ class RunReports:
     """Draws and caches the reports of monitor runs under ``storage_root``."""
 
     db: Database
-    storage_root: Path
+    storage_root: StorageRoot
     retention: str = DEFAULT_RETENTION
 
     @property
     def retention_seconds(self) -> int:
         return parse_duration(self.retention, "report retention")
 
-    def cache_path(self, run_id: int, recipe: dict[str, Any]) -> Path:
-        return self.storage_root / CACHE / f"run-{run_id}-{_recipe_digest(recipe)}.html"
+    @property
+    def storage(self) -> Storage:
+        return Storage(self.storage_root)
 
-    def path_for(self, run_id: int) -> Path:
+    def cache_path(self, run_id: int, recipe: dict[str, Any]) -> str:
+        return self.storage.location(*CACHE.parts, f"run-{run_id}-{_recipe_digest(recipe)}.html")
+
+    def html(self, run_id: int) -> bytes:
+        """The HTML report of run ``run_id`` (see :meth:`path_for`)."""
+        return self.storage.read_bytes(self.path_for(run_id))
+
+    def path_for(self, run_id: int) -> str:
         """The HTML report of run ``run_id``: the cached one while it is fresh, else drawn now."""
         with self.db.transaction() as session:
             run = session.get(MonitorRun, run_id)
@@ -92,15 +101,16 @@ class RunReports:
             if run is None or not isinstance(recipe, dict):
                 raise NotFound(f"monitor run {run_id} has no report")
             monitor_id, window = run.monitor_id, Window(run.window_start, run.window_end)
-        path = self.cache_path(run_id, recipe)
-        if path.is_file() and time.time() - path.stat().st_mtime < self.retention_seconds:
-            return path
-        self.render(run_id, monitor_id=monitor_id, window=window, recipe=recipe, target=path)
-        return path
+        location = self.cache_path(run_id, recipe)
+        modified = self.storage.modified(location)
+        if modified is not None and time.time() - modified < self.retention_seconds:
+            return location
+        self.render(run_id, monitor_id=monitor_id, window=window, recipe=recipe, target=location)
+        return location
 
     def render(
-        self, run_id: int, *, monitor_id: int, window: Window, recipe: dict[str, Any], target: Path
-    ) -> Path:
+        self, run_id: int, *, monitor_id: int, window: Window, recipe: dict[str, Any], target: str
+    ) -> str:
         from monitors.drift.report import save_report
         from monitors.runner import load_window
 
@@ -113,43 +123,43 @@ class RunReports:
                 f"the records of monitor run {run_id}'s window changed after it ran, so its report "
                 "cannot be drawn as the run saw it"
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".html")
-        os.close(fd)
-        try:
+        with tempfile.TemporaryDirectory(prefix="govern-report-") as tmp:
+            drawn = Path(tmp) / "report.html"
             save_report(
                 data.reference[data.features],
                 current,
-                tmp,
+                drawn,
                 methods=recipe.get("methods"),
                 thresholds=recipe.get("thresholds"),
                 drift_share=float(recipe.get("drift_share", 0.5)),
             )
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        return target
+            return self.storage.write_bytes(target, drawn.read_bytes())
 
 
 # -- garbage collection ----------------------------------------------------------------------------
-def _named_paths(value: Any, found: set[Path]) -> None:
+def _key(location: str) -> str:
+    """A stored file's location as runs name it: URLs as they are, local paths resolved."""
+    return location if is_url(location) else str(Path(location).resolve())
+
+
+def _named_paths(value: Any, found: set[str]) -> None:
     if isinstance(value, dict):
         for item in value.values():
             _named_paths(item, found)
     elif isinstance(value, list):
         for item in value:
             _named_paths(item, found)
-    elif isinstance(value, str) and os.sep in value and len(value) < 4096:
-        found.add(Path(value).resolve())
+    elif isinstance(value, str) and (os.sep in value or "/" in value) and len(value) < 4096:
+        found.add(_key(value))
 
 
 def collect_garbage(
-    db: Database, storage_root: Path, *, retention: str = DEFAULT_RETENTION, dry_run: bool = False
+    db: Database, storage_root: StorageRoot, *, retention: str = DEFAULT_RETENTION, dry_run: bool = False
 ) -> dict[str, Any]:
     """Remove report files under ``storage_root/reports`` older than ``retention`` that no run names."""
     seconds = parse_duration(retention, "report retention")
-    root = (storage_root / "reports").resolve()
-    named: set[Path] = set()
+    storage = Storage(storage_root)
+    named: set[str] = set()
     with db.transaction() as session:
         for details in session.scalars(select(MonitorRun.details)):
             _named_paths(details, named)
@@ -157,19 +167,17 @@ def collect_garbage(
     kept_named = kept_fresh = 0
     freed = 0
     cutoff = time.time() - seconds
-    if root.is_dir():
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            if path.resolve() in named:
-                kept_named += 1
-                continue
-            stat = path.stat()
-            if stat.st_mtime >= cutoff:
-                kept_fresh += 1
-                continue
-            if not dry_run:
-                path.unlink(missing_ok=True)
-            removed.append(str(path))
-            freed += stat.st_size
+    for stored in storage.list("reports"):
+        if _key(stored.location) in named:
+            kept_named += 1
+            continue
+        if stored.modified >= cutoff:
+            kept_fresh += 1
+            continue
+        if not dry_run:
+            storage.delete(stored.location)
+        removed.append(stored.location)
+        freed += stored.size
     logger.info("storage gc: %d report files removed (%d bytes)", len(removed), freed)
     return {
         "retention": retention,

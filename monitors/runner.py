@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from governance.data import read_frame
 from governance.db import Database
 from governance.errors import GovernError, InvalidInput
 from governance.monitoring import service as monitoring
@@ -29,6 +30,7 @@ from governance.monitoring.schedule import Window
 from governance.monitoring.service import CheckOutcome
 from governance.monitoring.terms import Status
 from governance.production import service as production
+from governance.storage import StorageRoot
 from monitors import sandbox
 from monitors.checks import CHECKS as CHECKS  # the table of checks, one per monitor kind
 from monitors.checks import CheckFn as CheckFn
@@ -43,17 +45,18 @@ class WindowData:
     monitor: dict[str, Any]
     model_ref: str
     model_version_id: int
-    model_path: Path
+    model_path: str | Path  # the artifact's stored location
     model_sha256: str
     model_metrics: dict[str, Any]
     window: Window
     frame: pd.DataFrame
     features: list[str]
-    reference_path: Path | None
+    reference_path: str | Path | None  # the reference dataset's stored location
     reference_sha256: str | None
     reference_label: str | None
-    storage_root: Path
+    storage_root: StorageRoot
     extras: dict[str, Any] = field(default_factory=dict)
+    reference_format: str | None = None  # as registered (None: from the location's suffix)
 
     @property
     def thresholds(self) -> dict[str, Any]:
@@ -67,9 +70,7 @@ class WindowData:
     def reference(self) -> pd.DataFrame:
         if self.reference_path is None:
             raise InvalidInput(f"{self.model_ref} has no reference or training dataset to compare against")
-        if self.reference_path.suffix == ".parquet":
-            return pd.read_parquet(self.reference_path)
-        return pd.read_csv(self.reference_path)
+        return read_frame(self.reference_path, format=self.reference_format, what="reference dataset")
 
     def load_model(self) -> Any:
         from trainer.modelio import load_model
@@ -77,7 +78,7 @@ class WindowData:
         return load_model(self.model_path, expected_sha256=self.model_sha256)
 
 
-def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: Path) -> WindowData:
+def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: StorageRoot) -> WindowData:
     with db.transaction() as session:
         monitor: Monitor = monitoring.get(session, ident=monitor_id)
         watched = monitoring.watched_version(session, monitor=monitor, window=window)
@@ -119,13 +120,14 @@ def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: 
             monitor=monitor.to_dict(),
             model_ref=mv.ref,
             model_version_id=mv.id,
-            model_path=Path(mv.artifact_location),
+            model_path=mv.artifact_location,
             model_sha256=mv.sha256,
             model_metrics=dict(mv.metrics or {}),
             window=window,
             frame=frame,
             features=features,
-            reference_path=Path(reference.location) if reference is not None else None,
+            reference_path=reference.location if reference is not None else None,
+            reference_format=reference.format if reference is not None else None,
             reference_sha256=reference.sha256 if reference is not None else None,
             reference_label=reference.label_column if reference is not None else None,
             storage_root=storage_root,
@@ -169,7 +171,7 @@ def run_window(
     window: Window,
     worker: str,
     actor: str,
-    storage_root: Path,
+    storage_root: StorageRoot,
     lease: timedelta = monitoring.DEFAULT_LEASE,
     model_limits: sandbox.ModelCheckLimits | None = None,
 ) -> RunReport | None:

@@ -90,6 +90,7 @@ def _spec(kind: str, data: WindowData, limits: ModelCheckLimits) -> dict[str, An
         "window": [data.window.start.isoformat(), data.window.end.isoformat()],
         "features": data.features,
         "reference_path": str(data.reference_path) if data.reference_path is not None else None,
+        "reference_format": data.reference_format,
         "reference_sha256": data.reference_sha256,
         "reference_label": data.reference_label,
         "storage_root": str(data.storage_root),
@@ -222,16 +223,17 @@ def child_main(folder: Path) -> int:
             monitor=spec["monitor"],
             model_ref=spec["model_ref"],
             model_version_id=int(spec["model_version_id"]),
-            model_path=Path(spec["model_path"]),
+            model_path=spec["model_path"],
             model_sha256=spec["model_sha256"],
             model_metrics=spec["model_metrics"],
             window=Window(*(datetime.fromisoformat(t) for t in spec["window"])),
             frame=pd.read_parquet(folder / "window.parquet"),
             features=list(spec["features"]),
-            reference_path=Path(spec["reference_path"]) if spec["reference_path"] else None,
+            reference_path=spec["reference_path"],
+            reference_format=spec.get("reference_format"),
             reference_sha256=spec["reference_sha256"],
             reference_label=spec["reference_label"],
-            storage_root=Path(spec["storage_root"]),
+            storage_root=spec["storage_root"],
         )
         outcome = CHECKS[kind](data)
         answer: dict[str, Any] = {"outcome": asdict(outcome)}

@@ -18,12 +18,12 @@ import signal
 import socket
 import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from governance.db import Database, utcnow
 from governance.monitoring import channels
 from governance.monitoring import service as monitoring
+from governance.storage import StorageRoot
 from monitors import checks as _checks  # noqa: F401  (installs the checks)
 from monitors.runner import RunReport, run_window
 from monitors.sandbox import ModelCheckLimits
@@ -39,7 +39,7 @@ def tick(
     db: Database,
     *,
     actor: str,
-    storage_root: Path,
+    storage_root: StorageRoot,
     worker: str | None = None,
     lease: timedelta = monitoring.DEFAULT_LEASE,
     progress: bool = False,
@@ -102,7 +102,7 @@ def serve(
     *,
     interval_seconds: float,
     actor: str,
-    storage_root: Path,
+    storage_root: StorageRoot,
     delivery: channels.DeliveryConfig | None = None,
     lease: timedelta = monitoring.DEFAULT_LEASE,
     model_limits: ModelCheckLimits | None = None,

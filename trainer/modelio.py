@@ -116,10 +116,13 @@ def load_model(
     ModelIntegrityError
         Its sha256 differs from ``expected_sha256``.
     """
-    path = Path(path)
-    if not path.is_file():
+    from governance.storage import filesystem, is_url
+
+    path = path if is_url(path) else Path(path)  # a stored artifact may be on an object store
+    fs, name = filesystem(path)
+    if not fs.isfile(name):
         raise InvalidInput(f"model file {path} does not exist.")
-    content = path.read_bytes()
+    content = bytes(fs.cat_file(name))
     digest = hashlib.sha256(content).hexdigest()
     if expected_sha256 is not None and digest != expected_sha256.lower():
         raise ModelIntegrityError(
@@ -155,7 +158,7 @@ def _set_eval(module: nn.Module) -> None:
 
 
 def _load_platform(
-    content: bytes, path: Path, device: torch.device
+    content: bytes, path: str | Path, device: torch.device
 ) -> tuple[nn.Module, ModelConfig, dict[str, Any]]:
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         description = json.loads(archive.read(PLATFORM_CONFIG_ENTRY))

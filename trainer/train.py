@@ -22,6 +22,7 @@ from typing import Any
 import click
 import pandas as pd
 
+from governance import data
 from governance.errors import GovernError, InvalidInput
 from trainer.architectures import CNNConfig, MLPConfig, ModelConfig
 from trainer.config import AdversarialConfig, TrainConfig
@@ -34,9 +35,7 @@ logger = logging.getLogger(__name__)
 
 def read_frame(path: Path) -> pd.DataFrame:
     """A CSV or Parquet file as a frame."""
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    return pd.read_csv(path)
+    return data.read_frame(Path(path))
 
 
 def load_data(

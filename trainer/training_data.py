@@ -26,6 +26,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance import data
 from governance.changeplan import service as changeplan_service
 from governance.changeplan.models import ChangePlan
 from governance.dataset import service as dataset_service
@@ -54,8 +55,9 @@ class TrainingData:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def read_frame(location: str) -> pd.DataFrame:
-    return pd.read_parquet(location) if location.endswith((".parquet", ".pq")) else pd.read_csv(location)
+def read_frame(dataset: data.Source) -> pd.DataFrame:
+    """A registered dataset version, in the format the registry recorded for it (or a file)."""
+    return data.read_frame(dataset, what="dataset")
 
 
 def plan_of(session: Session, job: RetrainJob) -> ChangePlan:
@@ -119,7 +121,7 @@ def assemble(
     features = (
         list(schema) if schema is not None else [c["name"] for c in parent.columns if c["name"] != label]
     )
-    reference = read_frame(parent.location)[[*features, label]]
+    reference = read_frame(parent)[[*features, label]]
 
     produced = _production_records(session, mv, features, label)
     until = pd.Timestamp(until_of(job)).tz_convert("UTC")

@@ -45,7 +45,7 @@ from governance.monitoring import jobs as job_service
 from governance.monitoring.lease import Heartbeat
 from governance.policy import service as policy_service
 from governance.promotion import promote, verdict
-from governance.storage import LocalStorage
+from governance.storage import LocalStorage, StorageRoot
 from trainer import gates, training_data
 from trainer.architectures import CNNConfig, MLPConfig
 from trainer.config import AdversarialConfig, TrainConfig
@@ -61,7 +61,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    storage_root: Path
+    storage_root: StorageRoot
     actor: str
     mlflow_uri: str | None = None
     name: str = ""
@@ -117,7 +117,7 @@ def _champion_training_rows(mv: ModelVersion, features: list[str]) -> np.ndarray
     found = []
     for link in links:
         dataset = link.dataset_version
-        frame, label = read_frame(dataset.location), dataset.label_column
+        frame, label = read_frame(dataset), dataset.label_column
         if not label or any(c not in frame.columns for c in (*features, label)):
             logger.warning(
                 "%s's dataset %s lacks the features or label; its rows are not matched", mv.ref, dataset.ref
@@ -203,7 +203,7 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
     )
     data = to_tensors(splits, image_shape=image_shape, input_bounds=architecture.input_bounds)
     adversarial = AdversarialConfig() if params.get("adversarial") else None
-    checkpoint_dir = config.storage_root / "checkpoints" / f"job-{job_id}"
+    checkpoint_dir = LocalStorage(config.storage_root).local_dir("checkpoints", f"job-{job_id}")
     train_config = TrainConfig(
         epochs=epochs,
         patience=int(params.get("patience", TrainConfig.patience)),
@@ -392,7 +392,7 @@ def _tracker(config: WorkerConfig, experiment: str) -> Any:
         from trainer.tracking import MlflowTracker
     except ImportError:  # pragma: no cover - tracking ships with the trainer
         return None
-    local_dir = config.storage_root / "mlruns"
+    local_dir = LocalStorage(config.storage_root).local_dir("mlruns")
     if config.mlflow_uri is not None:
         return MlflowTracker(config.mlflow_uri, experiment, local_dir=local_dir)
     # MLflow migrates a new local SQLite store on first use; two workers doing it at once collide,

@@ -51,12 +51,13 @@ def _train(csv_files: list[Path], out: Path, seed: int) -> dict[str, Any]:
     saved as a platform archive that takes raw features; returns its held-out metrics."""
     import pandas as pd
 
+    from governance.data import read_frame
     from trainer.architectures import MLPConfig
     from trainer.config import TrainConfig
     from trainer.data import split_training_set, to_tensors
     from trainer.loop import train
 
-    frame = pd.concat([pd.read_csv(p) for p in csv_files], ignore_index=True)
+    frame = pd.concat([read_frame(p) for p in csv_files], ignore_index=True)
     features = [c for c in frame.columns if c != "target"]
     splits = split_training_set(frame, None, label="target", features=features, seed=seed)
     architecture = MLPConfig(n_features=len(features), n_outputs=2, hidden=HIDDEN, standardize=True)

@@ -25,27 +25,13 @@ DETECTOR_CHOICES = ["adwin", "ddm", "eddm", "page-hinkley", "vote"]
 
 
 def read_frame(path: str, what: str = "data file") -> pd.DataFrame:
-    """A CSV (``.csv``, ``.csv.gz``, ``.txt``) or Parquet file as a frame indexed by row position."""
-    import pandas as pd
+    """A CSV (``.csv``, ``.csv.gz``, ``.txt``, ``.tsv``) or Parquet file as a frame indexed by row position."""
+    from governance import data
 
-    file = Path(path)
-    if not file.is_file():
-        raise InvalidInput(f"{what} {path} does not exist.")
-    name = file.name.lower()
-    try:
-        if name.endswith((".parquet", ".pq")):
-            frame = pd.read_parquet(file)
-        elif name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
-            frame = pd.read_csv(file, sep="\t" if name.endswith(".tsv") else ",")
-        else:
-            raise InvalidInput(f"{what} {path} is neither CSV nor Parquet.")
-    except InvalidInput:
-        raise
-    except pd.errors.EmptyDataError:
-        raise InvalidInput(f"{what} {path} is empty.") from None
-    except Exception as exc:
-        reason = " ".join(str(exc).split()).rstrip(".")
-        raise InvalidInput(f"{what} {path} could not be read: {reason}.") from exc
+    file = data.open_data(Path(path), what=what)
+    if file.format == "npz":
+        raise InvalidInput(f"{what} {path} is an NPZ archive, not a table of columns")
+    frame = data.read_frame(Path(path), what=what)
     if frame.empty:
         raise InvalidInput(f"{what} {path} has no rows.")
     return frame.reset_index(drop=True)

@@ -28,25 +28,14 @@ def load_data(
     path: str, label: str | None, *, label_required: bool
 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     """Features, labels (if named) and feature names from a CSV, Parquet or NPZ file."""
-    file = Path(path)
-    if not file.is_file():
-        raise InvalidInput(f"data file {path} does not exist.")
-    suffix = file.suffix.lower()
-    if suffix == ".npz":
-        return _load_npz(file, label or "y", label_required=label_required)
     import pandas as pd
 
-    try:
-        if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(file)
-        elif suffix in (".csv", ".txt"):
-            frame = pd.read_csv(file)
-        else:
-            raise InvalidInput(f"data file {path} is not CSV, Parquet or NPZ.")
-    except InvalidInput:
-        raise
-    except Exception as exc:
-        raise InvalidInput(f"data file {path} could not be read: {exc}.") from exc
+    from governance import data
+
+    file = Path(path)
+    if data.open_data(file, what="data file").format == "npz":
+        return _load_npz(file, label or "y", label_required=label_required)
+    frame = data.read_frame(file, what="data file")
     labels = None
     if label is not None and label in frame.columns:
         labels = frame.pop(label).to_numpy()
@@ -63,11 +52,13 @@ def load_data(
 def _load_npz(
     file: Path, label: str, *, label_required: bool
 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
-    with np.load(file, allow_pickle=False) as arrays:
-        if "X" not in arrays:
-            raise InvalidInput(f"data file {file} has no array 'X'.")
-        x = arrays["X"].astype(np.float32)
-        labels = arrays.get(label)
+    from governance import data
+
+    arrays = data.read_arrays(file, what="data file")
+    if "X" not in arrays:
+        raise InvalidInput(f"data file {file} has no array 'X'.")
+    x = arrays["X"].astype(np.float32)
+    labels = arrays.get(label)
     if labels is None and label_required:
         raise InvalidInput(f"label array {label!r} is not in {file}.")
     names = (

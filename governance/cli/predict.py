@@ -202,7 +202,7 @@ def predict_command(
     with cli.db().transaction() as session:
         mv = resolve_version(session, model)
         frame = production.read_table(path).to_pandas()
-        loaded = load_model(Path(mv.artifact_location), expected_sha256=mv.sha256)
+        loaded = load_model(mv.artifact_location, expected_sha256=mv.sha256)
         features = feature_columns(session, mv, loaded)
         check_inputs(loaded, features, mv.ref)
         x = feature_matrix(frame, features, path, mv.ref)

@@ -492,7 +492,7 @@ def promote_command(cli: CliContext, ref: str, stage: str, reason: str | None, a
         from trainer.tracking import mirror_stage_changes
 
         mirror_stage_changes(
-            changes, tracking_uri=cli.settings.mlflow_uri, local_dir=cli.settings.storage_root / "mlruns"
+            changes, tracking_uri=cli.settings.mlflow_uri, local_dir=_storage(cli, True).local_dir("mlruns")
         )
     lines = "\n".join(f"{r['version']}: {r['from']} → {r['to']}" for r in rows)
     emit({"model": ref, "stage": stage, "transitions": rows}, as_json, lines)

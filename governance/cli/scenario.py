@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from governance.auth.principal import SCHEDULER, WORKER, Principal
+from governance.data import read_frame
 from governance.db import Database, utcnow
 from governance.errors import PermissionDenied
 from governance.settings import Settings
@@ -63,13 +64,13 @@ def drifted(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     return out
 
 
-def train_initial(reference: Path, out: Path, *, epochs: int, seed: int, storage_root: Path) -> Any:
+def train_initial(reference: Path, out: Path, *, epochs: int, seed: int, storage_root: Path | str) -> Any:
     from trainer.architectures import MLPConfig
     from trainer.config import TrainConfig
     from trainer.data import split_training_set, to_tensors
     from trainer.loop import train
 
-    splits = split_training_set(pd.read_csv(reference), None, label=LABEL, features=FEATURES, seed=seed)
+    splits = split_training_set(read_frame(reference), None, label=LABEL, features=FEATURES, seed=seed)
     config = MLPConfig(
         n_features=len(FEATURES), n_outputs=len(splits.classes), hidden=(64,), standardize=True
     )
@@ -150,7 +151,7 @@ def deploy(
             source="UCI Optical Recognition of Handwritten Digits, via scikit-learn (70 % split)",
             quality_report=file_report(reference_csv, label=LABEL),
         )
-    say(f"registered dataset {DATASET}@1 ({len(pd.read_csv(reference_csv))} digits, CC-BY-4.0)")
+    say(f"registered dataset {DATASET}@1 ({len(read_frame(reference_csv))} digits, CC-BY-4.0)")
     result = train_initial(
         reference_csv,
         workdir / f"{name}-v1.zip",

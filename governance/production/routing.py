@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
+from governance import data
 from governance.errors import InvalidInput
 from governance.mlmodel import service as model_service
 from governance.mlmodel.models import ModelVersion, StageTransition
@@ -182,8 +183,8 @@ def _record_owners(session: Session, *, name: str, ids: pa.Array) -> dict[int, t
     for mv in model_service.list_versions(session, name=name):
         batches: list[InferenceBatch] = service.list_batches(session, mv=mv, kind="predictions")
         for batch in batches:
-            found = pq.read_table(
-                batch.location, columns=["request_id"], filters=pc.field("request_id").isin(ids)
+            found = data.read_table(
+                batch.location, ["request_id"], filters=pc.field("request_id").isin(ids), format="parquet"
             ).column("request_id")
             if len(found):
                 owners.setdefault(mv.id, (mv, set()))[1].update(found.cast(pa.string()).to_pylist())

@@ -17,17 +17,16 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, joinedload
 
+from governance import data
 from governance.audit import service as audit_service
-from governance.dataset.files import file_suffix
 from governance.errors import InvalidInput
 from governance.mlmodel.models import ModelVersion
 from governance.production.models import InferenceBatch
-from governance.storage import LocalStorage, check_readable, sha256_file
+from governance.storage import LocalStorage, sha256_file
 
 REQUIRED_PREDICTION_COLUMNS = ("request_id", "timestamp", "prediction")
 OPTIONAL_PREDICTION_COLUMNS = ("latency_ms", "error", "status")
@@ -55,18 +54,9 @@ def feature_schema(mv: ModelVersion) -> dict[str, str] | None:
 
 def read_table(path: Path) -> pa.Table:
     """The records of a CSV (optionally gzipped) or Parquet file; one sentence when it cannot be read."""
-    check_readable(path)
-    suffix = file_suffix(path)
-    try:
-        if suffix in (".csv", ".csv.gz"):
-            with pa.input_stream(str(path), compression="detect") as stream:
-                table = pacsv.read_csv(stream)
-        elif suffix in (".parquet", ".pq"):
-            table = pq.read_table(str(path))
-        else:
-            raise InvalidInput(f"file {path} must be CSV or Parquet")
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, EOFError) as exc:
-        raise InvalidInput(f"file {path} cannot be read: {' '.join(str(exc).split())}") from exc
+    if data.open_data(path).format not in ("csv", "parquet"):
+        raise InvalidInput(f"file {path} must be CSV or Parquet")
+    table = data.read_table(path)
     if table.num_rows == 0:
         raise InvalidInput(f"file {path} holds no records")
     return table
@@ -173,7 +163,7 @@ def validate_labels(table: pa.Table, path: Path) -> pa.Table:
     return table
 
 
-def _store(session: Session, storage: LocalStorage, table: pa.Table, sha: str, kind: str) -> Path:
+def _store(session: Session, storage: LocalStorage, table: pa.Table, sha: str, kind: str) -> str:
     target = storage.path_for(f"batches/{kind}", sha, ".parquet")
     if storage.claim(session, target):
         return target
@@ -355,7 +345,7 @@ def read_window(
         pa.timestamp("us", tz="UTC")
     )
     row_filter = (pc.field("timestamp") >= start_scalar) & (pc.field("timestamp") < end_scalar)
-    parts = [pq.read_table(b.location, filters=row_filter, columns=columns) for b in batches]
+    parts = [data.read_table(b.location, columns, filters=row_filter, format="parquet") for b in batches]
     parts = [p for p in parts if p.num_rows]
     if not parts:
         return pd.DataFrame()
@@ -371,8 +361,11 @@ def _labels_for(session: Session, *, mv: ModelVersion, request_ids: list[str]) -
     wanted = pa.array(request_ids, type=pa.string())
     parts = []
     for batch in list_batches(session, mv=mv, kind="labels"):
-        table = pq.read_table(
-            batch.location, columns=["request_id", "label"], filters=pc.field("request_id").isin(wanted)
+        table = data.read_table(
+            batch.location,
+            ["request_id", "label"],
+            filters=pc.field("request_id").isin(wanted),
+            format="parquet",
         )
         if table.num_rows:
             parts.append(table)

@@ -132,10 +132,14 @@ def test_quality_human_output_on_clean_csv(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("command", "setup", "message"),
     [
-        (["quality", "{dir}/missing.csv"], None, "data file {dir}/missing.csv does not exist."),
-        (["quality", "{dir}/empty.csv"], "", "data file {dir}/empty.csv is empty."),
-        (["quality", "{dir}/data.json"], "{}", "data file {dir}/data.json is neither CSV nor Parquet."),
-        (["quality", "{dir}/bad.parquet"], "not parquet", "data file {dir}/bad.parquet could not be read"),
+        (["quality", "{dir}/missing.csv"], None, "data file {dir}/missing.csv does not exist"),
+        (["quality", "{dir}/empty.csv"], "", "data file {dir}/empty.csv is empty: it has no header row"),
+        (["quality", "{dir}/data.json"], "{}", "data file {dir}/data.json has an unsupported format"),
+        (
+            ["quality", "{dir}/bad.parquet"],
+            "not parquet",
+            "data file {dir}/bad.parquet is not a readable Parquet file",
+        ),
         (
             ["quality", "{dir}/ok.csv", "--label", "y"],
             "a,b\n1,2\n",

@@ -67,11 +67,11 @@ def test_a_window_stores_its_verdict_and_the_report_is_drawn_when_opened(
     old = save_report(data.reference[data.features], data.frame[data.features], tmp_path / "old.html")
 
     reports = RunReports(db, settings.storage_root, "30d")
-    drawn = reports.path_for(run_id)
+    drawn = Path(reports.path_for(run_id))
     assert drawn.parent == settings.storage_root / CACHE
     assert _same_report(drawn, old)
     before = drawn.stat().st_mtime_ns
-    assert reports.path_for(run_id) == drawn and drawn.stat().st_mtime_ns == before  # cached
+    assert Path(reports.path_for(run_id)) == drawn and drawn.stat().st_mtime_ns == before  # cached
 
     with db.transaction() as s:
         user = auth_service.create_user(s, name="vera", role="viewer", actor="setup")
@@ -84,7 +84,7 @@ def test_a_window_stores_its_verdict_and_the_report_is_drawn_when_opened(
 
     # A report older than the retention is drawn again; one whose window changed is refused.
     os.utime(drawn, (time.time() - 3 * 86400, time.time() - 3 * 86400))
-    assert RunReports(db, settings.storage_root, "1d").path_for(run_id) == drawn
+    assert Path(RunReports(db, settings.storage_root, "1d").path_for(run_id)) == drawn
     assert time.time() - drawn.stat().st_mtime < 600
     with db.transaction() as s:
         run = s.get(MonitorRun, run_id)

@@ -196,7 +196,7 @@ def model_promote(
             mirror_stage_changes,
             changes,
             tracking_uri=settings.mlflow_uri,
-            local_dir=settings.storage_root / "mlruns",
+            local_dir=LocalStorage(settings.storage_root).local_dir("mlruns"),
         )
     return {
         "model": mv.ref,
