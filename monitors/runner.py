@@ -29,6 +29,7 @@ from governance.monitoring.models import Monitor
 from governance.monitoring.schedule import Window
 from governance.monitoring.service import CheckOutcome
 from governance.production import service as production
+from governance.review import service as review
 from monitors import sandbox
 
 logger = logging.getLogger(__name__)
@@ -235,6 +236,14 @@ def run_window(
             duration_ms=duration_ms,
             actor=actor,
             model_version_id=evaluated,
+        )
+        review.after_window(
+            session,
+            monitor=data.monitor,
+            model_version_id=evaluated,
+            frame=data.frame,
+            details=outcome.details,
+            actor=actor,
         )
     logger.info(
         "monitor %s: window %s -> %s in %d ms: %s",

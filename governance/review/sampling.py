@@ -142,11 +142,12 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
     added = 0
     for start in range(0, len(rows), CHUNK):
         statement = (
-            insert(ReviewItem)
+            insert(ReviewItem.__table__)
             .values(rows[start : start + CHUNK])
             .on_conflict_do_nothing(index_elements=["model_version_id", "request_id"])
+            .returning(ReviewItem.__table__.c.id)
         )
-        added += int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+        added += len(session.execute(statement).all())  # only the rows inserted come back
     return added
 
 

@@ -14,6 +14,7 @@ label-needing monitors (:func:`labels_for`).
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -34,6 +35,7 @@ from governance.review.models import ITEM_STATUSES, MAX_LABEL, REASONS, VERDICTS
 from governance.validation import check_id, check_text, shown
 
 MAX_COMMENT = 4000
+logger = logging.getLogger(__name__)
 
 
 def check_share(value: Any) -> float:
@@ -137,7 +139,33 @@ def after_window(
     actor: str,
 ) -> int:
     """A monitor closed a window over ``frame``: queue its selected records not queued yet, and the
-    rows the monitor marked (the consistency check's inconsistent rows, by position in ``frame``)."""
+    rows the monitor marked (the consistency check's inconsistent rows, by position in ``frame``).
+
+    Never fails the monitor's run: it works in a savepoint, and a failure is logged and undone."""
+    try:
+        with session.begin_nested():
+            return _after_window(
+                session,
+                monitor=monitor,
+                model_version_id=model_version_id,
+                frame=frame,
+                details=details,
+                actor=actor,
+            )
+    except Exception:  # the run's own result stays; this window's records are queued by the next one
+        logger.exception("review queue: window of monitor %s not sampled", monitor.get("name"))
+        return 0
+
+
+def _after_window(
+    session: Session,
+    *,
+    monitor: dict[str, Any],
+    model_version_id: int | None,
+    frame: pd.DataFrame,
+    details: dict[str, Any] | None,
+    actor: str,
+) -> int:
     if model_version_id is None or frame.empty or "request_id" not in frame:
         return 0
     mv = session.get(ModelVersion, model_version_id)
