@@ -54,7 +54,7 @@ def oversight(session: Session, *, mv: ModelVersion) -> dict[str, Any]:
             "name": name,
             "role": role,
             "verification": via,
-            "label": describe(name, role, via),
+            "label": describe(str(name), role, via),
             "verdicts": int(n),
         }
         for name, role, via, n in session.execute(

@@ -21,10 +21,11 @@ import logging
 import math
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit_service
@@ -134,18 +135,17 @@ def _item_row(
 
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert ``rows``, skipping records already queued (another process may queue them at once)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    table = cast(Table, ReviewItem.__table__)
     added = 0
     for start in range(0, len(rows), CHUNK):
         statement = (
-            insert(ReviewItem.__table__)
+            insert(table)
             .values(rows[start : start + CHUNK])
             .on_conflict_do_nothing(index_elements=["model_version_id", "request_id"])
-            .returning(ReviewItem.__table__.c.id)
+            .returning(table.c.id)
         )
         added += len(session.execute(statement).all())  # only the rows inserted come back
     return added
