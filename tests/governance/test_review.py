@@ -361,3 +361,11 @@ def test_over_time_verdicts_are_the_labels_the_concept_drift_monitor_judges(
     assert realized[0] == ("ok", len(queued[0]), 1.0)  # every reviewed record agreed
     assert realized[1] == ("breach", labelled_second, 0.0)  # every labelled record corrected
     db.dispose()
+
+
+def test_the_sampling_module_examples_run() -> None:
+    import doctest
+
+    from governance.review import sampling
+
+    assert doctest.testmod(sampling).failed == 0
