@@ -354,3 +354,6 @@ def mount(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _login_redirect)
     _html_errors(app)
     app.include_router(router)
+    from dashboards import review_views  # the review queue's pages (they import this module)
+
+    app.include_router(review_views.router)

@@ -12,6 +12,7 @@ from governance.mlmodel.models import Model, ModelDataset, ModelVersion, StageTr
 from governance.monitoring.models import Alert, AlertDelivery, Monitor, MonitorRun, RetrainJob
 from governance.policy.models import PolicyVersion, RiskChange, RobustnessRecord
 from governance.production.models import InferenceBatch
+from governance.review.models import ReviewConfig, ReviewItem
 
 __all__ = [
     "Alert",
@@ -37,6 +38,8 @@ __all__ = [
     "MonitorRun",
     "PolicyVersion",
     "RetrainJob",
+    "ReviewConfig",
+    "ReviewItem",
     "RiskChange",
     "RobustnessRecord",
     "StageTransition",

@@ -30,6 +30,7 @@ from governance.monitoring.schedule import Window
 from governance.monitoring.service import CheckOutcome
 from governance.monitoring.terms import Status
 from governance.production import service as production
+from governance.review import service as review
 from governance.storage import StorageRoot
 from monitors import sandbox
 from monitors.checks import CHECKS as CHECKS  # the table of checks, one per monitor kind
@@ -227,6 +228,14 @@ def run_window(
             duration_ms=duration_ms,
             actor=actor,
             model_version_id=evaluated,
+        )
+        review.after_window(
+            session,
+            monitor=data.monitor,
+            model_version_id=evaluated,
+            frame=data.frame,
+            details=outcome.details,
+            actor=actor,
         )
     logger.info(
         "monitor %s: window %s -> %s in %d ms: %s",

@@ -24,6 +24,7 @@ from dashboards.api.routes import (
     policy,
     production,
     records,
+    review,
 )
 from dashboards.api.security import SecurityMiddleware
 from governance.audit.hashing import bind_key
@@ -67,6 +68,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(policy.router, prefix=API_PREFIX)
     app.include_router(records.router, prefix=API_PREFIX)
+    app.include_router(review.router, prefix=API_PREFIX)
     app.include_router(operations.router)
 
     from monitors.reports import RunReports  # reports of monitor runs, drawn when opened

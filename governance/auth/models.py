@@ -10,17 +10,19 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.db import Base, utcnow
 
-ROLES = ("viewer", "editor", "approver", "admin", "risk_officer", "business_owner")
+ROLES = ("viewer", "editor", "approver", "admin", "risk_officer", "business_owner", "reviewer")
 # What each role may do: an approver reads and decides but does not register (separation of duties);
 # an admin may do everything.
 GRANTS: dict[str, frozenset[str]] = {
     "viewer": frozenset({"viewer"}),
-    "editor": frozenset({"viewer", "editor"}),
+    "editor": frozenset({"viewer", "editor", "reviewer"}),
     "approver": frozenset({"viewer", "approver"}),
     "admin": frozenset(ROLES),
     # approval levels of the promotion policy (a model-risk officer, then the business owner)
     "risk_officer": frozenset({"viewer", "approver", "risk_officer"}),
     "business_owner": frozenset({"viewer", "approver", "business_owner"}),
+    # human review of production decisions (governance.review): verdicts on queued records
+    "reviewer": frozenset({"viewer", "reviewer"}),
 }
 
 

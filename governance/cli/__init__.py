@@ -11,6 +11,7 @@ from governance.cli import policy as _policy  # noqa: F401
 from governance.cli import predict as _predict  # noqa: F401
 from governance.cli import production as _production  # noqa: F401
 from governance.cli import registry as _registry  # noqa: F401
+from governance.cli import review as _review  # noqa: F401
 from governance.cli import storage as _storage  # noqa: F401
 from governance.cli.app import main
 

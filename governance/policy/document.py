@@ -60,7 +60,7 @@ class TierRequirements(BaseModel):
     @classmethod
     def _roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for role in value:
-            if role not in ROLES or role == "viewer":
+            if role not in ROLES or role in ("viewer", "reviewer"):  # reviewers judge records, not versions
                 raise ValueError(f"approval level '{role}' is not a deciding role")
         return value
 

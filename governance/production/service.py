@@ -26,6 +26,7 @@ from governance.audit import service as audit_service
 from governance.errors import InvalidInput
 from governance.mlmodel.models import ModelVersion
 from governance.production.models import InferenceBatch
+from governance.review import service as review_service
 from governance.storage import LocalStorage, sha256_file
 
 REQUIRED_PREDICTION_COLUMNS = ("request_id", "timestamp", "prediction")
@@ -298,6 +299,8 @@ def store(
             "time_max": str(time_max) if time_max else None,
         },
     )
+    if kind == "predictions":  # human review (Art. 14): the model's share of records joins the queue
+        review_service.sample_batch(session, mv=mv, table=table, actor=actor, source=f"batch {batch.id}")
     return batch
 
 
@@ -369,10 +372,21 @@ def _labels_for(session: Session, *, mv: ModelVersion, request_ids: list[str]) -
         )
         if table.num_rows:
             parts.append(table)
-    if not parts:
-        return pd.DataFrame(columns=["request_id", "label"])
-    labels = pa.concat_tables(parts, promote_options="permissive").to_pandas()
-    return labels.drop_duplicates(subset="request_id", keep="last")
+    labels = (
+        pa.concat_tables(parts, promote_options="permissive")
+        .to_pandas()
+        .drop_duplicates("request_id", keep="last")
+        if parts
+        else pd.DataFrame(columns=["request_id", "label"])
+    )
+    # a reviewer's verdict labels a record no late label has reached (governance.review)
+    reviewed = review_service.labels_for(session, mv=mv, request_ids=request_ids)
+    reviewed = reviewed[~reviewed["request_id"].isin(labels["request_id"])]
+    if not len(reviewed):
+        return labels
+    return (
+        pd.concat([labels, reviewed], ignore_index=True) if len(labels) else reviewed.reset_index(drop=True)
+    )
 
 
 def describe(batch: InferenceBatch) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def evidence(report: dict[str, Any]) -> dict[str, bool]:
     return {
         "description": bool(d["intended_purpose"]),
         "limitations": bool(report["limitations"]["limitations"] or report["limitations"]["out_of_scope"]),
-        "oversight": bool(report["oversight"]["measures"]),
+        "oversight": any(m.get("recorded", True) for m in report["oversight"]["measures"]),
         "lineage": bool(report["lineage"]["licenses"]),
         "data_governance": bool(report["data_governance"]["datasets"]),
         "data_quality": bool(report["data_quality"]["findings"]),

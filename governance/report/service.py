@@ -27,6 +27,7 @@ from governance.monitoring.models import Alert, Monitor, MonitorRun, RetrainJob
 from governance.policy import service as policy_service
 from governance.production.service import feature_schema
 from governance.report import accountability, mapping, technical
+from governance.review import evidence as review_evidence
 
 DRIFT_KINDS = ("data_drift", "concept_drift", "model_drift", "attribution_drift")
 QUALITY_KINDS = ("quality", "consistency")
@@ -446,6 +447,26 @@ def _robustness(
     }
 
 
+def _oversight(
+    session: Session, mv: ModelVersion, levels: list[str], requests: list[Any], monitors: list[Monitor]
+) -> dict[str, Any]:
+    """Art. 14: the measures the registry enforces, and the human review of production decisions
+    (``review``: share sampled, reviewed, agreement, reviewers with roles, open items)."""
+    found = accountability.oversight(mv, levels, requests, monitors)
+    review = review_evidence.oversight(session, mv=mv)
+    found["measures"].append(
+        {
+            "measure": review_evidence.summary_line(review)
+            if review["recorded"]
+            else f"human review of production decisions: {NOT_RECORDED}",
+            "source": "review queue",
+            "recorded": review["recorded"],
+        }
+    )
+    found["review"] = review
+    return found
+
+
 def build(session: Session, *, mv: ModelVersion, policy: ApprovalPolicy | None = None) -> dict[str, Any]:
     """The whole report of ``mv`` as a JSON-ready dict, one key per section.
 
@@ -485,7 +506,7 @@ def build(session: Session, *, mv: ModelVersion, policy: ApprovalPolicy | None =
         "limitations": accountability.limitations(
             mv, compliance, data_governance["datasets"], data_governance["features"]
         ),
-        "oversight": accountability.oversight(mv, approvals["levels"], requests, monitors),
+        "oversight": _oversight(session, mv, approvals["levels"], requests, monitors),
         "lineage": _lineage(mv, compliance),
         "data_governance": data_governance,
         "data_quality": _data_quality(session, mv, monitors),
