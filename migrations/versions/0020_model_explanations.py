@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("n_rows", sa.Integer(), nullable=False),
         sa.Column("attributions", sa.JSON(), nullable=False),
         sa.Column("warnings", sa.JSON(), nullable=False),
-        sa.Column("seconds", sa.Float(), nullable=False),
+        sa.Column("seconds", sa.Double(), nullable=False),
         sa.Column("source", sa.String(length=128), nullable=False),
         sa.Column("recorded_by", sa.String(length=128), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
