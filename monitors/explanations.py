@@ -73,10 +73,7 @@ def job_for(mv: ModelVersion, *, method: str = "ig", max_rows: int = MAX_ROWS) -
 
 def compute(job: ExplanationJob) -> dict[str, Any]:
     """Load the model (safe loader, hash checked), read the data and explain it: here, in this process."""
-    import torch
-
     from governance.production.service import read_table
-    from monitors.insight import explain_version
     from monitors.modelio import CNNConfig, load_model
 
     loaded = load_model(Path(job.model_path), expected_sha256=job.model_sha256, device="cpu")
@@ -96,23 +93,38 @@ def compute(job: ExplanationJob) -> dict[str, Any]:
         if loaded.feature_names and len(loaded.feature_names) == len(job.features)
         else None
     )
+    return explain_loaded(
+        loaded.module, x, feature_names=names or job.features, method=job.method, max_rows=job.max_rows,
+        seed=job.seed, what=job.model_ref,
+    )  # fmt: skip
+
+
+def explain_loaded(
+    module: Any,
+    x: np.ndarray,
+    *,
+    feature_names: list[str] | None,
+    method: str = "ig",
+    max_rows: int = MAX_ROWS,
+    seed: int = 0,
+    what: str = "the model",
+) -> dict[str, Any]:
+    """The global attribution of an already loaded model over ``x``'s rows, on one CPU thread."""
+    import torch
+
+    from monitors.insight import explain_version
+
     threads = torch.get_num_threads()
     # one thread: a small model's 200 x 50 Integrated Gradients steps take 0.2 s on one core, and
     # 3 to 7 s with two threads fighting other processes for two cores (measured on the dev box)
     torch.set_num_threads(1)
     try:
         found = explain_version(
-            loaded.module,
-            x,
-            method=job.method,
-            feature_names=names or job.features,
-            max_rows=job.max_rows,
-            seed=job.seed,
-            device="cpu",
+            module, x, method=method, feature_names=feature_names, max_rows=max_rows, seed=seed, device="cpu"
         )
     except (RuntimeError, ValueError) as exc:  # the model cannot take these rows
         first = " ".join(str(exc).split("\n")[0].split())[:200]
-        raise InvalidInput(f"{job.model_ref} cannot take the rows of its data: {first}") from None
+        raise InvalidInput(f"{what} cannot take the rows of its data: {first}") from None
     finally:
         torch.set_num_threads(threads)
     return found.to_dict()
