@@ -36,7 +36,7 @@ from dashboards.api.deps import (
     session_token,
 )
 from dashboards.api.metrics import REFUSALS
-from dashboards.api.security import DATA_HTML_HEADERS
+from dashboards.api.security import FRAMED_DATA_HTML_HEADERS
 from governance.audit import service as audit_service
 from governance.auth import sessions as session_service
 from governance.auth.models import User
@@ -221,6 +221,17 @@ def model(
     )
 
 
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(run_id: int, request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
+    """A monitor run framed by the app: what was judged (model, version, monitor, window, status),
+    a way back to the model's page, and its report in a sandboxed frame (``/runs/ID/report``,
+    served under ``CSP: sandbox``: nothing from the data runs, in the frame or here)."""
+    run = session.get(MonitorRun, run_id)
+    if run is None:
+        raise NotFound(f"there is no monitor run {run_id}")
+    return _page(request, "run.html", user, run=queries.run_frame(run))
+
+
 @router.get("/runs/{run_id}/report")
 def run_report(run_id: int, request: Request, session: SessionDep, user: PageUser) -> FileResponse:
     """The Evidently HTML report of a monitor run: drawn on demand and cached (``app.state.run_reports``),
@@ -233,14 +244,14 @@ def run_report(run_id: int, request: Request, session: SessionDep, user: PageUse
     path_text = details.get("report_path")  # runs stored before reports were drawn on demand
     drawer = getattr(request.app.state, "run_reports", None)
     if not path_text and isinstance(details.get("report"), dict) and drawer is not None:
-        return FileResponse(drawer.path_for(run_id), media_type="text/html", headers=DATA_HTML_HEADERS)
+        return FileResponse(drawer.path_for(run_id), media_type="text/html", headers=FRAMED_DATA_HTML_HEADERS)
     if not path_text:
         raise NotFound(f"monitor run {run_id} has no report")
     root = Path(request.app.state.settings.storage_root).resolve()
     path = Path(path_text).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise InvalidInput(f"the report of monitor run {run_id} is not a file under the storage root")
-    return FileResponse(path, media_type="text/html", headers=DATA_HTML_HEADERS)
+    return FileResponse(path, media_type="text/html", headers=FRAMED_DATA_HTML_HEADERS)
 
 
 def _params(request: Request, *names: str) -> dict[str, str | None]:
