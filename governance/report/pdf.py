@@ -15,7 +15,7 @@ import matplotlib
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from governance.report import charts
+from governance.report import charts, explanations
 from governance.report.render import NOT_RECORDED, number, section_titles, timestamp
 
 _FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
@@ -363,6 +363,8 @@ def to_pdf(report: dict[str, Any]) -> bytes:
             ],
             (1, 1, 2, 2, 2, 10),
         )
+
+    explanations.draw_pdf(pdf, report, links, ts, number)
 
     mon = report["monitoring"]
     pdf.section("monitoring", links)
