@@ -395,7 +395,11 @@ def run_frame(run: MonitorRun) -> dict[str, Any]:
         "status": run.status,
         "summary": details.get("summary") or run.error,
         "fpr": false_alarm_rate(run.thresholds),
-        "metrics": rounded(_numeric(run.metrics or {})),
+        "metrics": {
+            k: round_number(v)
+            for k, v in (run.metrics or {}).items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        },
         "report": bool(details.get("report_path") or isinstance(details.get("report"), dict)),
     }
 
@@ -547,10 +551,13 @@ def _difference(m: dict[str, Any], places: int) -> str:
     d, low, high = m.get("difference"), m.get("ci_low"), m.get("ci_high")
     if not all(isinstance(v, int | float) and math.isfinite(v) for v in (d, low, high)):
         return "-"
-    test = f", {m['test']}" if m.get("test") else ""
     p = m.get("p_value")
-    p_text = f" p={p:.2g}" if isinstance(p, int | float) and math.isfinite(p) else ""
-    return f"{d:+.{places}f} [{low:+.{places}f}, {high:+.{places}f}]{test}{p_text}"
+    notes = [str(m["test"])] if m.get("test") else []
+    if isinstance(p, int | float) and math.isfinite(p):
+        notes.append(f"p={p:.2g}")
+    return f"{d:+.{places}f} [{low:+.{places}f}, {high:+.{places}f}]" + (
+        f" ({'; '.join(notes)})" if notes else ""
+    )
 
 
 def side_by_side(job: RetrainJob, relies_on: dict[str, list[str]] | None = None) -> dict[str, Any] | None:
