@@ -162,7 +162,9 @@ def test_the_model_page_explains_and_a_run_report_opens_framed(
     WebDriverWait(driver, 120).until(lambda d: d.execute_script("return document.readyState") == "complete")
     driver.switch_to.frame(frame)
     WebDriverWait(driver, 60).until(lambda d: d.find_element(By.TAG_NAME, "body"))
-    assert driver.execute_script("return 1") is None  # the sandboxed report runs no script, not even ours
+    # the report is in the frame, with an opaque origin: no access to our origin, cookie or storage
+    assert driver.find_element(By.TAG_NAME, "body").get_attribute("innerHTML")
+    assert driver.execute_script("return window.origin") == "null"
     driver.switch_to.default_content()
     driver.save_screenshot(str(SCREENSHOTS / "run-framed.png"))
     driver.find_element(By.ID, "back").click()
