@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from governance.approval import service as approval_service
 from governance.approval.service import ApprovalPolicy
 from governance.compliance import service as compliance_service
+from governance.explanation import service as explanation_service
+from governance.explanation.models import ModelExplanation
 from governance.mlmodel import service as model_service
 from governance.mlmodel.models import ModelVersion
 from governance.monitoring import service as monitoring_service
@@ -270,6 +272,85 @@ def _column_heatmap(monitor: Monitor, finished: list[MonitorRun], windows: int =
     }
 
 
+def _share_heat(change: float) -> int:
+    """0..4: how far a feature's share of the attribution moved from the reference's (points)."""
+    moved = abs(change)
+    return 0 if moved < 0.01 else 1 if moved < 0.025 else 2 if moved < 0.05 else 3 if moved < 0.1 else 4
+
+
+def _shares(values: Any) -> dict[str, float]:
+    numbers = _numeric(values) if isinstance(values, dict) else {}
+    total = sum(abs(v) for v in numbers.values())
+    return {k: abs(v) / total for k, v in numbers.items()} if total > 0 else {}
+
+
+def _attribution_heatmap(
+    monitor: Monitor, finished: list[MonitorRun], windows: int = 12, features: int = 15
+) -> dict[str, Any] | None:
+    """Features x windows of an attribution-drift monitor: each cell the feature's share of the
+    window's total attribution, coloured by how far it moved from its share in the reference."""
+    shown = []
+    for r in finished:
+        details = r.details or {}
+        current = _shares((details.get("current") or {}).get("attributions"))
+        reference = _shares((details.get("reference") or {}).get("attributions"))
+        if current and reference:
+            shown.append((r, current, reference))
+    shown = shown[-windows:]
+    if not shown:
+        return None
+    reference = shown[-1][2]
+    ranked = sorted(reference, key=lambda n: -reference[n])
+    extra = [n for _, current, _ in shown for n in sorted(current, key=lambda n: -current[n])[:3]]
+    order = list(dict.fromkeys([*ranked[: features - 3], *extra, *ranked]))[:features]
+    rows = []
+    for name in order:
+        cells = []
+        for _, current, ref in shown:
+            share, before = current.get(name, 0.0), ref.get(name, 0.0)
+            cells.append(
+                {
+                    "share": round(share * 100, 1),
+                    "reference": round(before * 100, 1),
+                    "heat": _share_heat(share - before),
+                }
+            )
+        rows.append({"feature": name, "reference": round(reference.get(name, 0.0) * 100, 1), "cells": cells})
+    return {
+        "monitor": monitor.name,
+        "windows": [_label(r) for r, _, _ in shown],
+        "statuses": [r.status for r, _, _ in shown],
+        "ndcg": [round_number(_numeric(r.metrics or {}).get("ndcg", math.nan)) for r, _, _ in shown],
+        "rows": rows,
+        "more": max(0, len(reference) - len(order)),
+    }
+
+
+def explanation_view(found: ModelExplanation | None, k: int = 10) -> dict[str, Any] | None:
+    """What a version relies on, for a page: its top ``k`` features with their shares (percent)."""
+    if found is None:
+        return None
+    data = found.to_dict()
+    top = found.top(k)
+    largest = max((t["share"] for t in top), default=0.0) or 1.0
+    return {
+        **{key: data[key] for key in ("method", "method_name", "baseline", "n_rows", "dataset", "source")},
+        "seconds": round_number(data["seconds"]),
+        "at": found.at,
+        "warnings": data["warnings"],
+        "features": len(data["attributions"]),
+        "top": [
+            {
+                "feature": t["feature"],
+                "share": round(t["share"] * 100, 1),
+                "attribution": round_number(t["attribution"]),
+                "width": round(100 * t["share"] / largest, 1),
+            }
+            for t in top
+        ],
+    }
+
+
 def false_alarm_rate(thresholds: dict[str, Any] | None) -> str | None:
     """The configured false-positive rates behind a calibrated verdict, as a person reads them."""
     t = thresholds or {}
@@ -298,6 +379,31 @@ def _runs_table(monitor: Monitor, finished: list[MonitorRun], mv: ModelVersion) 
     ]
 
 
+def run_frame(run: MonitorRun) -> dict[str, Any]:
+    """What the run page says above a run's report."""
+    details = run.details or {}
+    mv = run.model_version or run.monitor.model_version  # a run no version was judged in: the pinned one
+    return {
+        "id": run.id,
+        "model": run.monitor.model.name,
+        "version": mv.version if mv is not None else None,
+        "ref": mv.ref if mv is not None else run.monitor.model.name,
+        "monitor": run.monitor.name,
+        "kind": run.monitor.kind,
+        "window_start": run.window_start,
+        "window_end": run.window_end,
+        "status": run.status,
+        "summary": details.get("summary") or run.error,
+        "fpr": false_alarm_rate(run.thresholds),
+        "metrics": {
+            k: round_number(v)
+            for k, v in (run.metrics or {}).items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        },
+        "report": bool(details.get("report_path") or isinstance(details.get("report"), dict)),
+    }
+
+
 def mlflow_link(mlflow_uri: str | None, run_id: str | None) -> str | None:
     """The MLflow UI page of ``run_id`` when the tracking server is reachable over HTTP(S)."""
     if not run_id or not mlflow_uri or not mlflow_uri.startswith(("http://", "https://")):
@@ -314,6 +420,7 @@ def model_page(
     charts: list[dict[str, Any]] = []
     robustness = None
     heatmaps: list[dict[str, Any]] = []
+    attribution_heatmaps: list[dict[str, Any]] = []
     runs_table: list[dict[str, Any]] = []
     runs_of = {
         monitor.id: [
@@ -338,6 +445,10 @@ def model_page(
             heatmap = _column_heatmap(monitor, finished)
             if heatmap is not None:
                 heatmaps.append(heatmap)
+        if monitor.kind == "attribution_drift":
+            found = _attribution_heatmap(monitor, finished)
+            if found is not None:
+                attribution_heatmaps.append(found)
         if monitor.kind == "performance_estimation":
             chart = _estimation_chart(monitor, finished, realized_later)
         else:
@@ -363,8 +474,15 @@ def model_page(
         select(Alert).where(Alert.model_version_id == mv.id).order_by(Alert.id.desc())
     ).all()
     data = mv.to_dict()
+    versions = {v.ref: v.id for v in mv.model.versions}
+    kept = explanation_service.latest_by_version(session, ids=list(versions.values()))
+    relies_on = {ref: [t["feature"] for t in kept[i].top(3)] for ref, i in versions.items() if i in kept}
+    retrains = [side_by_side(j, relies_on) for j in [*made_by, *jobs]]
     return {
         "mv": data,
+        "explanation": explanation_view(kept.get(mv.id)),
+        "attribution_heatmaps": attribution_heatmaps,
+        "retrains": [r for r in retrains if r is not None],
         "metrics": rounded(_numeric(mv.metrics or {})),
         "mlflow_link": mlflow_link(mlflow_uri, mv.mlflow_run_id),
         "compliance": compliance_report(session, mv).to_dict(),
@@ -390,6 +508,126 @@ def model_page(
             }
             for t in model_service.history(session, name=mv.model.name)
         ],
+    }
+
+
+def digits_for(n: int) -> int:
+    """Decimals a proportion measured on ``n`` rows means: its interval is about ``1/sqrt(n)`` wide,
+    so 100 rows tell two decimals, 1,000 rows three, never more than four.
+
+    >>> [digits_for(n) for n in (30, 100, 170, 1000, 10**6)]
+    [2, 2, 3, 3, 4]
+    """
+    if n <= 100:
+        return 2
+    return min(4, 1 + math.ceil(math.log10(n) / 2))
+
+
+def wilson(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson's score interval of a proportion ``successes / n``.
+
+    >>> [round(v, 3) for v in wilson(95, 100)]
+    [0.888, 0.978]
+    """
+    from statistics import NormalDist
+
+    if n <= 0:
+        return math.nan, math.nan
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = min(max(successes / n, 0.0), 1.0)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _rate(value: Any, n: int, confidence: float, places: int) -> str:
+    if not isinstance(value, int | float) or not math.isfinite(value) or n <= 0:
+        return "-"
+    low, high = wilson(round(value * n), n, confidence)
+    return f"{value:.{places}f} [{low:.{places}f}, {high:.{places}f}]"
+
+
+def _difference(m: dict[str, Any], places: int) -> str:
+    d, low, high = m.get("difference"), m.get("ci_low"), m.get("ci_high")
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in (d, low, high)):
+        return "-"
+    p = m.get("p_value")
+    notes = [str(m["test"])] if m.get("test") else []
+    if isinstance(p, int | float) and math.isfinite(p):
+        notes.append(f"p={p:.2g}")
+    return f"{d:+.{places}f} [{low:+.{places}f}, {high:+.{places}f}]" + (
+        f" ({'; '.join(notes)})" if notes else ""
+    )
+
+
+def side_by_side(job: RetrainJob, relies_on: dict[str, list[str]] | None = None) -> dict[str, Any] | None:
+    """Champion against challenger for one retrain, from its gates' evidence: each model's metric
+    with its interval (Wilson, at the gate's confidence), the paired or independent difference
+    with the gate's interval and test, rounded to what the number of rows can tell."""
+    result = job.result or {}
+    gates = {g.get("name"): g for g in result.get("gates") or [] if isinstance(g, dict)}
+    if "champion_challenger" not in gates and "robustness" not in gates:
+        return None
+    rows = []
+    cc = gates.get("champion_challenger")
+    if cc is not None:
+        m = cc.get("metrics") or {}
+        n = int(m.get("rows") or m.get("sample_size") or 0)
+        conf = float(m.get("confidence") or 0.95)
+        places = digits_for(n)
+        base = m.get("baseline") if isinstance(m.get("baseline"), dict) else {}
+        rows.append(
+            {
+                "gate": "champion_challenger",
+                "what": f"accuracy on {n} held-out rows",
+                "champion": _rate(m.get("champion_accuracy"), n, conf, places),
+                "challenger": _rate(m.get("challenger_accuracy"), n, conf, places),
+                "difference": _difference(m, places),
+                "confidence": f"{conf:.0%}",
+                "passed": bool(cc.get("passed")),
+            }
+        )
+        if base:
+            rows.append(
+                {
+                    "gate": "champion_challenger",
+                    "what": f"against always predicting {base.get('class')!r}",
+                    "champion": "-",
+                    "challenger": _rate(base.get("accuracy"), n, conf, places) + " (baseline)",
+                    "difference": _difference(base, places),
+                    "confidence": f"{conf:.0%}",
+                    "passed": bool(m.get("beats_baseline", cc.get("passed"))),
+                }
+            )
+    rb = gates.get("robustness")
+    if rb is not None:
+        m = rb.get("metrics") or {}
+        n = int(m.get("sample_size") or 0)
+        conf = float(m.get("confidence") or 0.95)
+        places = digits_for(n)
+        rows.append(
+            {
+                "gate": "robustness",
+                "what": f"worst-case robust accuracy at ε={m.get('epsilon')} on {n} rows",
+                "champion": _rate(m.get("champion_worst_case"), n, conf, places),
+                "challenger": _rate(m.get("challenger_worst_case"), n, conf, places),
+                "difference": _difference(m, places),
+                "confidence": f"{conf:.0%}",
+                "passed": bool(rb.get("passed")),
+            }
+        )
+    champion, challenger = result.get("champion"), result.get("candidate")
+    return {
+        "job": job.id,
+        "champion": champion,
+        "challenger": challenger,
+        "passed": bool(result.get("passed")),
+        "stage": result.get("stage"),
+        "rows": rows,
+        "relies_on": {
+            "champion": (relies_on or {}).get(str(champion), []),
+            "challenger": (relies_on or {}).get(str(challenger), []),
+        },
     }
 
 

@@ -7,6 +7,7 @@ show an empty list as if nothing matched).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from governance.audit import stored
 from governance.audit.models import AuditEvent
 from governance.dataset.models import DatasetVersion
 from governance.errors import InvalidInput
+from governance.explanation import service as explanation_service
 from governance.mlmodel.models import Model, ModelVersion
 from governance.monitoring.alerts import SEVERITIES
 from governance.monitoring.models import ALERT_STATUSES, Alert, Monitor, MonitorRun, RetrainJob
@@ -270,6 +272,8 @@ def evidence(session: Session, mv: ModelVersion) -> dict[str, Any]:
         "robustness": _robustness(session, mv),
         "metrics": queries.rounded(mv.metrics or {}),
         "report": f"/api/v1/models/{mv.model.name}/{mv.version}/report?format=html",
+        "explanation": queries.explanation_view(explanation_service.latest(session, mv=mv), k=3),
+        "page": f"/models/{quote(mv.model.name, safe='')}/{quote(mv.version, safe='')}",
     }
 
 

@@ -36,7 +36,7 @@ from dashboards.api.deps import (
     session_token,
 )
 from dashboards.api.metrics import REFUSALS
-from dashboards.api.security import DATA_HTML_HEADERS
+from dashboards.api.security import FRAMED_DATA_HTML_HEADERS
 from governance.audit import service as audit_service
 from governance.auth import sessions as session_service
 from governance.auth.models import User
@@ -222,6 +222,17 @@ def model(
     )
 
 
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(run_id: int, request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
+    """A monitor run framed by the app: what was judged (model, version, monitor, window, status),
+    a way back to the model's page, and its report in a sandboxed frame (``/runs/ID/report``,
+    served under ``CSP: sandbox``: nothing from the data runs, in the frame or here)."""
+    run = session.get(MonitorRun, run_id)
+    if run is None:
+        raise NotFound(f"there is no monitor run {run_id}")
+    return _page(request, "run.html", user, run=queries.run_frame(run))
+
+
 @router.get("/runs/{run_id}/report")
 def run_report(run_id: int, request: Request, session: SessionDep, user: PageUser) -> Response:
     """The Evidently HTML report of a monitor run: drawn on demand and cached (``app.state.run_reports``),
@@ -234,13 +245,13 @@ def run_report(run_id: int, request: Request, session: SessionDep, user: PageUse
     path_text = details.get("report_path")  # runs stored before reports were drawn on demand
     drawer = getattr(request.app.state, "run_reports", None)
     if not path_text and isinstance(details.get("report"), dict) and drawer is not None:
-        return Response(drawer.html(run_id), media_type="text/html", headers=DATA_HTML_HEADERS)
+        return Response(drawer.html(run_id), media_type="text/html", headers=FRAMED_DATA_HTML_HEADERS)
     if not path_text:
         raise NotFound(f"monitor run {run_id} has no report")
     storage = Storage(request.app.state.settings.storage_root)
     if not isinstance(path_text, str) or not storage.contains(path_text) or not storage.exists(path_text):
         raise InvalidInput(f"the report of monitor run {run_id} is not a file under the storage root")
-    return Response(storage.read_bytes(path_text), media_type="text/html", headers=DATA_HTML_HEADERS)
+    return Response(storage.read_bytes(path_text), media_type="text/html", headers=FRAMED_DATA_HTML_HEADERS)
 
 
 def _params(request: Request, *names: str) -> dict[str, str | None]:

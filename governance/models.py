@@ -7,6 +7,7 @@ from governance.changeplan.models import ChangePlan, ChangePlanCheck
 from governance.compliance.models import ComplianceResult
 from governance.dataset.models import Dataset, DatasetLineage, DatasetVersion
 from governance.db import Base
+from governance.explanation.models import ModelExplanation
 from governance.license.models import License
 from governance.mlmodel.models import Model, ModelDataset, ModelVersion, StageTransition
 from governance.monitoring.models import Alert, AlertDelivery, Monitor, MonitorRun, RetrainJob
@@ -33,6 +34,7 @@ __all__ = [
     "License",
     "Model",
     "ModelDataset",
+    "ModelExplanation",
     "ModelVersion",
     "Monitor",
     "MonitorRun",

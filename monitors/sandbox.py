@@ -10,6 +10,10 @@ The child gets file paths and parameters in ``DIR/spec.json`` and the window's r
 (no database URL, no keys). It answers with ``DIR/result.json``: plain JSON, never a pickle. A
 child that dies, runs out of a limit or answers nothing makes the run ``error`` with one sentence;
 the scheduler goes on with the other monitors.
+
+Other model work runs the same way through :func:`run_task_in_child` (``TASKS``): a version's
+global attributions at registration (``monitors.explanations``), so an uploaded model's code never
+runs in the API server or the CLI's process.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SANDBOXED_KINDS = frozenset({"consistency", "robustness", "attribution_drift"})
+# model work outside the monitors' windows: a version's attributions at registration
+TASKS = frozenset({"explain"})
 MAX_RESULT_BYTES = 32 << 20
 
 
@@ -120,47 +126,72 @@ def run_in_child(kind: str, data: WindowData, limits: ModelCheckLimits) -> Check
         columns = [*data.features, *(c for c in ("label", "prediction") if c in data.frame.columns)]
         data.frame[columns].to_parquet(folder / "window.parquet")
         (folder / "spec.json").write_text(json.dumps(_spec(kind, data, limits)), encoding="utf-8")
-        try:
-            done = subprocess.run(
-                [sys.executable, "-m", "monitors.sandbox", str(folder)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env=_child_env(),
-                cwd=folder,
-                timeout=limits.timeout_seconds,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ModelCheckFailed(
-                f"{what} ran longer than its {limits.timeout_seconds:g} s limit and was stopped"
-            ) from exc
-        tail = done.stderr.decode("utf-8", "replace")[-2000:]
-        if tail.strip():
-            logger.debug("model check child of %s said: %s", data.model_ref, tail)
-        if done.returncode < 0:
-            number = -done.returncode
-            if number == signal.SIGXCPU:
-                raise ModelCheckFailed(f"{what} used up its CPU time limit of {limits.cpu_seconds} s")
-            raise ModelCheckFailed(
-                f"{what} died ({_signal_name(number)}) under its limits of {limits.memory_mb} MB "
-                f"and {limits.cpu_seconds} s of CPU"
-            )
-        result_path = folder / "result.json"
-        if not result_path.is_file() or result_path.stat().st_size > MAX_RESULT_BYTES:
-            raise ModelCheckFailed(f"{what} exited with code {done.returncode} without a result")
-        try:
-            answer = json.loads(result_path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ModelCheckFailed(f"{what} answered with a result that is not JSON") from exc
-    if not isinstance(answer, dict):
-        raise ModelCheckFailed(f"{what} answered with a result that is not an object")
-    if "error" in answer:
-        raise ModelCheckFailed(str(answer["error"]))
+        answer = _run_child(folder, what, limits, data.model_ref)
     try:
         return MonitorResult(**{"monitor": kind, **answer["outcome"]})
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelCheckFailed(f"{what} answered with a malformed result") from exc
+
+
+def run_task_in_child(task: str, spec: dict[str, Any], limits: ModelCheckLimits, what: str) -> dict[str, Any]:
+    """Run one of :data:`TASKS` (a model's code over files named in ``spec``) in a limited child.
+
+    The same limits, environment and answer checks as the monitors' checks; the child answers
+    ``{"result": {...}}`` in JSON.
+    """
+    if task not in TASKS:
+        raise ModelCheckFailed(f"unknown sandboxed task {task!r}")
+    with tempfile.TemporaryDirectory(prefix="govern-task-") as tmp:
+        folder = Path(tmp)
+        document = {**spec, "task": task, "limits": asdict(limits)}
+        (folder / "spec.json").write_text(json.dumps(document), encoding="utf-8")
+        answer = _run_child(folder, what, limits, str(spec.get("model_ref", "")))
+    result = answer.get("result")
+    if not isinstance(result, dict):
+        raise ModelCheckFailed(f"{what} answered with a malformed result")
+    return result
+
+
+def _run_child(folder: Path, what: str, limits: ModelCheckLimits, model_ref: str) -> dict[str, Any]:
+    """``python -m monitors.sandbox FOLDER`` under ``limits``; its JSON answer (``error``: raised)."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "monitors.sandbox", str(folder)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=_child_env(),
+            cwd=folder,
+            timeout=limits.timeout_seconds,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ModelCheckFailed(
+            f"{what} ran longer than its {limits.timeout_seconds:g} s limit and was stopped"
+        ) from exc
+    tail = done.stderr.decode("utf-8", "replace")[-2000:]
+    if tail.strip():
+        logger.debug("model check child of %s said: %s", model_ref, tail)
+    if done.returncode < 0:
+        number = -done.returncode
+        if number == signal.SIGXCPU:
+            raise ModelCheckFailed(f"{what} used up its CPU time limit of {limits.cpu_seconds} s")
+        raise ModelCheckFailed(
+            f"{what} died ({_signal_name(number)}) under its limits of {limits.memory_mb} MB "
+            f"and {limits.cpu_seconds} s of CPU"
+        )
+    result_path = folder / "result.json"
+    if not result_path.is_file() or result_path.stat().st_size > MAX_RESULT_BYTES:
+        raise ModelCheckFailed(f"{what} exited with code {done.returncode} without a result")
+    try:
+        answer = json.loads(result_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ModelCheckFailed(f"{what} answered with a result that is not JSON") from exc
+    if not isinstance(answer, dict):
+        raise ModelCheckFailed(f"{what} answered with a result that is not an object")
+    if "error" in answer:
+        raise ModelCheckFailed(str(answer["error"]))
+    return answer
 
 
 # -- the child's side ----------------------------------------------------------------------------
@@ -213,6 +244,8 @@ def child_main(folder: Path) -> int:
     spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
     limits = spec["limits"]
     _limit(limits)
+    if spec.get("task") in TASKS:
+        return _task_main(folder, spec)
     from monitors.checks import CHECKS
     from monitors.runner import WindowData
 
@@ -242,6 +275,27 @@ def child_main(folder: Path) -> int:
     except BaseException as exc:  # the parent reports it in one sentence; nothing else leaves
         if _out_of_memory(exc):
             answer = {"error": f"{what} ran out of its memory limit of {limits['memory_mb']} MB"}
+        else:
+            first = " ".join(str(exc).split("\n")[0].split())[:300]
+            answer = {"error": f"{type(exc).__name__}: {first}" if first else type(exc).__name__}
+    try:
+        _write(folder, answer)
+    except (TypeError, ValueError) as exc:
+        _write(folder, {"error": f"{what} gave a result that is not JSON ({exc})"})
+    return 0
+
+
+def _task_main(folder: Path, spec: dict[str, Any]) -> int:
+    from monitors.explanations import compute_from_spec
+
+    what = f"the explanation of {spec.get('model_ref')}"
+    try:
+        answer: dict[str, Any] = {"result": compute_from_spec(spec)}
+    except GovernError as exc:
+        answer = {"error": str(exc)}
+    except BaseException as exc:  # one sentence to the parent, as for the checks
+        if _out_of_memory(exc):
+            answer = {"error": f"{what} ran out of its memory limit of {spec['limits']['memory_mb']} MB"}
         else:
             first = " ".join(str(exc).split("\n")[0].split())[:300]
             answer = {"error": f"{type(exc).__name__}: {first}" if first else type(exc).__name__}

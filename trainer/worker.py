@@ -38,6 +38,7 @@ from governance.compliance import service as compliance_service
 from governance.dataset.models import DatasetVersion
 from governance.db import Database
 from governance.errors import ComplianceViolation, GovernError
+from governance.explanation import service as explanation_service
 from governance.mlmodel import environment
 from governance.mlmodel import service as model_service
 from governance.mlmodel.models import Model, ModelVersion
@@ -260,6 +261,8 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
         ),
         gates.consistency(challenger, x_consistency, tolerance=float(plan_gates["consistency"]["tolerance"])),
     ]
+    # what the candidate relies on, over the rows it learned from (kept with it below)
+    explained = _explain(challenger, reference_x.reshape(-1, *x_test.shape[1:]), list(features))
 
     def register_and_gate() -> tuple[dict[str, Any], str]:
         # the candidate, its gates, its promotion and the job's end: one transaction
@@ -298,6 +301,19 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
                 mlflow_run_id=result.tracking_run_id,
                 description=f"retrained by job {job_id} after: {job_service.get(session, job_id=job_id).reason}",
             ).version
+            if explained is not None:
+                explanation_service.record(
+                    session,
+                    mv=candidate,
+                    attributions=explained["attributions"],
+                    method=str(explained["method"]),
+                    n_rows=int(explained["n_rows"]),
+                    seconds=float(explained["seconds"]),
+                    warnings=list(explained["warnings"]),
+                    dataset=explanation_service.dataset_for(candidate),
+                    source=f"retrain job {job_id}",
+                    actor=config.actor,
+                )
             changeplan_service.record_check(
                 session,
                 mv=candidate,
@@ -385,6 +401,19 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
         version = str(outcome["candidate"]).rpartition("@")[2]
         _mirror(tracker, str(current["name"]), result.tracking_run_id, version, stage)
     return outcome
+
+
+def _explain(model: Any, rows: np.ndarray, features: list[str]) -> dict[str, Any] | None:
+    """The candidate's global attributions over (at most 200 of) its training rows, as
+    ``govern model register`` keeps them; None, with a warning, when they cannot be computed."""
+    from monitors.explanations import explain_loaded
+
+    names = features if len(features) == int(np.prod(rows.shape[1:])) else None
+    try:
+        return explain_loaded(model.module, rows, feature_names=names, what="the candidate")
+    except GovernError as exc:
+        logger.warning("the candidate's explanation was not computed: %s", exc)
+        return None
 
 
 def _tracker(config: WorkerConfig, experiment: str) -> Any:

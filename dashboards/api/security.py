@@ -4,7 +4,8 @@
   only, no inline code, no framing), ``X-Frame-Options: DENY`` and ``X-Content-Type-Options:
   nosniff``. A route may set its own, stricter policy: HTML made from data (Evidently's drift
   report, our audit report) is served with ``DATA_HTML_HEADERS``, a ``sandbox`` without scripts,
-  so nothing in it runs, let alone with this site's origin and cookie.
+  so nothing in it runs, let alone with this site's origin and cookie. A run's report may be
+  framed by this site's own run page (``FRAMED_DATA_HTML_HEADERS``), never by another.
 * A state-changing request (POST, PUT, PATCH, DELETE) whose ``Origin`` (or, without one, its
   ``Referer``) names another site is refused with 403 before any route runs, whatever its content
   type, unless it authenticates with ``Authorization: Bearer`` (which a foreign page cannot send
@@ -33,6 +34,12 @@ DATA_HTML_CSP = (
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 DATA_HTML_HEADERS = {"Content-Security-Policy": DATA_HTML_CSP}
+# A run's report, which our own run page frames (``<iframe sandbox>``): the same sandbox, framable
+# by this origin only.
+FRAMED_DATA_HTML_HEADERS = {
+    "Content-Security-Policy": DATA_HTML_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'"),
+    "X-Frame-Options": "SAMEORIGIN",
+}
 COMMON_HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",

@@ -282,6 +282,13 @@ def model_group() -> None:
     help="Capture the framework's installed packages and their licenses.",
 )
 @click.option("--copy/--no-copy", default=True, show_default=True)
+@click.option(
+    "--explain/--no-explain",
+    default=True,
+    show_default=True,
+    help="Compute and keep what the model relies on (global attributions over at most 200 rows of its "
+    "reference or training data), in a limited child process.",
+)
 @json_option
 @pass_ctx
 def model_register(
@@ -289,6 +296,7 @@ def model_register(
     path: Path,
     as_json: bool,
     copy: bool,
+    explain: bool,
     trained_on: tuple[str, ...],
     validated_on: tuple[str, ...],
     tested_on: tuple[str, ...],
@@ -328,12 +336,35 @@ def model_register(
             **fields,
         )
         data = {**result.version.to_dict(), "created": result.created}
+    if explain and data["created"]:
+        data["explanation"] = _explain(cli, data["ref"])
     verb = "registered" if data["created"] else "already registered (same artifact, nothing changed):"
-    emit(
-        data,
-        as_json,
+    line = (
         f"{verb} model {data['ref']} as {data['stage']} (sha256 {data['sha256'][:12]}…), "
-        f"{data['risk_tier']} risk: {data['risk_reason']}",
+        f"{data['risk_tier']} risk: {data['risk_reason']}"
+    )
+    found = data.get("explanation")
+    if found is not None:
+        line += "\n" + (
+            f"relies most on {', '.join(found['top'])} ({found['method']}, {found['rows']} rows, "
+            f"{found['seconds']:.1f} s)"
+            if found["recorded"]
+            else f"explanation not recorded: {found['reason']}"
+        )
+    emit(data, as_json, line)
+
+
+def _explain(cli: CliContext, ref: str) -> dict[str, Any]:
+    """What the new version relies on, computed in the monitors' limited child and kept with it."""
+    from monitors.explanations import explain_version
+    from monitors.sandbox import ModelCheckLimits
+
+    return explain_version(
+        cli.db(),
+        ref=ref,
+        actor=cli.settings.actor,
+        source="govern model register",
+        limits=ModelCheckLimits.from_settings(cli.settings),
     )
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from governance.report import explanations
+
 # EU AI Act, Annex IV (technical documentation referred to in Article 11(1)).
 EU_AI_ACT_ANNEX_IV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
@@ -28,7 +30,7 @@ EU_AI_ACT_ANNEX_IV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "3",
         "Monitoring, functioning and control: capabilities and limitations in performance, "
         "foreseeable unintended outcomes, human oversight measures (Art. 14)",
-        ("limitations", "oversight", "evaluation"),
+        ("limitations", "oversight", "evaluation", "explanations"),
     ),
     ("4", "Appropriateness of the performance metrics", ("evaluation", "robustness", "fairness")),
     ("5", "Risk management system (Article 9)", ("description", "robustness", "incidents", "approvals")),
@@ -57,7 +59,7 @@ SR_26_2: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "validation",
         "Independent validation: performance, robustness and outcomes analysis, validator",
-        ("evaluation", "robustness", "fairness", "responsibilities"),
+        ("evaluation", "robustness", "fairness", "explanations", "responsibilities"),
     ),
     ("monitoring", "Ongoing monitoring and its thresholds", ("monitoring_plan", "monitoring")),
     ("issues", "Issues and incidents with their remediation", ("incidents", "retraining")),
@@ -95,6 +97,7 @@ def evidence(report: dict[str, Any]) -> dict[str, bool]:
         "data_quality": bool(report["data_quality"]["findings"]),
         "evaluation": bool(report["evaluation"]["accuracy"] or report["evaluation"]["robustness"]),
         "fairness": bool(report["fairness"]["results"]),
+        "explanations": explanations.has_evidence(report["explanations"]),
         "robustness": bool(
             report["robustness"]["curves"]
             or report["robustness"]["gates"]

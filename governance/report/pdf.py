@@ -16,7 +16,7 @@ import matplotlib
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from governance.report import charts
+from governance.report import charts, explanations
 from governance.report.render import NOT_RECORDED, number, section_titles, timestamp
 
 _FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
@@ -389,6 +389,10 @@ def _robustness(pdf: _Pdf, report: dict[str, Any]) -> None:
         )
 
 
+def _explanations(pdf: _Pdf, report: dict[str, Any]) -> None:
+    explanations.draw_pdf(pdf, report, ts, number)
+
+
 def _monitoring(pdf: _Pdf, report: dict[str, Any]) -> None:
     mon = report["monitoring"]
     for series in mon["drift"]:
@@ -625,6 +629,7 @@ _BODIES: dict[str, Callable[[_Pdf, dict[str, Any]], None]] = {
     "evaluation": _evaluation,
     "fairness": _fairness,
     "robustness": _robustness,
+    explanations.KEY: _explanations,
     "monitoring": _monitoring,
     "monitoring_plan": _monitoring_plan,
     "change_plan": _change_plan,

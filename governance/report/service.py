@@ -26,7 +26,7 @@ from governance.monitoring import service as monitoring_service
 from governance.monitoring.models import Alert, Monitor, MonitorRun, RetrainJob
 from governance.policy import service as policy_service
 from governance.production.service import feature_schema
-from governance.report import accountability, mapping, technical
+from governance.report import accountability, explanations, mapping, technical
 from governance.review import evidence as review_evidence
 
 DRIFT_KINDS = ("data_drift", "concept_drift", "model_drift", "attribution_drift")
@@ -41,6 +41,7 @@ SECTIONS = (
     ("evaluation", "Declared accuracy and robustness levels (Art. 15)"),
     ("fairness", "Fairness results"),
     ("robustness", "Robustness history and evidence"),
+    (explanations.KEY, explanations.TITLE),
     ("monitoring", "Post-market monitoring: drift and alert history"),
     ("monitoring_plan", "Post-market monitoring plan (Art. 72)"),
     # the change plan: the retrain policy as stored data (governance/changeplan), see _change_plan
@@ -513,6 +514,7 @@ def build(session: Session, *, mv: ModelVersion, policy: ApprovalPolicy | None =
         "evaluation": {"metrics": mv.metrics or {}, **levels},
         "fairness": technical.fairness(session, mv, monitors),
         "robustness": _robustness(curves, produced_by, levels["robustness"]),
+        explanations.KEY: explanations.section(session, mv, monitors),
         "monitoring": _monitoring(session, mv, monitors),
         "monitoring_plan": technical.monitoring_plan(monitors),
         "change_plan": _change_plan(session, mv),

@@ -9,13 +9,13 @@ latest attribution-drift window's top features, else the command that explains r
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from governance.auth.principal import describe
+from governance.explanation import service as explanation_service
 from governance.mlmodel.models import ModelVersion
 from governance.monitoring.models import Monitor, MonitorRun
 from governance.production.models import InferenceBatch
@@ -98,20 +98,11 @@ def summary_line(found: dict[str, Any]) -> str:
 
 
 def _stored_attributions(session: Session, mv: ModelVersion) -> dict[str, Any] | None:
-    """The version's stored global attributions, where this installation keeps them."""
-    try:
-        stored = importlib.import_module("governance.explanation.models").ModelExplanation
-    except (ImportError, AttributeError):
-        return None
-    found = session.scalar(
-        select(stored).where(stored.model_version_id == mv.id).order_by(stored.id.desc()).limit(1)
-    )
+    """The version's stored global attributions (kept at registration and retraining), if any."""
+    found = explanation_service.latest(session, mv=mv)
     if found is None:
         return None
-    try:
-        top = [{"feature": t["feature"], "attribution": t["attribution"]} for t in found.top(TOP_FEATURES)]
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None
+    top = [{"feature": t["feature"], "attribution": t["attribution"]} for t in found.top(TOP_FEATURES)]
     return {"kind": "global", "source": f"global attributions of {mv.ref}", "top": top}
 
 

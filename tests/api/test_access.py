@@ -101,7 +101,15 @@ ENDPOINTS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/keys/{prefix}/revoke", "/api/v1/keys/000000000000/revoke", "admin", {}),
     ("GET", "/metrics", "/metrics", "viewer", {}),
 ]
-PAGES = ["/", "/models/{name}/{version}", "/alerts", "/approvals", "/audit", "/runs/{run_id}/report"]
+PAGES = [
+    "/",
+    "/models/{name}/{version}",
+    "/alerts",
+    "/approvals",
+    "/audit",
+    "/runs/{run_id}",
+    "/runs/{run_id}/report",
+]
 PAGES += ["/inventory.csv", "/approvals/counts"]  # the inventory export, the queue's live counts
 PUBLIC = {"/healthz", "/login", "/logout", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 

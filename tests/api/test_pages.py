@@ -78,7 +78,8 @@ def test_a_runs_evidently_report_is_served_from_the_storage_root(
         ids = first.id, second.id
     h = world.headers("viewer")
     page = client.get("/models/tumour/1", headers=h).text
-    assert f'href="/runs/{ids[0]}/report"' in page
+    assert f'href="/runs/{ids[0]}"' in page  # the run's page, which frames the report
+    assert f'src="/runs/{ids[0]}/report"' in client.get(f"/runs/{ids[0]}", headers=h).text
     served = client.get(f"/runs/{ids[0]}/report", headers=h)
     assert served.status_code == 200 and "Evidently data drift" in served.text
     refused = client.get(f"/runs/{ids[1]}/report", headers=h)

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from dashboards.api.metrics import REFUSALS
-from dashboards.api.security import DATA_HTML_CSP, PAGE_CSP
+from dashboards.api.security import DATA_HTML_CSP, FRAMED_DATA_HTML_HEADERS, PAGE_CSP
 from governance.approval.models import ApprovalRequest
 from governance.audit import service as audit_service
 from governance.auth.models import WebSession
@@ -82,7 +82,15 @@ def test_every_kind_of_response_carries_the_security_headers(
         run_id = run.id
     served = client.get(f"/runs/{run_id}/report", headers=h)
     assert served.status_code == 200 and served.headers["content-type"].startswith("text/html")
-    _assert_common(served, DATA_HTML_CSP)
+    # the same sandbox; framable by our own run page (/runs/ID) only
+    assert served.headers["content-security-policy"] == FRAMED_DATA_HTML_HEADERS["Content-Security-Policy"]
+    assert FRAMED_DATA_HTML_HEADERS["Content-Security-Policy"] == DATA_HTML_CSP.replace(
+        "frame-ancestors 'none'", "frame-ancestors 'self'"
+    )
+    assert (
+        served.headers["x-frame-options"] == "SAMEORIGIN"
+        and served.headers["x-content-type-options"] == "nosniff"
+    )
     for fmt in ("html", "json", "pdf"):
         ours = client.get("/api/v1/models/tumour/1/report", params={"format": fmt}, headers=h)
         assert ours.status_code == 200

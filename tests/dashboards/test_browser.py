@@ -118,3 +118,55 @@ def test_login_returns_only_to_this_site_and_logout_ends_the_session(browser: An
     # the cookie copied before logout no longer opens anything
     replay = httpx.get(f"{base}/api/v1/me", cookies={"govern_session": cookie["value"]})
     assert replay.status_code == 401
+
+
+def test_the_model_page_explains_and_a_run_report_opens_framed(
+    browser: Any, site: Site, breast_cancer_csv: Any, torchscript_models: list[Any], tmp_path: Any
+) -> None:
+    from tests.dashboards import explained
+
+    scene = explained.build(site.db, site.storage_root, breast_cancer_csv, torchscript_models, tmp_path)
+    base, driver = site.base, browser
+    driver.delete_all_cookies()
+    _login(driver, base, site.world.keys["viewer"])
+    driver.get(f"{base}/models/tumour/2")
+    WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    bars = driver.find_elements(By.CSS_SELECTOR, "svg.attributions g.bar rect")
+    assert len(bars) == 10 and all(b.is_displayed() and b.size["width"] > 0 for b in bars[:3])
+    assert "Integrated Gradients (Captum)" in driver.find_element(
+        By.CSS_SELECTOR, "svg.attributions"
+    ).get_attribute("aria-label")
+    for heatmap in ("heatmap-0", "attribution-heatmap-0"):
+        table = driver.find_element(By.ID, heatmap)
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", table)
+        assert table.is_displayed() and len(table.find_elements(By.CSS_SELECTOR, "thead th")) >= 4
+    hot = driver.find_elements(By.CSS_SELECTOR, "#attribution-heatmap-0 td.heat-4")
+    assert hot and hot[0].value_of_css_property("background-color") != "rgba(0, 0, 0, 0)"
+    driver.save_screenshot(str(SCREENSHOTS / "model-explained.png"))
+    assert driver.find_element(By.CSS_SELECTOR, f'table.side-by-side[data-job="{scene.job}"]').is_displayed()
+    assert _console_errors(driver) == []
+
+    run_id = scene.drift_runs[-1]
+    driver.find_element(By.CSS_SELECTOR, f'a[href="/runs/{run_id}"]').click()
+    WebDriverWait(driver, 15).until(expected_conditions.url_to_be(f"{base}/runs/{run_id}"))
+    facts = driver.find_element(By.ID, "run-facts").text
+    for fact in (
+        "tumour",
+        "tumour2-drift (data_drift)",
+        "2026-11-01 02:00:00 UTC",
+        "2026-11-01 03:00:00 UTC",
+    ):
+        assert fact in facts, facts
+    frame = driver.find_element(By.ID, "run-report")
+    assert frame.get_attribute("sandbox") == "" and frame.is_displayed()
+    WebDriverWait(driver, 120).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    driver.switch_to.frame(frame)
+    WebDriverWait(driver, 60).until(lambda d: d.find_element(By.TAG_NAME, "body"))
+    # the report is in the frame, with an opaque origin: no access to our origin, cookie or storage
+    assert driver.find_element(By.TAG_NAME, "body").get_attribute("innerHTML")
+    assert driver.execute_script("return window.origin") == "null"
+    driver.switch_to.default_content()
+    driver.save_screenshot(str(SCREENSHOTS / "run-framed.png"))
+    driver.find_element(By.ID, "back").click()
+    WebDriverWait(driver, 15).until(expected_conditions.url_to_be(f"{base}/models/tumour/2"))
+    assert _console_errors(driver) == []

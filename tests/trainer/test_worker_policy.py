@@ -10,6 +10,7 @@ from governance.auth import service as auth_service
 from governance.auth.principal import API_KEY, Principal
 from governance.cli import scenario
 from governance.db import Database, utcnow
+from governance.explanation import service as explanation_service
 from governance.mlmodel import service as model_service
 from governance.monitoring import jobs
 from governance.policy import document as policy_document
@@ -68,6 +69,10 @@ def test_the_worker_promotes_only_what_the_policy_allows(
         assert [m.stage for m in candidate.model.versions] == ["production", "staging"]
         evidence = policy_service._robustness_evidence(s, candidate, utcnow() - timedelta(days=1))  # the gate
         assert [source for _, _, source in evidence] == [f"retrain job {first['id']} gate at ε=0.05"]
+        kept = explanation_service.latest(s, mv=candidate)  # what the candidate relies on, kept with it
+        assert kept is not None and kept.source == f"retrain job {first['id']}" and kept.method == "ig"
+        assert kept.dataset_version is not None and kept.dataset_version.ref == first["training_set"]
+        assert 0 < kept.n_rows <= 200 and len(kept.attributions) == 64  # the 8 x 8 digits' pixels
 
     with db.transaction() as s:  # the operator relaxes the high tier: the next retrain goes live
         admin = auth_service.get_user(s, name="root")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query, Response
 
 from dashboards.api.deps import (
+    DatabaseDep,
     Editor,
     Page,
     PageDep,
@@ -31,6 +33,7 @@ from dashboards.api.security import DATA_HTML_HEADERS
 from dashboards.api.upload import UploadDep
 from governance.auth.principal import Principal
 from governance.compliance import service as compliance_service
+from governance.errors import GovernError
 from governance.mlmodel import service
 from governance.promotion import promote, stage_changes
 from governance.report import render
@@ -38,6 +41,7 @@ from governance.report import service as report_service
 from governance.storage import LocalStorage
 from governance.validation import MAX_INT, MAX_JSON_TEXT, parse_json_object
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/models", tags=["models"])
 
 
@@ -86,6 +90,8 @@ def register_model(
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
+    db: DatabaseDep,
+    background: BackgroundTasks,
     intended_use: Annotated[str, Query(max_length=16, description="commercial, internal or research.")],
     risk: Annotated[
         str | None,
@@ -111,8 +117,16 @@ def register_model(
     ] = None,
     seed: Annotated[int | None, Query(ge=-MAX_INT - 1, le=MAX_INT)] = None,
     description: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
+    explain: Annotated[
+        bool,
+        Query(description="Compute and keep what the model relies on, after the response (default on)."),
+    ] = True,
 ) -> dict[str, Any]:
-    """Register the request body (the model artifact, named by ``filename``) as NAME@VERSION."""
+    """Register the request body (the model artifact, named by ``filename``) as NAME@VERSION.
+
+    A new version's global attributions are computed after the response, in the monitors' limited
+    child process (``monitors.explanations``), and shown on its page and in its report once kept.
+    """
     datasets = [
         (ref, role)
         for refs, role in (
@@ -145,7 +159,26 @@ def register_model(
     )
     if not result.created:
         response.status_code = 200
+    elif explain:
+        background.add_task(_explain, db, settings, result.version.ref, user.name)
     return {**result.version.to_dict(), "created": result.created}
+
+
+def _explain(db: Any, settings: Any, ref: str, actor: str) -> None:
+    """After the response: the new version's attributions (the registration is committed by now)."""
+    from monitors.explanations import explain_version
+    from monitors.sandbox import ModelCheckLimits
+
+    try:
+        explain_version(
+            db,
+            ref=ref,
+            actor=actor,
+            source="PUT /api/v1/models",
+            limits=ModelCheckLimits.from_settings(settings),
+        )
+    except GovernError as exc:  # e.g. the registration's commit failed after all: nothing to explain
+        logger.warning("no explanation of %s: %s", ref, exc)
 
 
 @router.get("/{name}/{version}/lineage")

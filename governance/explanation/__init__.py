@@ -1,0 +1,1 @@
+"""What a model version relies on: its global attributions, kept when it is registered or retrained."""
