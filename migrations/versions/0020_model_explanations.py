@@ -1,7 +1,7 @@
 """model explanations: each version's global attributions, kept at registration and retraining
 
 Revision ID: 0020
-Revises: 0014
+Revises: 0019
 Create Date: 2026-12-10 10:00:00
 """
 
