@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import io
 import os
-import re
 import shutil
 import tempfile
 import uuid
@@ -33,98 +32,44 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
 from sqlalchemy import Column, Connection, Engine, select
 from sqlalchemy.orm import Session
 
 from governance.db import LOCK_STORAGE_PATH, Base, advisory_xact_lock
 from governance.errors import InvalidInput, Unavailable
-
-CHUNK = 1 << 20
-StorageRoot = Path | str  # a local folder, or the URL of a folder on another file system
-_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_SUFFIX = re.compile(r"^(\.[A-Za-z0-9]{1,10}){0,3}$")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(CHUNK), b""):
-                digest.update(block)
-    except FileNotFoundError as exc:
-        raise InvalidInput(f"file {path} does not exist") from exc
-    except IsADirectoryError as exc:
-        raise InvalidInput(f"{path} is a directory, not a file") from exc
-    except PermissionError as exc:
-        raise InvalidInput(f"file {path} cannot be read (permission denied)") from exc
-    except OSError as exc:
-        raise InvalidInput(f"file {path} cannot be read: {exc.strerror or exc}") from exc
-    return digest.hexdigest()
-
-
-def check_readable(path: Path) -> Path:
-    if not path.exists():
-        raise InvalidInput(f"file {path} does not exist")
-    if not path.is_file():
-        raise InvalidInput(f"{path} is not a regular file")
-    if not os.access(path, os.R_OK):
-        raise InvalidInput(f"file {path} cannot be read (permission denied)")
-    return path
-
-
-# -- roots and locations ---------------------------------------------------------------------------
-def is_url(location: str | Path) -> bool:
-    """Whether ``location`` names a file on a file system other than the local disk."""
-    return isinstance(location, str) and _SCHEME.match(location) is not None
-
-
-def parse_root(value: str | os.PathLike[str]) -> StorageRoot:
-    """A storage root as a local :class:`Path` or a URL (text); one sentence when it cannot be used.
-
-    ``file://`` URLs are local folders; any other scheme must be one fsspec knows and can load.
-    """
-    text = os.fspath(value)
-    match = _SCHEME.match(text)
-    if match is None:
-        return Path(text)
-    protocol = match.group(1).lower()
-    if protocol in ("file", "local"):
-        return Path(text[match.end() :] or "/")
-    try:
-        fsspec.get_filesystem_class(protocol)
-    except ValueError as exc:
-        raise InvalidInput(
-            f"storage root {text} names file system {protocol!r}, which fsspec does not know"
-        ) from exc
-    except ImportError as exc:
-        raise InvalidInput(f"storage root {text} needs a package that is not installed: {exc}") from exc
-    rest = text[match.end() :].strip("/")
-    _check_parts(rest.split("/") if rest else [], text)
-    return f"{protocol}://{rest}"
-
-
-def filesystem(location: str | Path) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The file system a stored file's location is on, and its path there."""
-    if not is_url(location):
-        return LocalFileSystem(), str(location)
-    text = str(location)
-    protocol = text.split("://", 1)[0].lower()
-    if protocol in ("file", "local"):
-        return LocalFileSystem(), str(parse_root(text))
-    try:
-        fs, path = fsspec.core.url_to_fs(text)
-    except (ValueError, ImportError) as exc:
-        raise InvalidInput(f"location {text} is on a file system this process cannot open: {exc}") from exc
-    return fs, path
-
-
-def _check_parts(parts: list[str], whole: str) -> None:
-    for part in parts:
-        if part in ("", ".", "..") or "\\" in part or "\x00" in part or _SCHEME.match(part):
-            raise InvalidInput(f"storage name {whole!r} would leave the storage root")
+from governance.files import (
+    _SCHEME as _SCHEME,
+)
+from governance.files import (
+    _SHA256 as _SHA256,
+)
+from governance.files import (
+    _SUFFIX as _SUFFIX,
+)
+from governance.files import (  # re-exported: callers name them from here too
+    CHUNK as CHUNK,
+)
+from governance.files import (
+    StorageRoot as StorageRoot,
+)
+from governance.files import (
+    _check_parts as _check_parts,
+)
+from governance.files import (
+    check_readable as check_readable,
+)
+from governance.files import (
+    filesystem as filesystem,
+)
+from governance.files import (
+    is_url as is_url,
+)
+from governance.files import (
+    parse_root as parse_root,
+)
+from governance.files import (
+    sha256_file as sha256_file,
+)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ ENTRY_LAYERS = (
     "monitors.sandbox",  # the child process the model-executing checks run in
     "monitors.checks",  # one adapter per monitor kind, from a window to a recorded outcome
     "monitors.reports",  # run reports drawn from the recorded runs
+    "monitors.explanations",  # a version's global attributions: loads the model, keeps them in the registry
     "trainer.train",  # `python -m trainer.train`, the command torchrun launches (it may track to MLflow)
     "trainer.worker",  # the retrain worker: claims a job, trains, gates, registers, promotes
     "trainer.training_data",  # a retrain's training set, assembled from the registry

@@ -116,7 +116,7 @@ def load_model(
     ModelIntegrityError
         Its sha256 differs from ``expected_sha256``.
     """
-    from governance.storage import filesystem, is_url
+    from governance.files import filesystem, is_url
 
     path = path if is_url(path) else Path(path)  # a stored artifact may be on an object store
     fs, name = filesystem(path)

@@ -42,7 +42,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from governance.errors import InvalidInput
-from governance.storage import filesystem, is_url
+from governance.files import filesystem, is_url
 
 DEFAULT_CHUNK_ROWS = 500_000
 FORMATS = {"csv": "CSV", "tsv": "TSV", "parquet": "Parquet file", "npz": "NPZ archive"}
