@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from governance.monitoring.models import Monitor
 from governance.monitoring.schedule import Window
 from governance.monitoring.service import CheckOutcome
 from governance.production import service as production
+from governance.validation import parse_time
 from monitors import sandbox
 
 logger = logging.getLogger(__name__)
@@ -98,15 +99,7 @@ def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: 
         mv = watched.version
         frame = production.read_window(session, mv=mv, start=window.start, end=window.end)
         schema = production.feature_schema(mv)
-        reference = next(
-            (
-                link.dataset_version
-                for role in ("reference", "train")
-                for link in mv.datasets
-                if link.role == role
-            ),
-            None,
-        )
+        reference = mv.reference_dataset()
         known = {"request_id", "timestamp", "prediction", "label", "latency_ms", "error", "status"}
         features = (
             list(schema)
@@ -117,10 +110,8 @@ def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: 
         )
         extras: dict[str, Any] = {}
         if monitor.kind == "model_drift":
-            start = _parse_time(monitor.params.get("baseline_start")) or watched.since
-            end = _parse_time(monitor.params.get("baseline_end")) or start + timedelta(
-                seconds=monitor.window_seconds
-            )
+            start = _time_param(monitor, "baseline_start") or watched.since
+            end = _time_param(monitor, "baseline_end") or start + timedelta(seconds=monitor.window_seconds)
             extras["baseline_frame"] = production.read_window(
                 session, mv=mv, start=start, end=end, with_labels=False
             )
@@ -142,11 +133,9 @@ def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: 
         )
 
 
-def _parse_time(text: Any) -> datetime | None:
-    if not text:
-        return None
-    value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _time_param(monitor: Monitor, name: str) -> datetime | None:
+    text = monitor.params.get(name)
+    return parse_time(text, f"monitor {monitor.name}'s {name}") if text else None
 
 
 @dataclass(frozen=True)

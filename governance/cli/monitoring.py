@@ -61,13 +61,9 @@ def _channel(text: str, secret: str | None) -> dict[str, Any]:
 
 
 def _time(text: str | None, what: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput(f"{what} '{text}' is not an ISO time") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    from governance.validation import parse_time
+
+    return None if text is None else parse_time(text, what)
 
 
 @main.group("monitor")

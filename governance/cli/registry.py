@@ -394,8 +394,9 @@ def model_lineage(cli: CliContext, ref: str, as_json: bool) -> None:
 def model_history(cli: CliContext, name: str, at_text: str | None, as_json: bool) -> None:
     """Stage history of model NAME, and which version was in production at a moment."""
     from governance.mlmodel import service
+    from governance.validation import parse_time
 
-    at = _parse_time(at_text) if at_text else datetime.now(UTC)
+    at = parse_time(at_text, "--at") if at_text else datetime.now(UTC)
     with cli.db().transaction() as session:
         transitions = service.history(session, name=name)
         rows = [
@@ -417,14 +418,6 @@ def model_history(cli: CliContext, name: str, at_text: str | None, as_json: bool
         click.echo(f"in production at {at.isoformat()}: {', '.join(production) or 'none'}")
 
     emit(data, as_json, human)
-
-
-def _parse_time(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput(f"--at '{text}' is not an ISO date or time") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # -- compliance and promotion ------------------------------------------------------------------
