@@ -300,8 +300,9 @@ def monitor_run(cli: CliContext, ident: str, at_text: str | None, as_json: bool)
 
     from governance.monitoring import channels, service
     from monitors import checks as _checks  # noqa: F401
-    from monitors.runner import now_window, run_window
+    from monitors.runner import now_window
     from monitors.sandbox import ModelCheckLimits
+    from trainer.workflows import run_window
 
     at = _time(at_text, "--at") or datetime.now(UTC)
     db = cli.db()
@@ -356,6 +357,7 @@ def scheduler_command(cli: CliContext, interval: float, once: bool, as_json: boo
             delivery=delivery,
             lease=lease,
             model_limits=model_limits,
+            processes=cli.settings.scheduler_processes,
         )
         rows = [r.to_dict() for r in reports]
         emit(
@@ -372,6 +374,7 @@ def scheduler_command(cli: CliContext, interval: float, once: bool, as_json: boo
         delivery=delivery,
         lease=lease,
         model_limits=model_limits,
+        processes=cli.settings.scheduler_processes,
     )
 
 
@@ -445,6 +448,8 @@ def worker_command(
         mlflow_uri=cli.settings.mlflow_uri,
         name=worker_name(),
         epochs=epochs,
+        approvals_medium=cli.settings.approvals_medium,
+        approvals_high=cli.settings.approvals_high,
         lease_seconds=cli.settings.lease_seconds,
     )
     with follow(as_json):

@@ -30,8 +30,8 @@ from governance.promotion import promote
 from governance.settings import Settings
 from governance.storage import LocalStorage
 from monitors import checks as _checks  # noqa: F401  (installs the checks)
-from monitors.runner import run_window
 from tests.governance import factories as make
+from trainer.workflows import run_window
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

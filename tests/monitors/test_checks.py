@@ -16,7 +16,8 @@ from governance.monitoring.models import MONITOR_KINDS, MonitorRun
 from governance.monitoring.schedule import Window
 from governance.settings import Settings
 from monitors import checks  # noqa: F401  (installs the adapters)
-from monitors.runner import CHECKS, run_window
+from monitors.runner import CHECKS
+from trainer.workflows import run_window
 
 SMALL = scenario.Scenario(windows=3, drift_from=2, rows_per_window=120, epochs=8)
 
