@@ -49,7 +49,7 @@ def main() -> None:
     from governance.production import service as production
     from governance.settings import Settings
     from monitors.reports import RunReports
-    from monitors.runner import run_window
+    from trainer.workflows import run_window
 
     plan = scenario.Scenario(
         windows=args.windows, drift_from=args.windows // 2, rows_per_window=args.rows, epochs=3

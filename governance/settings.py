@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         le=3600,
         description="Lease of a monitor run or retrain job, renewed by its process while alive.",
     )
+    scheduler_processes: int = Field(
+        default=1,
+        ge=0,
+        le=256,
+        description="Processes a scheduler runs its windows in (0: one per CPU core; 1: its own process).",
+    )
     # Monitor checks that run a model's code do so in a child process under these limits.
     model_check_sandbox: bool = Field(
         default=True,

@@ -11,6 +11,7 @@ integer past the column's range, ``NaN`` in JSON. Refused there, such a value su
   write through it, so none of them needs to repeat the column lengths.
 - :func:`check_id` and :func:`check_text` guard look-ups, which write nothing but still send the
   value to the database.
+- :func:`parse_time` reads an ISO date or time given as text (a zone-less one is UTC).
 - :func:`parse_json_object` reads JSON given as text (``--metrics``, ``?hyperparameters=``):
   no ``NaN``/``Infinity`` and bounded nesting.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Float, Integer, String, event
@@ -84,6 +85,16 @@ def check_json(value: Any, what: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any
         elif isinstance(item, str):
             check_text(item, f"a string in {what}")
     return value
+
+
+def parse_time(text: str, what: str) -> datetime:
+    """An ISO date or time given as text (``--at``, a monitor's ``baseline_start``); a time without
+    a zone is UTC, and one that is not ISO is one sentence naming ``what``."""
+    try:
+        value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(f"{what} '{shown(text)}' is not an ISO date or time") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -1,11 +1,11 @@
-"""The runner: claim a (monitor, window), load its data, run the check, store the run.
+"""The runner's steps for one (monitor, window): load its data, evaluate its check, store the run.
 
-Loading and storing are here; the checks themselves are pure functions registered in
-:data:`monitors.checks.CHECKS`. A check that raises leaves the run in ``error``
-(retried by a later tick); while the check runs a heartbeat renews the run's short lease, so a
-process killed mid-run leaves a ``running`` row whose lease runs out within a minute, and a later
-claim runs the window again. Results are written in one transaction together with the alert and
-retrain job they cause; the alert's deliveries are sent by the caller's deliverer, apart.
+The sequence (claim, heartbeat, load, evaluate, store) is ``run_window`` in
+:mod:`trainer.workflows`, which the CLI, the scheduler and its process pool all run. The checks
+themselves are pure functions registered in :data:`CHECKS` (see ``monitors/checks.py``). A check
+that raises leaves the run in ``error`` (retried by a later tick); results are written in one
+transaction together with the alert and retrain job they cause; the alert's deliveries are sent
+by the caller's deliverer, apart.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import cached_property, partial
+from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from governance.data import read_frame
 from governance.db import Database
 from governance.errors import GovernError, InvalidInput
 from governance.monitoring import service as monitoring
-from governance.monitoring.lease import Heartbeat
 from governance.monitoring.models import Monitor
 from governance.monitoring.schedule import Window
 from governance.monitoring.service import CheckOutcome
@@ -32,6 +31,7 @@ from governance.monitoring.terms import Status
 from governance.production import service as production
 from governance.review import service as review
 from governance.storage import StorageRoot
+from governance.validation import parse_time
 from monitors import sandbox
 from monitors.checks import CHECKS as CHECKS  # the table of checks, one per monitor kind
 from monitors.checks import CheckFn as CheckFn
@@ -90,15 +90,7 @@ def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: 
         mv = watched.version
         frame = production.read_window(session, mv=mv, start=window.start, end=window.end)
         schema = production.feature_schema(mv)
-        reference = next(
-            (
-                link.dataset_version
-                for role in ("reference", "train")
-                for link in mv.datasets
-                if link.role == role
-            ),
-            None,
-        )
+        reference = mv.reference_dataset()
         known = {"request_id", "timestamp", "prediction", "label", "latency_ms", "error", "status"}
         features = (
             list(schema)
@@ -109,10 +101,8 @@ def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: 
         )
         extras: dict[str, Any] = {}
         if monitor.kind == "model_drift":
-            start = _parse_time(monitor.params.get("baseline_start")) or watched.since
-            end = _parse_time(monitor.params.get("baseline_end")) or start + timedelta(
-                seconds=monitor.window_seconds
-            )
+            start = _time_param(monitor, "baseline_start") or watched.since
+            end = _time_param(monitor, "baseline_end") or start + timedelta(seconds=monitor.window_seconds)
             extras["baseline_frame"] = production.read_window(
                 session, mv=mv, start=start, end=end, with_labels=False
             )
@@ -135,11 +125,9 @@ def load_window(db: Database, *, monitor_id: int, window: Window, storage_root: 
         )
 
 
-def _parse_time(text: Any) -> datetime | None:
-    if not text:
-        return None
-    value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _time_param(monitor: Monitor, name: str) -> datetime | None:
+    text = monitor.params.get(name)
+    return parse_time(text, f"monitor {monitor.name}'s {name}") if text else None
 
 
 @dataclass(frozen=True)
@@ -165,60 +153,30 @@ class RunReport:
         }
 
 
-def run_window(
-    db: Database,
-    *,
-    monitor_id: int,
-    window: Window,
-    worker: str,
-    actor: str,
-    storage_root: StorageRoot,
-    lease: timedelta = monitoring.DEFAULT_LEASE,
-    model_limits: sandbox.ModelCheckLimits | None = None,
-) -> RunReport | None:
-    """Claim and run one window; None when another process has it (or it already ran).
+def evaluate(data: WindowData, model_limits: sandbox.ModelCheckLimits | None = None) -> CheckOutcome:
+    """The window's outcome: its check's (in a child process under ``model_limits`` when the check
+    runs the model's code, see :mod:`monitors.sandbox`), or a warning when there is nothing (or too
+    little labelled) to judge."""
+    kind = str(data.monitor["kind"])
+    check = CHECKS.get(kind)
+    if check is None:
+        raise InvalidInput(f"no check is installed for monitor kind '{kind}'")
+    if data.frame.empty and kind != "model_drift":
+        return CheckOutcome(
+            Status.WARNING,
+            {"rows": 0},
+            data.thresholds,
+            f"{kind.replace('_', ' ')} on {data.model_ref}: no production records in "
+            f"window {data.window.label()}",
+            rows=0,
+        )
+    return _too_few_labels(data, kind) or sandbox.run_check(kind, check, data, model_limits)
 
-    Checks that run the model's code run in a child process under ``model_limits``
-    (see :mod:`monitors.sandbox`)."""
-    run_id = monitoring.claim(db, monitor_id=monitor_id, window=window, worker=worker, lease=lease)
-    if run_id is None:
-        return None
-    started = time.perf_counter()
-    name = str(monitor_id)
-    evaluated: int | None = None
-    heartbeat = Heartbeat(
-        partial(monitoring.renew, db, run_id=run_id, worker=worker, lease=lease),
-        every=max(0.2, lease.total_seconds() / 3),
-        name=f"monitor run {run_id}",
-    )
-    try:
-        heartbeat.__enter__()
-        data = load_window(db, monitor_id=monitor_id, window=window, storage_root=storage_root)
-        name = str(data.monitor["name"])
-        kind = str(data.monitor["kind"])
-        evaluated = data.model_version_id
-        logger.info("monitor %s (%s): window %s, %d records", name, kind, window.label(), len(data.frame))
-        check = CHECKS.get(kind)
-        if check is None:
-            raise InvalidInput(f"no check is installed for monitor kind '{kind}'")
-        if data.frame.empty and kind != "model_drift":
-            outcome = CheckOutcome(
-                Status.WARNING,
-                {"rows": 0},
-                data.thresholds,
-                f"{kind.replace('_', ' ')} on {data.model_ref}: no production records in "
-                f"window {window.label()}",
-                rows=0,
-            )
-        else:
-            outcome = _too_few_labels(data, kind) or sandbox.run_check(kind, check, data, model_limits)
-    except Exception as exc:  # the run fails, the window is retried; nothing half-written
-        message = str(exc) if isinstance(exc, GovernError) else f"{type(exc).__name__}: {exc}"
-        logger.error("monitor %s: window %s failed: %s", name, window.label(), message)
-        monitoring.fail(db, run_id=run_id, error=message)
-        return RunReport(run_id, name, window, "error", message, int((time.perf_counter() - started) * 1000))
-    finally:
-        heartbeat.__exit__(None, None, None)
+
+def store(
+    db: Database, *, run_id: int, data: WindowData, outcome: CheckOutcome, started: float, actor: str
+) -> RunReport:
+    """Write the run's outcome with the alert and retrain job it causes, in one transaction."""
     duration_ms = int((time.perf_counter() - started) * 1000)
     with db.transaction() as session:
         monitoring.finish(
@@ -227,25 +185,36 @@ def run_window(
             outcome=outcome,
             duration_ms=duration_ms,
             actor=actor,
-            model_version_id=evaluated,
+            model_version_id=data.model_version_id,
         )
         review.after_window(
             session,
             monitor=data.monitor,
-            model_version_id=evaluated,
+            model_version_id=data.model_version_id,
             frame=data.frame,
             details=outcome.details,
             actor=actor,
         )
+    name = str(data.monitor["name"])
     logger.info(
         "monitor %s: window %s -> %s in %d ms: %s",
         name,
-        window.label(),
+        data.window.label(),
         outcome.status,
         duration_ms,
         outcome.summary,
     )
-    return RunReport(run_id, name, window, outcome.status, outcome.summary, duration_ms, data.model_ref)
+    return RunReport(run_id, name, data.window, outcome.status, outcome.summary, duration_ms, data.model_ref)
+
+
+def store_failure(
+    db: Database, *, run_id: int, name: str, window: Window, error: Exception, started: float
+) -> RunReport:
+    """The run failed: it is left in ``error`` (a later tick retries it), nothing half-written."""
+    message = str(error) if isinstance(error, GovernError) else f"{type(error).__name__}: {error}"
+    logger.error("monitor %s: window %s failed: %s", name, window.label(), message)
+    monitoring.fail(db, run_id=run_id, error=message)
+    return RunReport(run_id, name, window, "error", message, int((time.perf_counter() - started) * 1000))
 
 
 def _too_few_labels(data: WindowData, kind: str) -> CheckOutcome | None:

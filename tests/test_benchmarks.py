@@ -87,3 +87,11 @@ def test_the_window_benchmark_prints_time_and_bytes_beside_the_targets() -> None
     ), out
     stored = re.search(r"stored per window: ([\d.]+) kB", out)
     assert stored is not None and float(stored.group(1)) <= 100, out
+
+
+@pytest.mark.slow
+def test_the_scale_benchmark_runs_an_hour_of_windows_with_one_and_two_schedulers() -> None:
+    out = bench("benchmarks/scale.py", "--quick", "--rows", "100")
+    assert re.search(r"time for the hour's work\s+[\d.]+ s\s+[\d.]+ s\s+<= 18 s", out), out
+    assert re.search(r"windows run / twice / lost\s+90/0/0\s+90/0/0\s+90/0/0", out), out
+    assert re.search(r"target \(one scheduler, 18 s for 90 windows\): (met|missed by \d+ s)", out), out

@@ -33,7 +33,9 @@ ENTRY_LAYERS = (
     "monitors.reports",  # run reports drawn from the recorded runs
     "monitors.explanations",  # a version's global attributions: loads the model, keeps them in the registry
     "trainer.train",  # `python -m trainer.train`, the command torchrun launches (it may track to MLflow)
-    "trainer.worker",  # the retrain worker: claims a job, trains, gates, registers, promotes
+    "trainer.worker",  # the retrain worker: claims a job and runs it (trainer.workflows)
+    "trainer.workflows",  # the sequences the CLI, the API, the scheduler and the worker share
+    "trainer.retrain",  # a retrain job's steps: training set, snapshot, fit, gates, candidate, mirror
     "trainer.training_data",  # a retrain's training set, assembled from the registry
     "trainer.tracking",  # the MLflow mirror of runs and stage changes
 )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from governance.errors import InvalidInput
+from governance.files import StorageRoot
 
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -102,3 +103,20 @@ class TrainConfig:
         for key, value in (adversarial or {}).items():
             params[f"adversarial_{key}"] = value
         return params
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How a retrain worker runs its jobs (``govern worker``; the settings, passed down)."""
+
+    storage_root: StorageRoot
+    actor: str
+    mlflow_uri: str | None = None
+    name: str = ""
+    epochs: int = 60
+    approvals_medium: int = 1
+    approvals_high: int = 2
+    # The platform's models are small: one intra-op thread trains them fastest (benchmarks/train.py).
+    cpu_threads: int | None = 1
+    # A claimed job's lease, renewed by a heartbeat thread while the worker lives (GOVERN_LEASE_SECONDS).
+    lease_seconds: float = 30.0

@@ -38,7 +38,7 @@ from governance.monitoring.models import RetrainJob
 from governance.production import service as production
 from governance.production.records import labelled_records
 from governance.storage import LocalStorage
-from monitors.quality_io import file_report
+from trainer.workflows import register_dataset_with_quality
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ def register(session: Session, *, job: RetrainJob, storage: LocalStorage, actor:
                 if summary["window"]
                 else f"before {summary['until']}"
             )
-            same = dataset_service.register(
+            same = register_dataset_with_quality(
                 session,
                 storage=storage,
                 file=file,
@@ -198,7 +198,6 @@ def register(session: Session, *, job: RetrainJob, storage: LocalStorage, actor:
                 legal_basis=parent.legal_basis,
                 jurisdictions=list(parent.jurisdictions or []),
                 derived_from=[parent.ref],
-                quality_report=file_report(path, label=label),
             ).version
     summary["training_set"] = same.ref
     return TrainingData(same.id, parent.id, label, features, reference, produced, plan.version, summary)

@@ -58,7 +58,7 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def approval_policy(settings: SettingsDep) -> ApprovalPolicy:
-    return ApprovalPolicy(medium=settings.approvals_medium, high=settings.approvals_high)
+    return ApprovalPolicy.of(settings)
 
 
 PolicyDep = Annotated[ApprovalPolicy, Depends(approval_policy)]

@@ -13,7 +13,7 @@ editor; the API and the CLI both come through here, so both enforce the same rol
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -32,12 +32,27 @@ from governance.policy.document import PolicyDocument, default_document
 from governance.validation import check_id
 
 
+class ApproverCounts(Protocol):
+    """What :meth:`ApprovalPolicy.of` reads: the settings, or anything carrying the same two counts."""
+
+    @property
+    def approvals_medium(self) -> int: ...
+
+    @property
+    def approvals_high(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class ApprovalPolicy:
     """Distinct approvers per tier from the settings: the seed of the first stored policy version."""
 
     medium: int = 1
     high: int = 2
+
+    @classmethod
+    def of(cls, settings: ApproverCounts) -> ApprovalPolicy:
+        """The policy an operator set: ``GOVERN_APPROVALS_MEDIUM`` / ``_HIGH`` (or a worker's config)."""
+        return cls(medium=settings.approvals_medium, high=settings.approvals_high)
 
     def to_document(self) -> PolicyDocument:
         return default_document(medium_approvers=self.medium, high_approvers=self.high)

@@ -113,11 +113,8 @@ def base_reference(mv: ModelVersion) -> str | None:
     recorded = (mv.hyperparameters or {}).get("base_reference")
     if isinstance(recorded, str):
         return recorded
-    for role in ("reference", "train"):
-        for link in mv.datasets:
-            if link.role == role:
-                return link.dataset_version.ref
-    return None
+    reference = mv.reference_dataset()
+    return reference.ref if reference is not None else None
 
 
 def _write(

@@ -99,7 +99,7 @@ def approval_group() -> None:
 
 
 def approval_policy(cli: CliContext) -> ApprovalPolicy:
-    return ApprovalPolicy(medium=cli.settings.approvals_medium, high=cli.settings.approvals_high)
+    return ApprovalPolicy.of(cli.settings)
 
 
 @approval_group.command("request")

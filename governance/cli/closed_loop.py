@@ -63,13 +63,9 @@ def _channel(text: str, secret: str | None) -> dict[str, Any]:
 
 
 def _time(text: str | None, what: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput(f"{what} '{text}' is not an ISO time") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    from governance.validation import parse_time
+
+    return None if text is None else parse_time(text, what)
 
 
 @main.group("monitor")
@@ -294,8 +290,9 @@ def monitor_run(cli: CliContext, ident: str, at_text: str | None, as_json: bool)
     from datetime import timedelta
 
     from governance.monitoring import channels, service
-    from monitors.runner import now_window, run_window
+    from monitors.runner import now_window
     from monitors.sandbox import ModelCheckLimits
+    from trainer.workflows import run_window
 
     at = _time(at_text, "--at") or datetime.now(UTC)
     db = cli.db()
@@ -350,6 +347,7 @@ def scheduler_command(cli: CliContext, interval: float, once: bool, as_json: boo
             delivery=delivery,
             lease=lease,
             model_limits=model_limits,
+            processes=cli.settings.scheduler_processes,
         )
         rows = [r.to_dict() for r in reports]
         emit(
@@ -366,6 +364,7 @@ def scheduler_command(cli: CliContext, interval: float, once: bool, as_json: boo
         delivery=delivery,
         lease=lease,
         model_limits=model_limits,
+        processes=cli.settings.scheduler_processes,
     )
 
 
@@ -439,6 +438,8 @@ def worker_command(
         mlflow_uri=cli.settings.mlflow_uri,
         name=worker_name(),
         epochs=epochs,
+        approvals_medium=cli.settings.approvals_medium,
+        approvals_high=cli.settings.approvals_high,
         lease_seconds=cli.settings.lease_seconds,
     )
     with follow(as_json):

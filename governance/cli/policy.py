@@ -27,9 +27,7 @@ def verified_user(cli: CliContext, session: Any, what: str) -> Any:
 def _seed(cli: CliContext) -> Any:
     from governance.approval.service import ApprovalPolicy
 
-    return ApprovalPolicy(
-        medium=cli.settings.approvals_medium, high=cli.settings.approvals_high
-    ).to_document()
+    return ApprovalPolicy.of(cli.settings).to_document()
 
 
 def _print_policy(data: dict[str, Any]) -> None:

@@ -174,21 +174,17 @@ def dataset_register(
     cli: CliContext, path: Path, as_json: bool, copy: bool, quality: bool, **fields: Any
 ) -> None:
     """Register the file at PATH (CSV, CSV.gz, Parquet, NPZ) as a dataset version."""
-    from governance.dataset import service
-    from governance.dataset.files import inspect_file
-    from monitors.quality_io import file_report
+    from trainer.workflows import register_dataset_with_quality
 
-    inspected = inspect_file(path)  # before the database: a bad file writes nothing
-    report = file_report(inspected.path, label=fields["label_column"]) if quality else None
     fields["jurisdictions"] = list(fields["jurisdictions"])
     fields["derived_from"] = list(fields["derived_from"])
     with cli.db().transaction() as session:
-        result = service.register(
+        result = register_dataset_with_quality(
             session,
+            file=path,
             storage=_storage(cli, copy),
-            file=inspected,
+            quality=quality,
             actor=cli.settings.actor,
-            quality_report=report,
             **fields,
         )
         data = {**result.version.to_dict(), "created": result.created}
@@ -425,8 +421,9 @@ def model_lineage(cli: CliContext, ref: str, as_json: bool) -> None:
 def model_history(cli: CliContext, name: str, at_text: str | None, as_json: bool) -> None:
     """Stage history of model NAME, and which version was in production at a moment."""
     from governance.mlmodel import service
+    from governance.validation import parse_time
 
-    at = _parse_time(at_text) if at_text else datetime.now(UTC)
+    at = parse_time(at_text, "--at") if at_text else datetime.now(UTC)
     with cli.db().transaction() as session:
         transitions = service.history(session, name=name)
         rows = [
@@ -448,14 +445,6 @@ def model_history(cli: CliContext, name: str, at_text: str | None, as_json: bool
         click.echo(f"in production at {at.isoformat()}: {', '.join(production) or 'none'}")
 
     emit(data, as_json, human)
-
-
-def _parse_time(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput(f"--at '{text}' is not an ISO date or time") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # -- compliance and promotion ------------------------------------------------------------------
@@ -502,29 +491,19 @@ def promote_command(cli: CliContext, ref: str, stage: str, reason: str | None, a
     requirement."""
     from governance.approval.service import ApprovalPolicy
     from governance.mlmodel import service
-    from governance.promotion import promote, stage_changes
+    from trainer.workflows import mirror_promotion, promote
 
-    policy = ApprovalPolicy(medium=cli.settings.approvals_medium, high=cli.settings.approvals_high)
     with cli.db().transaction() as session:
-        transitions = promote(
+        promotion = promote(
             session,
             mv=service.get_by_ref(session, ref),
             stage=stage,
             principal=cli.principal(),
             reason=reason,
-            approvals=policy,
+            approvals=ApprovalPolicy.of(cli.settings),
         )
-        rows = [
-            {"version": t.model_version.ref, "from": t.from_stage, "to": t.to_stage, "reason": t.reason}
-            for t in transitions
-        ]
-        changes = stage_changes(transitions)
-    if any(c.mlflow_run_id for c in changes):  # committed: MLflow's aliases follow
-        from trainer.tracking import mirror_stage_changes
-
-        mirror_stage_changes(
-            changes, tracking_uri=cli.settings.mlflow_uri, local_dir=_storage(cli, True).local_dir("mlruns")
-        )
+    mirror_promotion(promotion, mlflow_uri=cli.settings.mlflow_uri, storage_root=cli.settings.storage_root)
+    rows = promotion.transitions
     lines = "\n".join(f"{r['version']}: {r['from']} → {r['to']}" for r in rows)
     emit({"model": ref, "stage": stage, "transitions": rows}, as_json, lines)
 

@@ -322,7 +322,7 @@ def second_act(
     from governance.monitoring.schedule import Window
     from governance.production import routing
     from governance.storage import LocalStorage
-    from monitors.runner import run_window
+    from trainer.workflows import run_window
 
     storage = LocalStorage(settings.storage_root)
     rng = np.random.default_rng(scenario.seed + 1000)

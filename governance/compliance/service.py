@@ -21,14 +21,13 @@ from license_expression import LicenseExpression
 from sqlalchemy.orm import Session
 
 from governance.audit import service as audit_service
-from governance.dataset.models import DatasetVersion
+from governance.dataset.models import PERSONAL_CLASSES, DatasetVersion
 from governance.errors import Conflict, InvalidInput
 from governance.license import service as license_service
 from governance.license.expression import Term, _spdx, alternatives, parse
 from governance.license.models import License
 from governance.mlmodel.models import ModelVersion
 
-PERSONAL_CLASSES = ("pseudonymous", "personal", "sensitive")
 ARROW = " → "
 # A legal basis that permits processing for research only: GDPR Art. 9(2)(j) and Art. 89
 # (scientific research), or one that says research. Personal data held on it cannot serve a

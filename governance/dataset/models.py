@@ -10,7 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from governance.db import STORED_FILE, Base, utcnow
 
-PERSONAL_DATA_CLASSES = ("none", "pseudonymous", "personal", "sensitive")
+# the classes of data about people (the personal-data checks apply to these), and "none"
+PERSONAL_CLASSES = ("pseudonymous", "personal", "sensitive")
+PERSONAL_DATA_CLASSES = ("none", *PERSONAL_CLASSES)
 DATASET_FORMATS = ("csv", "parquet", "npz")
 
 

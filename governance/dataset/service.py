@@ -30,7 +30,6 @@ JURISDICTIONS = (
     "APPI",
     "HIPAA",
 )
-PERSONAL_CLASSES = ("pseudonymous", "personal", "sensitive")
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,15 @@ class ModelVersion(Base):
     def ref(self) -> str:
         return f"{self.model.name}@{self.version}"
 
+    def reference_dataset(self, formats: tuple[str, ...] | None = None) -> DatasetVersion | None:
+        """What this version is compared against: its reference dataset, else its training dataset
+        (only those of ``formats``, when given); None when it names neither."""
+        for role in ("reference", "train"):
+            for link in self.datasets:
+                if link.role == role and (formats is None or link.dataset_version.format in formats):
+                    return link.dataset_version
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.model.name,

@@ -45,12 +45,10 @@ class Ingestion:
 def feature_schema(mv: ModelVersion) -> dict[str, str] | None:
     """The model's input columns and their types: its reference dataset's (else its training
     dataset's), less the label; None when the model has no tabular dataset registered."""
-    for role in ("reference", "train"):
-        for link in mv.datasets:
-            dv = link.dataset_version
-            if link.role == role and dv.format in ("csv", "parquet"):
-                return {c["name"]: c["type"] for c in dv.columns if c["name"] != dv.label_column}
-    return None
+    dv = mv.reference_dataset(formats=("csv", "parquet"))
+    if dv is None:
+        return None
+    return {c["name"]: c["type"] for c in dv.columns if c["name"] != dv.label_column}
 
 
 def read_table(path: Path) -> pa.Table:

@@ -19,11 +19,10 @@ from governance.monitoring import service as monitoring_service
 from governance.monitoring.schedule import Window
 from governance.production import service as production_service
 from governance.storage import LocalStorage
-from monitors import checks  # noqa: F401  (installs the adapters)
 from monitors.explanations import explain_version
-from monitors.runner import run_window
 from monitors.sandbox import ModelCheckLimits
 from tests.api.world import START
+from trainer.workflows import run_window
 
 REF = "tumour@2"
 SHIFTED = ("worst area", "mean radius")

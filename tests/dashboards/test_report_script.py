@@ -20,9 +20,9 @@ from sqlalchemy import select
 from governance.auth.models import User
 from governance.monitoring.models import MonitorRun
 from governance.monitoring.schedule import Window
-from monitors.runner import run_window
 from tests.api.world import START
 from tests.dashboards.conftest import SCREENSHOTS, Site
+from trainer.workflows import run_window
 
 # What the payload does with the admin's session if it ever runs on our origin.
 ATTACK = (

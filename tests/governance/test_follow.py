@@ -29,8 +29,8 @@ from governance.production import service as production
 from governance.promotion import promote
 from governance.settings import Settings
 from governance.storage import LocalStorage
-from monitors.runner import run_window
 from tests.governance import factories as make
+from trainer.workflows import run_window
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -26,9 +26,8 @@ from governance.review import service as review
 from governance.review.models import ReviewItem
 from governance.review.sampling import draw
 from governance.storage import LocalStorage
-from monitors import checks as _checks  # noqa: F401  (installs the checks)
-from monitors.runner import run_window
 from tests.governance import factories as make
+from trainer.workflows import run_window
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -16,7 +16,7 @@ from governance.monitoring.models import MONITOR_KINDS, MonitorRun
 from governance.monitoring.schedule import Window
 from governance.settings import Settings
 from monitors.checks import CHECKS
-from monitors.runner import run_window
+from trainer.workflows import run_window
 
 SMALL = scenario.Scenario(windows=3, drift_from=2, rows_per_window=120, epochs=8)
 

@@ -26,8 +26,9 @@ from governance.monitoring.schedule import Window
 from governance.settings import Settings
 from monitors.drift.report import save_report
 from monitors.reports import CACHE, RunReports
-from monitors.runner import load_window, run_window
+from monitors.runner import load_window
 from tests.monitors.test_sandbox import TINY, _deploy, _monitor
+from trainer.workflows import run_window
 
 # Evidently names its widgets with fresh random ids on every call; everything else must be equal.
 IDS = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

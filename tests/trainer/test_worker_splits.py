@@ -16,7 +16,7 @@ from governance.db import Database, utcnow
 from governance.mlmodel import service as model_service
 from governance.monitoring import jobs
 from governance.settings import Settings
-from trainer import worker
+from trainer import retrain
 from trainer.data import TrainingSplits, split_training_set
 from trainer.worker import WorkerConfig, work
 
@@ -58,7 +58,7 @@ def test_a_retrain_tests_on_the_newest_rows_neither_model_trained_on(
         made.append(split_training_set(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(worker, "split_training_set", recorded)
+    monkeypatch.setattr(retrain, "split_training_set", recorded)
     config = WorkerConfig(storage_root=settings.storage_root, actor="tester", name="w", epochs=4)
     (outcome,) = work(db, config=config, once=True)
     assert outcome["status"] == "succeeded", outcome

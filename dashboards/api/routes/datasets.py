@@ -10,8 +10,8 @@ from dashboards.api.deps import Editor, Page, PageDep, SessionDep, SettingsDep, 
 from dashboards.api.schemas import MAX_TEXT, DatasetRead, RefList
 from dashboards.api.upload import UploadDep
 from governance.dataset import service
-from governance.dataset.files import inspect_file
 from governance.storage import LocalStorage
+from trainer.workflows import register_dataset_with_quality
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -49,14 +49,10 @@ def register_dataset(
     derived_from: RefList = None,
 ) -> dict[str, Any]:
     """Register the request body (CSV, CSV.gz, Parquet or NPZ; named by ``filename``) as NAME@VERSION."""
-    from monitors.quality_io import file_report
-
-    inspected = inspect_file(file)
-    result = service.register(
+    result = register_dataset_with_quality(
         session,
+        file=file,
         storage=LocalStorage(settings.storage_root),
-        file=inspected,
-        quality_report=file_report(inspected.path, label=label),
         name=name,
         version=version,
         license_expression=license,

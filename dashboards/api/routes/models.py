@@ -35,11 +35,11 @@ from governance.auth.principal import Principal
 from governance.compliance import service as compliance_service
 from governance.errors import GovernError
 from governance.mlmodel import service
-from governance.promotion import promote, stage_changes
 from governance.report import render
 from governance.report import service as report_service
 from governance.storage import LocalStorage
 from governance.validation import MAX_INT, MAX_JSON_TEXT, parse_json_object
+from trainer.workflows import mirror_promotion, promote
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/models", tags=["models"])
@@ -212,33 +212,19 @@ def model_promote(
     background: BackgroundTasks,
 ) -> dict[str, Any]:
     """Move the version to a stage; production needs every requirement of the promotion policy."""
-    mv = service.get_version(session, name=name, version=version)
-    transitions = promote(
+    promotion = promote(
         session,
-        mv=mv,
+        mv=service.get_version(session, name=name, version=version),
         stage=data.stage,
         principal=Principal.of_user(user),
         reason=data.reason,
         approvals=policy,
     )
-    changes = stage_changes(transitions)
-    if any(c.mlflow_run_id for c in changes):  # after the commit and the response: MLflow's aliases follow
-        from trainer.tracking import mirror_stage_changes
-
-        background.add_task(
-            mirror_stage_changes,
-            changes,
-            tracking_uri=settings.mlflow_uri,
-            local_dir=LocalStorage(settings.storage_root).local_dir("mlruns"),
-        )
-    return {
-        "model": mv.ref,
-        "stage": mv.stage,
-        "transitions": [
-            {"version": t.model_version.ref, "from": t.from_stage, "to": t.to_stage, "reason": t.reason}
-            for t in transitions
-        ],
-    }
+    # after the commit and the response: MLflow's aliases follow
+    background.add_task(
+        mirror_promotion, promotion, mlflow_uri=settings.mlflow_uri, storage_root=settings.storage_root
+    )
+    return {"model": promotion.model, "stage": promotion.stage, "transitions": promotion.transitions}
 
 
 @router.get("/{name}/{version}/report")
