@@ -293,6 +293,7 @@ def run_job(db: Database, *, job_id: int, config: WorkerConfig) -> dict[str, Any
                 metrics={
                     **{f"val_{k}": v for k, v in result.val_metrics.items()},
                     **{f"test_{k}": v for k, v in result.test_metrics.items()},
+                    "val_rows": float(len(data.x_val)),  # the concept-drift monitor's baseline error
                 },
                 mlflow_run_id=result.tracking_run_id,
                 description=f"retrained by job {job_id} after: {job_service.get(session, job_id=job_id).reason}",
