@@ -351,14 +351,54 @@ def explanation_view(found: ModelExplanation | None, k: int = 10) -> dict[str, A
     }
 
 
-def false_alarm_rate(thresholds: dict[str, Any] | None) -> str | None:
-    """The configured false-positive rates behind a calibrated verdict, as a person reads them."""
-    t = thresholds or {}
+def false_alarm_rate(thresholds: dict[str, Any] | None, kind: str | None = None) -> str | None:
+    """The configured false-positive rate behind a verdict, or its threshold where a kind has no
+    rate, as a person reads it (measured rates: README, benchmarks/monitor_calibration.py)."""
+    t = {k: v for k, v in (thresholds or {}).items() if isinstance(v, int | float | str)}
     column, family = t.get("column_fpr"), t.get("family_fpr")
-    if not isinstance(column, int | float) or not isinstance(family, int | float):
+    if isinstance(column, int | float) and isinstance(family, int | float):
+        correction = t.get("correction") or "holm"
+        return f"false-alarm rate {column:.0%} per column, {family:.0%} per window ({correction})"
+    rule = _VERDICT_RULES.get(kind or "")
+    return rule(t) if rule is not None else None
+
+
+def _concept_rule(t: dict[str, Any]) -> str | None:
+    if "warn_fpr" not in t:
         return None
-    correction = t.get("correction") or "holm"
-    return f"false-alarm rate {column:.0%} per column, {family:.0%} per window ({correction})"
+    drops = ", ".join(
+        f"{k.removeprefix('max_drop_')} drop > {v:g}" for k, v in t.items() if k.startswith("max_drop_")
+    )
+    own = " and the baseline's" if "baseline_rows" in t else ""
+    return f"warning at {t['warn_fpr']:.0%} false alarms (window's error{own}); breach: {drops} outside the 95% interval"
+
+
+def _operational_rule(t: dict[str, Any]) -> str | None:
+    limits = [f"{k} {v:g}" for k, v in t.items() if not k.startswith("baseline_")]
+    return f"breach past {', '.join(limits)}; warning at 80% of each" if limits else None
+
+
+def _threshold(text: str, *keys: str) -> Any:
+    def rule(t: dict[str, Any]) -> str | None:
+        return text.format(**t) if all(isinstance(t.get(k), int | float) for k in keys) else None
+
+    return rule
+
+
+_VERDICT_RULES: dict[str, Any] = {
+    "concept_drift": _concept_rule,
+    "model_drift": _operational_rule,
+    "quality": _threshold(
+        "breach past {missing_share:.0%} missing, {duplicate_share:.0%} duplicates or dataset drift at 1% per window",
+        "missing_share",
+        "duplicate_share",
+    ),
+    "robustness": _threshold(
+        "breach below worst-case accuracy {min_accuracy:g} at ε {epsilon:g}", "min_accuracy", "epsilon"
+    ),
+    "consistency": _threshold("breach beyond {tolerance:g} + {rtol:g}·|output|", "tolerance", "rtol"),
+    "attribution_drift": _threshold("breach below NDCG@{top_k:g} {ndcg:g}", "ndcg", "top_k"),
+}
 
 
 def _runs_table(monitor: Monitor, finished: list[MonitorRun], mv: ModelVersion) -> list[dict[str, Any]]:
@@ -368,7 +408,7 @@ def _runs_table(monitor: Monitor, finished: list[MonitorRun], mv: ModelVersion) 
             "monitor": monitor.name,
             "kind": monitor.kind,
             "model": mv.ref,
-            "fpr": false_alarm_rate(r.thresholds),
+            "fpr": false_alarm_rate(r.thresholds, monitor.kind),
             "window_end": r.window_end,
             "status": r.status,
             "summary": (r.details or {}).get("summary") or r.error,

@@ -338,6 +338,8 @@ class ConceptDriftCheck(Check):
             )
         y_true, y_pred = _aligned(labelled["label"]), _aligned(labelled["prediction"])
         task: Task = "regression" if data.params.get("task") == "regression" else "classification"
+        # The validation set's size, when known, puts the baseline's own error into the test.
+        baseline_rows = data.params.get("baseline_rows") or data.model_metrics.get("val_rows")
         result = assess_performance(
             y_true,
             y_pred,
@@ -345,6 +347,8 @@ class ConceptDriftCheck(Check):
             baseline=baseline,
             max_drop=float(data.thresholds.get("max_drop", 0.05)),
             warn_drop=float(data.thresholds.get("warn_drop", 0.02)),
+            warn_fpr=float(data.thresholds.get("warn_fpr", 0.05)),
+            baseline_rows=int(baseline_rows) if baseline_rows else None,
             seed=int(data.params.get("seed", 0)),
         )
         errors = (y_true.astype(str) != y_pred.astype(str)).astype(float)

@@ -2,8 +2,9 @@
 
 Classification windows are scored by accuracy, F1 and (given scores) ROC-AUC; regression windows by
 MAE and RMSE. Every metric comes with a percentile bootstrap confidence interval, and
-:func:`assess_performance` only calls a breach when the drop is both large and outside the
-interval, so that a small window's noise alone raises at most a warning.
+:func:`assess_performance` calls a breach only when the drop is both large and outside the
+interval, and a warning only when the drop is beyond what the window's size (and, when known, the
+baseline's) explains at the warning false-positive rate, so that noise alone rarely raises either.
 
 >>> import numpy as np
 >>> y = np.array([0, 1] * 50)
@@ -15,6 +16,7 @@ interval, so that a small window's noise alone raises at most a warning.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
+from scipy.stats import norm, rankdata
 
 from governance.errors import InvalidInput
 from monitors.result import RESULT_STATUSES, MonitorResult, Status, to_jsonable, worst_status
@@ -256,6 +258,8 @@ def assess_performance(
     n_boot: int = 200,
     seed: int = 0,
     confidence: float = 0.95,
+    warn_fpr: float = 0.05,
+    baseline_rows: int | None = None,
 ) -> MonitorResult:
     """Hold one window's metrics against the model's validation baseline.
 
@@ -264,9 +268,13 @@ def assess_performance(
     and RMSE, in the metric's own units):
 
     * **breach** when the drop exceeds ``max_drop`` *and* the bootstrap interval lies entirely on
-      the worse side of the baseline (upper bound below it; for errors, lower bound above it);
-    * **warning** when the drop exceeds ``warn_drop`` (including a large drop whose interval still
-      reaches the baseline: too few rows to be sure);
+      the worse side of the baseline (upper bound below it; for errors, lower bound above it;
+      with ``baseline_rows``, the interval widened by the baseline's error);
+    * **warning** when the drop exceeds ``warn_drop`` and is significant at ``warn_fpr``: larger
+      than ``z(1 - warn_fpr)`` standard errors of the drop (the bootstrap's, widened by the
+      baseline's own when ``baseline_rows`` is known), so a clean window warns at most about
+      ``warn_fpr`` of the time whatever its size (including a large drop whose interval still
+      reaches the baseline);
     * **ok** otherwise. The window's status is the worst of its metrics.
 
     Parameters
@@ -281,16 +289,27 @@ def assess_performance(
         Absolute drops, one for all metrics or one per metric.
     n_boot, seed, confidence
         Of the bootstrap.
+    warn_fpr : float
+        The warning's one-sided false-positive rate on a window of the baseline's distribution.
+    baseline_rows : int, optional
+        Rows the baseline was measured on (the validation set): its sampling error is then added
+        to the window's (variance ``n_window / baseline_rows`` times the window's), otherwise the
+        baseline counts as exact.
 
     Returns
     -------
     MonitorResult
         ``metrics``: each metric, its ``_ci_low``, ``_ci_high`` and ``_drop``, and ``n``;
-        ``thresholds``: ``baseline_<metric>``, ``max_drop_<metric>``, ``warn_drop_<metric>``;
-        ``details["per_metric"]``: each judged metric's status.
+        ``thresholds``: ``baseline_<metric>``, ``max_drop_<metric>``, ``warn_drop_<metric>``,
+        ``warn_fpr`` (and ``baseline_rows`` when given); ``details["per_metric"]``: each judged
+        metric's status.
     """
     if not baseline:
         raise InvalidInput("the baseline names no metric.")
+    if not 0 < warn_fpr < 0.5:
+        raise InvalidInput(f"warning false-positive rate {warn_fpr} is not in (0, 0.5).")
+    if baseline_rows is not None and baseline_rows < 1:
+        raise InvalidInput(f"baseline rows {baseline_rows} is not positive.")
     window = window_metrics(
         y_true, y_pred, y_score, task=task, n_boot=n_boot, seed=seed, confidence=confidence
     )
@@ -298,7 +317,14 @@ def assess_performance(
     if unknown:
         raise InvalidInput(f"baseline metric {unknown[0]!r} is not one of {', '.join(HIGHER_IS_BETTER)}.")
     metrics: dict[str, float] = {"n": float(window.n)}
-    thresholds: dict[str, float] = {}
+    thresholds: dict[str, float] = {"warn_fpr": warn_fpr}
+    if baseline_rows is not None:
+        thresholds["baseline_rows"] = float(baseline_rows)
+    # Standard errors from the bootstrap interval's width; the baseline's variance, measured on
+    # ``baseline_rows`` rows of the same distribution, is the window's scaled by n / baseline_rows.
+    widen = math.sqrt(1.0 + window.n / baseline_rows) if baseline_rows else 1.0
+    interval_z = float(norm.ppf(0.5 + confidence / 2))
+    warn_z = float(norm.ppf(1.0 - warn_fpr))
     per_metric: dict[str, Status] = {}
     worst_line = ""
     worst_rank = -1
@@ -314,13 +340,17 @@ def assess_performance(
         drop = base - est.value if higher else est.value - base
         outside = est.ci_high < base if higher else est.ci_low > base
         metrics[f"{name}_drop"] = drop
+        spread = widen * (est.ci_high - est.ci_low) / (2.0 * interval_z)
+        significant = bool(drop > warn_z * spread) if np.isfinite(spread) else True
+        if baseline_rows:  # the interval widened by the baseline's error, about the estimate
+            outside = bool(drop > interval_z * spread) if np.isfinite(spread) else outside
         thresholds.update({f"baseline_{name}": base, f"max_drop_{name}": stop, f"warn_drop_{name}": warn})
         status: Status
         if np.isnan(drop):
             status = Status.OK
         elif drop > stop and outside:
             status = Status.BREACH
-        elif drop > warn:
+        elif drop > warn and significant:
             status = Status.WARNING
         else:
             status = Status.OK

@@ -95,3 +95,26 @@ def test_the_scale_benchmark_runs_an_hour_of_windows_with_one_and_two_schedulers
     assert re.search(r"time for the hour's work\s+[\d.]+ s\s+[\d.]+ s\s+<= 18 s", out), out
     assert re.search(r"windows run / twice / lost\s+90/0/0\s+90/0/0\s+90/0/0", out), out
     assert re.search(r"target \(one scheduler, 18 s for 90 windows\): (met|missed by \d+ s)", out), out
+
+
+@pytest.mark.slow
+def test_the_monitor_calibration_benchmark_reports_every_kind() -> None:
+    from benchmarks.monitor_calibration import KINDS, table
+
+    out = bench("benchmarks/monitor_calibration.py", "--quick")
+    rows = list(table(out))
+    assert {r["kind"] for r in rows} == set(KINDS), out
+    for r in rows:
+        assert int(r["windows"]) > 0, r
+        flagged, breached = float(r["warning or breach %"]), float(r["breach %"])
+        assert 0.0 <= breached <= flagged <= 100.0, r
+    clean = [r for r in rows if r["case"].startswith("clean")]
+    planted = [r for r in rows if not r["case"].startswith("clean")]
+    assert {r["kind"] for r in clean} == set(KINDS) and planted, out
+    # Changes far beyond any threshold are found: latency doubled, dropout left on, a fifth of labels flipped.
+    sure = {("model_drift", "2"), ("consistency", "train mode"), ("concept_drift", "20% of rows")}
+    assert all(float(r["breach %"]) == 100.0 for r in planted if (r["kind"], r["size"]) in sure), out
+    delays = [r["delay (windows)"] for r in planted if r["kind"] == "concept_drift"]
+    assert delays and all(d.startswith("warning ") for d in delays), out
+    assert any(r["reference tool"].startswith("Evidently DataSummaryPreset") for r in rows), out
+    assert any("river ADWIN" in r["reference tool"] for r in rows), out

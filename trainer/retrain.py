@@ -388,6 +388,9 @@ def _register_candidate_once(
             metrics={
                 **{f"val_{k}": v for k, v in result.val_metrics.items()},
                 **{f"test_{k}": v for k, v in result.test_metrics.items()},
+                "val_rows": float(
+                    len(fitted.splits.validation)
+                ),  # the concept-drift monitor's baseline error
             },
             mlflow_run_id=result.tracking_run_id,
             description=f"retrained by job {snap.job_id} after: {snap.reason}",

@@ -166,3 +166,47 @@ def test_the_estimate_and_the_realized_figure_share_a_chart(world_db: Database) 
     assert chart["metric"] == "accuracy" and chart["values"] == [0.93, 0.91, 0.62]
     assert chart["realized"] == [0.95, None, 0.60] and chart["threshold"] == 0.8
     assert chart["statuses"] == ["ok", "ok", "breach"]
+
+
+def test_every_kind_shows_its_false_alarm_rate_or_threshold_beside_its_verdict() -> None:
+    """Each kind's stored thresholds, as its check writes them, read as one line on the model page."""
+    import numpy as np
+    import pandas as pd
+
+    from monitors.operational import assess_operational
+    from monitors.performance import assess_performance
+    from monitors.quality import assess_quality
+
+    y = np.array([0, 1] * 50)
+    concept = assess_performance(y, y, baseline={"accuracy": 0.97}, baseline_rows=86).to_dict()["thresholds"]
+    assert queries.false_alarm_rate(concept, "concept_drift") == (
+        "warning at 5% false alarms (window's error and the baseline's); "
+        "breach: accuracy drop > 0.05 outside the 95% interval"
+    )
+    requests = pd.DataFrame(
+        {"timestamp": pd.date_range("2026-01-01", periods=50, freq="s"), "latency_ms": 20.0, "error": False}
+    )
+    operational = assess_operational(
+        requests, requests, window_seconds=60, thresholds={"p95_relative": 1.5, "error_rate": 0.05}
+    ).to_dict()["thresholds"]
+    assert queries.false_alarm_rate(operational, "model_drift") == (
+        "breach past p95_relative 1.5, error_rate 0.05; warning at 80% of each"
+    )
+    quality = assess_quality(pd.DataFrame({"x": [1.0, 2.0]})).to_dict()["thresholds"]
+    assert queries.false_alarm_rate(quality, "quality") == (
+        "breach past 20% missing, 5% duplicates or dataset drift at 1% per window"
+    )
+    assert queries.false_alarm_rate({"epsilon": 0.1, "min_accuracy": 0.5}, "robustness") == (
+        "breach below worst-case accuracy 0.5 at ε 0.1"
+    )
+    assert queries.false_alarm_rate({"tolerance": 1e-4, "rtol": 1e-4}, "consistency") == (
+        "breach beyond 0.0001 + 0.0001·|output|"
+    )
+    assert (
+        queries.false_alarm_rate({"ndcg": 0.9, "top_k": 10}, "attribution_drift")
+        == "breach below NDCG@10 0.9"
+    )
+    assert (
+        queries.false_alarm_rate({"max_drop_accuracy": 0.05}, "concept_drift") is None
+    )  # runs before warn_fpr
+    assert queries.false_alarm_rate({"ndcg": "x"}, "attribution_drift") is None

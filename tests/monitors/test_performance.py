@@ -68,11 +68,52 @@ def test_changed_concept_is_a_breach() -> None:
 def test_a_large_drop_on_few_rows_is_only_a_warning() -> None:
     y_true = np.array([0, 1] * 5)
     y_pred = y_true.copy()
-    y_pred[0] = 1  # 90% accuracy on ten rows: the interval still reaches the 0.97 baseline
+    # 80% on ten rows: 3.5% likely for a 0.97 model, yet the interval still reaches 0.97
+    y_pred[:2] = 1 - y_pred[:2]
     result = assess_performance(y_true, y_pred, baseline={"accuracy": 0.97})
     assert result.metrics["accuracy_drop"] > 0.05
     assert result.metrics["accuracy_ci_high"] >= 0.97
     assert result.status == "warning"
+    assert result.thresholds["warn_fpr"] == 0.05
+
+
+def test_a_drop_that_the_window_size_explains_is_not_a_warning() -> None:
+    y_true = np.array([0, 1] * 5)
+    y_pred = y_true.copy()
+    y_pred[0] = 1  # 90% on ten rows: a 0.97 model does this 26% of the time
+    result = assess_performance(y_true, y_pred, baseline={"accuracy": 0.97})
+    assert result.metrics["accuracy_drop"] > 0.05
+    assert result.status == "ok", result.summary
+
+
+def test_clean_windows_warn_at_about_the_warning_rate() -> None:
+    """A real model on 300 random 20-row windows of its own held-out rows: the drop beyond 0.02
+    alone would warn on a third of them; the calibrated warning on at most about warn_fpr."""
+    f = breast_cancer()
+    x = np.concatenate([f.x_val, f.x_test])
+    y = np.concatenate([f.y_val, f.y_test])
+    predicted = f.model.predict(x)
+    baseline = {"accuracy": float((predicted == y).mean())}
+    rng = np.random.default_rng(0)
+    warned = beyond = 0
+    for seed in range(300):
+        rows = rng.choice(len(y), size=20, replace=False)
+        result = assess_performance(y[rows], predicted[rows], baseline=baseline, n_boot=100, seed=seed)
+        warned += result.status != "ok"
+        beyond += result.metrics["accuracy_drop"] > 0.02
+    assert warned <= 0.08 * 300, warned
+    assert beyond >= 0.25 * 300, beyond  # the old rule's alarms: the test can tell the rules apart
+
+
+def test_the_baselines_own_error_widens_the_test() -> None:
+    y = np.array([0, 1] * 75)
+    pred = y.copy()
+    pred[:11] = 1 - pred[:11]  # 0.927 on 150 rows against 0.97
+    exact = assess_performance(y, pred, baseline={"accuracy": 0.97})
+    measured = assess_performance(y, pred, baseline={"accuracy": 0.97}, baseline_rows=86)
+    assert exact.status == "warning", exact.summary
+    assert measured.status == "ok", measured.summary
+    assert measured.thresholds["baseline_rows"] == 86
 
 
 def test_regression_errors_grow_when_the_target_shifts() -> None:
