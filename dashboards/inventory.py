@@ -23,6 +23,7 @@ from governance.approval.models import Approval, ApprovalRequest
 from governance.approval.service import ApprovalPolicy
 from governance.changeplan.models import ChangePlanCheck
 from governance.compliance.cache import ComplianceSummary, cached_summaries
+from governance.compliance.models import ComplianceResult
 from governance.errors import InvalidInput
 from governance.mlmodel.models import RISK_TIERS, STAGES, Model, ModelVersion, StageTransition
 from governance.monitoring.models import Alert, Monitor, MonitorRun
@@ -222,19 +223,68 @@ def _count_models(session: Session, f: Filters) -> int:
     return int(session.scalar(select(func.count()).select_from(Model).where(matching)) or 0)
 
 
-# What a row of the inventory shows of a version, read as a row (no ORM objects: issue 15).
-_VERSION_ROWS = select(
-    ModelVersion.id,
-    ModelVersion.model_id,
-    Model.name,
-    ModelVersion.version,
-    ModelVersion.stage,
-    ModelVersion.risk_tier,
-    ModelVersion.intended_use,
-    ModelVersion.registered_by,
-    ModelVersion.description,
-    ModelVersion.created_at,
-).join(Model, ModelVersion.model_id == Model.id)
+_LATEST_REQUEST = aliased(ApprovalRequest, name="latest_request")
+
+
+def _alerts(status: str) -> Any:
+    return (
+        select(func.count(Alert.id))
+        .where(Alert.model_version_id == ModelVersion.id, Alert.status == status)
+        .scalar_subquery()
+    )
+
+
+# What a row of the inventory shows of a version, read as a row with its aggregates joined (one
+# query for the page's versions, no ORM objects: issue 15): last stage change, open and
+# acknowledged alerts, the stored compliance summary, the latest approval request with its
+# verified approvals, and whether a retrain went outside its change plan.
+_VERSION_ROWS = (
+    select(
+        ModelVersion.id,
+        ModelVersion.model_id,
+        Model.name,
+        ModelVersion.version,
+        ModelVersion.stage,
+        ModelVersion.risk_tier,
+        ModelVersion.intended_use,
+        ModelVersion.registered_by,
+        ModelVersion.description,
+        ModelVersion.created_at,
+        select(func.max(StageTransition.at))
+        .where(StageTransition.model_version_id == ModelVersion.id)
+        .scalar_subquery()
+        .label("updated"),
+        _alerts("open").label("open_alerts"),
+        _alerts("acknowledged").label("acknowledged_alerts"),
+        ComplianceResult.compliant,
+        ComplianceResult.violations,
+        ComplianceResult.warnings,
+        ComplianceResult.obligations,
+        ComplianceResult.computed_at,
+        _LATEST_REQUEST.status.label("request_status"),
+        _LATEST_REQUEST.required.label("request_required"),
+        select(func.count(Approval.id))
+        .where(
+            Approval.request_id == _LATEST_REQUEST.id,
+            Approval.decision == "approve",
+            Approval.verification.is_not(None),
+        )
+        .scalar_subquery()
+        .label("request_approved"),
+        exists()
+        .where(ChangePlanCheck.model_version_id == ModelVersion.id, ChangePlanCheck.within.is_(False))
+        .label("outside_plan"),
+    )
+    .join(Model, ModelVersion.model_id == Model.id)
+    .outerjoin(ComplianceResult, ComplianceResult.model_version_id == ModelVersion.id)
+    .outerjoin(
+        _LATEST_REQUEST,
+        _LATEST_REQUEST.id
+        == select(func.max(ApprovalRequest.id))
+        .where(ApprovalRequest.model_version_id == ModelVersion.id)
+        .scalar_subquery(),
+    )
+)
 
 
 def _matching_versions(session: Session, f: Filters, model_ids: list[int]) -> dict[int, list[Any]]:
@@ -279,38 +329,6 @@ _LATEST_RUNS = select(
         _NEWER_RUN.status.in_(queries.FINISHED),
         _NEWER_RUN.window_start > MonitorRun.window_start,
     ),
-)
-_ALERT_COUNTS = (
-    select(Alert.model_version_id, Alert.status, func.count(Alert.id))
-    .where(Alert.model_version_id.in_(_ids("version_ids")), Alert.status.in_(("open", "acknowledged")))
-    .group_by(Alert.model_version_id, Alert.status)
-)
-_UPDATED_AT = (
-    select(StageTransition.model_version_id, func.max(StageTransition.at))
-    .where(StageTransition.model_version_id.in_(_ids("version_ids")))
-    .group_by(StageTransition.model_version_id)
-)
-_OUTSIDE_PLAN = select(ChangePlanCheck.model_version_id).where(
-    ChangePlanCheck.model_version_id.in_(_ids("version_ids")), ChangePlanCheck.within.is_(False)
-)
-_LATEST_REQUESTS = select(
-    ApprovalRequest.model_version_id,
-    ApprovalRequest.status,
-    ApprovalRequest.required,
-    select(func.count(Approval.id))
-    .where(
-        Approval.request_id == ApprovalRequest.id,
-        Approval.decision == "approve",
-        Approval.verification.is_not(None),
-    )
-    .scalar_subquery()
-    .label("approved"),
-).where(
-    ApprovalRequest.id.in_(
-        select(func.max(ApprovalRequest.id))
-        .where(ApprovalRequest.model_version_id.in_(_ids("version_ids")))
-        .group_by(ApprovalRequest.model_version_id)
-    )
 )
 
 
@@ -362,52 +380,38 @@ def _monitor_cells(session: Session, model_of: dict[int, int]) -> dict[int, dict
     return cells
 
 
-def _alert_counts(session: Session, version_ids: list[int]) -> dict[tuple[int, str], int]:
-    """Open and acknowledged alerts per version (an alert records the version whose window breached)."""
-    if not version_ids:
-        return {}
-    rows = session.execute(_ALERT_COUNTS, {"version_ids": version_ids}).all()
-    return {(v, s): int(n) for v, s, n in rows if v is not None}
-
-
-def _updated_at(session: Session, version_ids: list[int]) -> dict[int, datetime]:
-    if not version_ids:
-        return {}
-    rows = session.execute(_UPDATED_AT, {"version_ids": version_ids}).all()
-    return {v: at for v, at in rows}
-
-
-def approval_statuses(session: Session, policy: ApprovalPolicy, versions: list[Any]) -> dict[int, str]:
-    """What ``queries.approval_status`` says of each version (rows with ``id`` and ``risk_tier``),
-    in three queries for the whole page: the policy in force, the change-plan checks of the versions
-    whose tier asks no approval, and each version's latest request with its verified approvals."""
-    if not versions:
-        return {}
-    document = policy_service.document_of(policy_service.current(session, seed=policy.to_document()))
-    tier_levels = {tier: document.tier(tier).approvals for tier in RISK_TIERS}
-    unasked = [v["id"] for v in versions if not tier_levels[v["risk_tier"]]]
-    outside = set(session.scalars(_OUTSIDE_PLAN, {"version_ids": unasked})) if unasked else set()
-    ids = [v["id"] for v in versions]
-    latest = {
-        row.model_version_id: f"{row.status} {row.approved}/{row.required}"
-        for row in session.execute(_LATEST_REQUESTS, {"version_ids": ids})
+def _summaries(session: Session, versions: list[Any]) -> dict[int, ComplianceSummary]:
+    """The stored compliance summary of each version (joined to its row); a version with none
+    stored yet is walked now (``cached_summaries``)."""
+    found = {
+        v["id"]: ComplianceSummary(
+            v["id"], v["compliant"], v["violations"], v["warnings"], v["obligations"], v["computed_at"]
+        )
+        for v in versions
+        if v["computed_at"] is not None
     }
-    found = {}
-    for v in versions:
-        if not tier_levels[v["risk_tier"]] and v["id"] not in outside:
-            found[v["id"]] = "not required"
-        else:
-            found[v["id"]] = latest.get(v["id"], "not requested")
-    return found
+    missing = [v["id"] for v in versions if v["computed_at"] is None]
+    return {**found, **cached_summaries(session, mv_ids=missing)} if missing else found
+
+
+def approval_levels(session: Session, policy: ApprovalPolicy) -> dict[str, tuple[str, ...]]:
+    """The approval levels the policy in force asks of each risk tier."""
+    document = policy_service.document_of(policy_service.current(session, seed=policy.to_document()))
+    return {tier: document.tier(tier).approvals for tier in RISK_TIERS}
+
+
+def approval_status(version: Any, levels: dict[str, tuple[str, ...]]) -> str:
+    """What ``queries.approval_status`` says of a version row (its tier, its latest request, whether
+    a retrain went outside its change plan), read from the row's joined columns."""
+    if not levels[version["risk_tier"]] and not version["outside_plan"]:
+        return "not required"
+    if version["request_status"] is None:
+        return "not requested"
+    return f"{version['request_status']} {version['request_approved']}/{version['request_required']}"
 
 
 def _version_row(
-    mv: Any,
-    summary: ComplianceSummary | None,
-    approval: str,
-    cells: dict[str, dict[str, Any]],
-    alerts: dict[tuple[int, str], int],
-    updated: datetime | None,
+    mv: Any, summary: ComplianceSummary | None, approval: str, cells: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     return {
         "ref": f"{mv['name']}@{mv['version']}",
@@ -418,13 +422,13 @@ def _version_row(
         "intended_use": mv["intended_use"],
         "owner": mv["registered_by"],
         "description": mv["description"] or "",
-        "updated": updated or mv["created_at"],
+        "updated": mv["updated"] or mv["created_at"],
         "compliance": _compliance_state(summary),
         "violations": summary.violations if summary is not None else 0,
         "approval": approval,
         "cells": {g: {**c, "label": STATE_LABELS[c["state"]]} for g, c in cells.items()},
-        "open_alerts": alerts.get((mv["id"], "open"), 0),
-        "acknowledged_alerts": alerts.get((mv["id"], "acknowledged"), 0),
+        "open_alerts": mv["open_alerts"],
+        "acknowledged_alerts": mv["acknowledged_alerts"],
     }
 
 
@@ -438,15 +442,15 @@ def listing(session: Session, policy: ApprovalPolicy, f: Filters) -> dict[str, A
     (its production version, else its newest matching one) and ``others`` (folded).
 
     A constant number of queries whatever the page's size: the page of models and the total, their
-    matching versions, and one query each for compliance, monitors, alerts, last update and approvals.
+    matching versions with their aggregates joined, the policy in force, and two for the monitors.
     """
     models_query = _models_query(f)
     summaries: dict[int, ComplianceSummary] = {}
     if f.compliance:
-        # the stored verdicts of every matching version (one query), then the page in Python
+        # the stored verdicts of every matching version (joined), then the page in Python
         all_ids = list(session.scalars(models_query))
         versions = _matching_versions(session, f, all_ids)
-        summaries = cached_summaries(session, mv_ids=[mv["id"] for vs in versions.values() for mv in vs])
+        summaries = _summaries(session, [mv for vs in versions.values() for mv in vs])
         kept = []
         for model_id in all_ids:
             matching = [
@@ -463,27 +467,17 @@ def listing(session: Session, policy: ApprovalPolicy, f: Filters) -> dict[str, A
         model_ids = list(session.scalars(models_query.limit(f.per_page).offset((f.page - 1) * f.per_page)))
         versions = _matching_versions(session, f, model_ids)
     page_versions = [mv for i in model_ids for mv in versions[i]]
-    version_ids = [mv["id"] for mv in page_versions]
     if not f.compliance:
-        summaries = cached_summaries(session, mv_ids=version_ids)
+        summaries = _summaries(session, page_versions)
     cells = _monitor_cells(session, {mv["id"]: mv["model_id"] for mv in page_versions})
-    alerts = _alert_counts(session, version_ids)
-    updated = _updated_at(session, version_ids)
-    approvals = approval_statuses(session, policy, page_versions)
+    levels = approval_levels(session, policy) if page_versions else {}
     models = []
     for model_id in model_ids:
         group = versions[model_id]
         if not group:
             continue
         rows = [
-            _version_row(
-                mv,
-                summaries.get(mv["id"]),
-                approvals[mv["id"]],
-                cells[mv["id"]],
-                alerts,
-                updated.get(mv["id"]),
-            )
+            _version_row(mv, summaries.get(mv["id"]), approval_status(mv, levels), cells[mv["id"]])
             for mv in group
         ]
         head = _headline(group)
