@@ -190,10 +190,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(env: dict[str, str], port: int, *, timeout: float = 60.0) -> subprocess.Popen[bytes]:
+def serve(
+    env: dict[str, str], port: int, *, timeout: float = 60.0, workers: int = 1
+) -> subprocess.Popen[bytes]:
     """``govern serve`` on loopback ``port`` as its own process group, once it accepts connections."""
+    command = ["serve", "--port", str(port), "--workers", str(workers)]
     server = subprocess.Popen(
-        [sys.executable, "-c", "from governance.cli import main; main()", "serve", "--port", str(port)],
+        [sys.executable, "-c", "from governance.cli import main; main()", *command],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

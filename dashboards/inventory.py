@@ -15,15 +15,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy import Select, and_, bindparam, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from dashboards import queries
+from governance.approval.models import Approval, ApprovalRequest
 from governance.approval.service import ApprovalPolicy
+from governance.changeplan.models import ChangePlanCheck
 from governance.compliance.cache import ComplianceSummary, cached_summaries
+from governance.compliance.models import ComplianceResult
 from governance.errors import InvalidInput
 from governance.mlmodel.models import RISK_TIERS, STAGES, Model, ModelVersion, StageTransition
 from governance.monitoring.models import Alert, Monitor, MonitorRun
+from governance.policy import service as policy_service
 
 COMPLIANCE = ("ok", "warnings", "violations")
 MONITOR_STATES = ("not_monitored", "no_run", "ok", "warning", "breach", "error")
@@ -188,42 +192,111 @@ def _version_conditions(f: Filters) -> list[Any]:
     return conditions
 
 
-def _updated() -> Any:
-    return func.max(StageTransition.at)
+_RISK_RANK = {"low": 1, "medium": 2, "high": 3}
+_STAGE_RANK = {"archived": 1, "candidate": 2, "staging": 3, "production": 4}
 
 
 def _models_query(f: Filters) -> Select[Any]:
-    risk_rank = func.max(case({"low": 1, "medium": 2, "high": 3}, value=ModelVersion.risk_tier, else_=0))
-    stage_rank = func.max(
-        case(
-            {"archived": 1, "candidate": 2, "staging": 3, "production": 4}, value=ModelVersion.stage, else_=0
-        )
-    )
-    keys = {"name": Model.name, "updated": _updated(), "risk": risk_rank, "stage": stage_rank}
-    key = keys[f.sort]
+    """The ids of the models with a matching version, in the page's order.
+
+    Sorted by name (the default), a model matches through ``EXISTS`` and the name index gives the
+    order, so a page reads only its own models; the other sorts aggregate over the matching versions.
+    """
+    conditions = _version_conditions(f)
+    if f.sort == "name":
+        matching = exists().where(ModelVersion.model_id == Model.id, *conditions)
+        return select(Model.id).where(matching).order_by(Model.name.desc() if f.desc else Model.name.asc())
+    query = select(Model.id).join(ModelVersion, ModelVersion.model_id == Model.id).where(*conditions)
+    if f.sort == "updated":
+        query = query.outerjoin(StageTransition, StageTransition.model_version_id == ModelVersion.id)
+        key: Any = func.max(StageTransition.at)
+    elif f.sort == "risk":
+        key = func.max(case(_RISK_RANK, value=ModelVersion.risk_tier, else_=0))
+    else:
+        key = func.max(case(_STAGE_RANK, value=ModelVersion.stage, else_=0))
     order = [key.desc() if f.desc else key.asc(), Model.name.asc()]
+    return query.group_by(Model.id, Model.name).order_by(*order)
+
+
+def _count_models(session: Session, f: Filters) -> int:
+    matching = exists().where(ModelVersion.model_id == Model.id, *_version_conditions(f))
+    return int(session.scalar(select(func.count()).select_from(Model).where(matching)) or 0)
+
+
+_LATEST_REQUEST = aliased(ApprovalRequest, name="latest_request")
+
+
+def _alerts(status: str) -> Any:
     return (
-        select(Model.id)
-        .join(ModelVersion, ModelVersion.model_id == Model.id)
-        .outerjoin(StageTransition, StageTransition.model_version_id == ModelVersion.id)
-        .where(*_version_conditions(f))
-        .group_by(Model.id, Model.name)
-        .order_by(*order)
+        select(func.count(Alert.id))
+        .where(Alert.model_version_id == ModelVersion.id, Alert.status == status)
+        .scalar_subquery()
     )
 
 
-def _matching_versions(session: Session, f: Filters, model_ids: list[int]) -> dict[int, list[ModelVersion]]:
-    found: dict[int, list[ModelVersion]] = {i: [] for i in model_ids}
+# What a row of the inventory shows of a version, read as a row with its aggregates joined (one
+# query for the page's versions, no ORM objects: issue 15): last stage change, open and
+# acknowledged alerts, the stored compliance summary, the latest approval request with its
+# verified approvals, and whether a retrain went outside its change plan.
+_VERSION_ROWS = (
+    select(
+        ModelVersion.id,
+        ModelVersion.model_id,
+        Model.name,
+        ModelVersion.version,
+        ModelVersion.stage,
+        ModelVersion.risk_tier,
+        ModelVersion.intended_use,
+        ModelVersion.registered_by,
+        ModelVersion.description,
+        ModelVersion.created_at,
+        select(func.max(StageTransition.at))
+        .where(StageTransition.model_version_id == ModelVersion.id)
+        .scalar_subquery()
+        .label("updated"),
+        _alerts("open").label("open_alerts"),
+        _alerts("acknowledged").label("acknowledged_alerts"),
+        ComplianceResult.compliant,
+        ComplianceResult.violations,
+        ComplianceResult.warnings,
+        ComplianceResult.obligations,
+        ComplianceResult.computed_at,
+        _LATEST_REQUEST.status.label("request_status"),
+        _LATEST_REQUEST.required.label("request_required"),
+        select(func.count(Approval.id))
+        .where(
+            Approval.request_id == _LATEST_REQUEST.id,
+            Approval.decision == "approve",
+            Approval.verification.is_not(None),
+        )
+        .scalar_subquery()
+        .label("request_approved"),
+        exists()
+        .where(ChangePlanCheck.model_version_id == ModelVersion.id, ChangePlanCheck.within.is_(False))
+        .label("outside_plan"),
+    )
+    .join(Model, ModelVersion.model_id == Model.id)
+    .outerjoin(ComplianceResult, ComplianceResult.model_version_id == ModelVersion.id)
+    .outerjoin(
+        _LATEST_REQUEST,
+        _LATEST_REQUEST.id
+        == select(func.max(ApprovalRequest.id))
+        .where(ApprovalRequest.model_version_id == ModelVersion.id)
+        .scalar_subquery(),
+    )
+)
+
+
+def _matching_versions(session: Session, f: Filters, model_ids: list[int]) -> dict[int, list[Any]]:
+    """The matching versions of each model, newest first, as rows."""
+    found: dict[int, list[Any]] = {i: [] for i in model_ids}
     if not model_ids:
         return found
-    query = (
-        select(ModelVersion)
-        .join(Model, ModelVersion.model_id == Model.id)
-        .where(ModelVersion.model_id.in_(model_ids), *_version_conditions(f))
-        .order_by(ModelVersion.id.desc())
+    query = _VERSION_ROWS.where(ModelVersion.model_id.in_(model_ids), *_version_conditions(f)).order_by(
+        ModelVersion.id.desc()
     )
-    for mv in session.scalars(query):
-        found[mv.model_id].append(mv)
+    for row in session.execute(query).mappings():
+        found[row["model_id"]].append(row)
     return found
 
 
@@ -231,47 +304,52 @@ def _compliance_state(summary: ComplianceSummary | None) -> str:
     return summary.status if summary is not None else "unknown"
 
 
-def _monitor_cells(session: Session, version_ids: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
-    """Per version and group (drift, quality, robustness): the state of the latest runs of the
-    monitors that watch it (pinned to it, or following its model), counting only runs of that version."""
+# The page's statements are built once (with expanding parameters): building one costs more than
+# running it on a page of rows.
+def _ids(name: str) -> Any:
+    return bindparam(name, expanding=True)
+
+
+_WATCHING = select(Monitor.id, Monitor.model_version_id, Monitor.model_id, Monitor.kind).where(
+    or_(
+        Monitor.model_version_id.in_(_ids("version_ids")),
+        Monitor.model_version_id.is_(None) & Monitor.model_id.in_(_ids("model_ids")),
+    )
+)
+_NEWER_RUN = aliased(MonitorRun)
+_LATEST_RUNS = select(
+    MonitorRun.monitor_id, MonitorRun.model_version_id, MonitorRun.status, MonitorRun.window_end
+).where(
+    MonitorRun.monitor_id.in_(_ids("monitor_ids")),
+    MonitorRun.model_version_id.in_(_ids("version_ids")),
+    MonitorRun.status.in_(queries.FINISHED),
+    ~exists().where(
+        _NEWER_RUN.monitor_id == MonitorRun.monitor_id,
+        _NEWER_RUN.model_version_id == MonitorRun.model_version_id,
+        _NEWER_RUN.status.in_(queries.FINISHED),
+        _NEWER_RUN.window_start > MonitorRun.window_start,
+    ),
+)
+
+
+def _monitor_cells(session: Session, model_of: dict[int, int]) -> dict[int, dict[str, dict[str, Any]]]:
+    """Per version (``model_of``: version id -> model id) and group (drift, quality, robustness):
+    the state of the latest runs of the monitors that watch it (pinned to it, or following its
+    model), counting only runs of that version."""
+    version_ids = list(model_of)
     cells: dict[int, dict[str, dict[str, Any]]] = {
         v: {g: {"state": "not_monitored", "at": None, "monitors": 0} for g in GROUPS} for v in version_ids
     }
     if not version_ids:
         return cells
     group_of = {kind: g for g, kinds in GROUPS.items() for kind in kinds}
-    model_of = dict(
-        session.execute(
-            select(ModelVersion.id, ModelVersion.model_id).where(ModelVersion.id.in_(version_ids))
-        )
-        .tuples()
-        .all()
-    )
     monitors = session.execute(
-        select(Monitor.id, Monitor.model_version_id, Monitor.model_id, Monitor.kind).where(
-            or_(
-                Monitor.model_version_id.in_(version_ids),
-                Monitor.model_version_id.is_(None) & Monitor.model_id.in_(set(model_of.values())),
-            )
-        )
+        _WATCHING, {"version_ids": version_ids, "model_ids": sorted(set(model_of.values()))}
     ).all()
     if not monitors:
         return cells
-    newer = aliased(MonitorRun)
     latest_runs = session.execute(
-        select(
-            MonitorRun.monitor_id, MonitorRun.model_version_id, MonitorRun.status, MonitorRun.window_end
-        ).where(
-            MonitorRun.monitor_id.in_([m.id for m in monitors]),
-            MonitorRun.model_version_id.in_(version_ids),
-            MonitorRun.status.in_(queries.FINISHED),
-            ~exists().where(
-                newer.monitor_id == MonitorRun.monitor_id,
-                newer.model_version_id == MonitorRun.model_version_id,
-                newer.status.in_(queries.FINISHED),
-                newer.window_start > MonitorRun.window_start,
-            ),
-        )
+        _LATEST_RUNS, {"monitor_ids": [m.id for m in monitors], "version_ids": version_ids}
     ).all()
     latest = {(r.monitor_id, r.model_version_id): r for r in latest_runs}
     statuses: dict[tuple[int, str], list[str]] = {}
@@ -302,78 +380,82 @@ def _monitor_cells(session: Session, version_ids: list[int]) -> dict[int, dict[s
     return cells
 
 
-def _alert_counts(session: Session, version_ids: list[int]) -> dict[tuple[int, str], int]:
-    """Open and acknowledged alerts per version (an alert records the version whose window breached)."""
-    if not version_ids:
-        return {}
-    rows = session.execute(
-        select(Alert.model_version_id, Alert.status, func.count(Alert.id))
-        .where(Alert.model_version_id.in_(version_ids), Alert.status.in_(("open", "acknowledged")))
-        .group_by(Alert.model_version_id, Alert.status)
-    ).all()
-    return {(v, s): int(n) for v, s, n in rows if v is not None}
+def _summaries(session: Session, versions: list[Any]) -> dict[int, ComplianceSummary]:
+    """The stored compliance summary of each version (joined to its row); a version with none
+    stored yet is walked now (``cached_summaries``)."""
+    found = {
+        v["id"]: ComplianceSummary(
+            v["id"], v["compliant"], v["violations"], v["warnings"], v["obligations"], v["computed_at"]
+        )
+        for v in versions
+        if v["computed_at"] is not None
+    }
+    missing = [v["id"] for v in versions if v["computed_at"] is None]
+    return {**found, **cached_summaries(session, mv_ids=missing)} if missing else found
 
 
-def _updated_at(session: Session, version_ids: list[int]) -> dict[int, datetime]:
-    if not version_ids:
-        return {}
-    rows = session.execute(
-        select(StageTransition.model_version_id, func.max(StageTransition.at))
-        .where(StageTransition.model_version_id.in_(version_ids))
-        .group_by(StageTransition.model_version_id)
-    ).all()
-    return {v: at for v, at in rows}
+def approval_levels(session: Session, policy: ApprovalPolicy) -> dict[str, tuple[str, ...]]:
+    """The approval levels the policy in force asks of each risk tier."""
+    document = policy_service.document_of(policy_service.current(session, seed=policy.to_document()))
+    return {tier: document.tier(tier).approvals for tier in RISK_TIERS}
+
+
+def approval_status(version: Any, levels: dict[str, tuple[str, ...]]) -> str:
+    """What ``queries.approval_status`` says of a version row (its tier, its latest request, whether
+    a retrain went outside its change plan), read from the row's joined columns."""
+    if not levels[version["risk_tier"]] and not version["outside_plan"]:
+        return "not required"
+    if version["request_status"] is None:
+        return "not requested"
+    return f"{version['request_status']} {version['request_approved']}/{version['request_required']}"
 
 
 def _version_row(
-    session: Session,
-    mv: ModelVersion,
-    policy: ApprovalPolicy,
-    summary: ComplianceSummary | None,
-    cells: dict[str, dict[str, Any]],
-    alerts: dict[tuple[int, str], int],
-    updated: datetime | None,
+    mv: Any, summary: ComplianceSummary | None, approval: str, cells: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     return {
-        "ref": mv.ref,
-        "name": mv.model.name,
-        "version": mv.version,
-        "stage": mv.stage,
-        "risk_tier": mv.risk_tier,
-        "intended_use": mv.intended_use,
-        "owner": mv.registered_by,
-        "description": mv.description or "",
-        "updated": updated or mv.created_at,
+        "ref": f"{mv['name']}@{mv['version']}",
+        "name": mv["name"],
+        "version": mv["version"],
+        "stage": mv["stage"],
+        "risk_tier": mv["risk_tier"],
+        "intended_use": mv["intended_use"],
+        "owner": mv["registered_by"],
+        "description": mv["description"] or "",
+        "updated": mv["updated"] or mv["created_at"],
         "compliance": _compliance_state(summary),
         "violations": summary.violations if summary is not None else 0,
-        "approval": queries.approval_status(session, mv, policy),
+        "approval": approval,
         "cells": {g: {**c, "label": STATE_LABELS[c["state"]]} for g, c in cells.items()},
-        "open_alerts": alerts.get((mv.id, "open"), 0),
-        "acknowledged_alerts": alerts.get((mv.id, "acknowledged"), 0),
+        "open_alerts": mv["open_alerts"],
+        "acknowledged_alerts": mv["acknowledged_alerts"],
     }
 
 
-def _headline(versions: list[ModelVersion]) -> ModelVersion:
-    production = [v for v in versions if v.stage == "production"]
+def _headline(versions: list[Any]) -> Any:
+    production = [v for v in versions if v["stage"] == "production"]
     return production[0] if production else versions[0]  # versions are newest first
 
 
 def listing(session: Session, policy: ApprovalPolicy, f: Filters) -> dict[str, Any]:
     """One page of models: ``{"models": [...], "total": n, "pages": p}``; each model has ``head``
-    (its production version, else its newest matching one) and ``others`` (folded)."""
+    (its production version, else its newest matching one) and ``others`` (folded).
+
+    A constant number of queries whatever the page's size: the page of models and the total, their
+    matching versions with their aggregates joined, the policy in force, and two for the monitors.
+    """
     models_query = _models_query(f)
     summaries: dict[int, ComplianceSummary] = {}
     if f.compliance:
-        # the stored verdicts of every matching version (one query), then the page in Python
+        # the stored verdicts of every matching version (joined), then the page in Python
         all_ids = list(session.scalars(models_query))
         versions = _matching_versions(session, f, all_ids)
-        summaries = cached_summaries(session, mv_ids=[mv.id for vs in versions.values() for mv in vs])
+        summaries = _summaries(session, [mv for vs in versions.values() for mv in vs])
         kept = []
         for model_id in all_ids:
-            matching = []
-            for mv in versions[model_id]:
-                if _compliance_state(summaries.get(mv.id)) == f.compliance:
-                    matching.append(mv)
+            matching = [
+                mv for mv in versions[model_id] if _compliance_state(summaries.get(mv["id"])) == f.compliance
+            ]
             if matching:
                 kept.append(model_id)
                 versions[model_id] = matching
@@ -381,30 +463,28 @@ def listing(session: Session, policy: ApprovalPolicy, f: Filters) -> dict[str, A
         start = (f.page - 1) * f.per_page
         model_ids = kept[start : start + f.per_page]
     else:
-        total = int(session.scalar(select(func.count()).select_from(models_query.subquery())) or 0)
+        total = _count_models(session, f)
         model_ids = list(session.scalars(models_query.limit(f.per_page).offset((f.page - 1) * f.per_page)))
         versions = _matching_versions(session, f, model_ids)
-    version_ids = [mv.id for i in model_ids for mv in versions[i]]
+    page_versions = [mv for i in model_ids for mv in versions[i]]
     if not f.compliance:
-        summaries = cached_summaries(session, mv_ids=version_ids)
-    cells = _monitor_cells(session, version_ids)
-    alerts = _alert_counts(session, version_ids)
-    updated = _updated_at(session, version_ids)
+        summaries = _summaries(session, page_versions)
+    cells = _monitor_cells(session, {mv["id"]: mv["model_id"] for mv in page_versions})
+    levels = approval_levels(session, policy) if page_versions else {}
     models = []
     for model_id in model_ids:
         group = versions[model_id]
         if not group:
             continue
-        rows = []
-        for mv in group:
-            summary = summaries.get(mv.id)
-            rows.append(_version_row(session, mv, policy, summary, cells[mv.id], alerts, updated.get(mv.id)))
+        rows = [
+            _version_row(mv, summaries.get(mv["id"]), approval_status(mv, levels), cells[mv["id"]])
+            for mv in group
+        ]
         head = _headline(group)
-        head_row = rows[group.index(head)]
         models.append(
             {
-                "name": head.model.name,
-                "head": head_row,
+                "name": head["name"],
+                "head": rows[group.index(head)],
                 "others": [r for r, mv in zip(rows, group, strict=True) if mv is not head],
             }
         )

@@ -79,3 +79,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     mount(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app over the ``GOVERN_*`` settings of the environment: what each process of
+    ``govern serve --workers N`` serves."""
+    return create_app(Settings())

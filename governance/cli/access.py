@@ -187,15 +187,28 @@ def approval_list(cli: CliContext, status: str | None, as_json: bool) -> None:
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port (about one per core); each reads the GOVERN_* settings.",
+)
 @pass_ctx
-def serve_command(cli: CliContext, host: str, port: int) -> None:
+def serve_command(cli: CliContext, host: str, port: int, workers: int) -> None:
     """Serve the HTTP API and the dashboards (uvicorn)."""
     import uvicorn
 
     from dashboards.api.app import create_app
 
     cli.db()  # migrate an empty database, refuse an outdated one, before listening
-    uvicorn.run(create_app(cli.settings), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(cli.settings), host=host, port=port, log_level="info")
+        return
+    # Several processes: uvicorn starts each from an import string, and each builds its app from the
+    # environment (where the CLI's settings come from too).
+    factory = "dashboards.api.app:app_from_environment"
+    uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_level="info")
 
 
 @main.command("report")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, inspect, select
+from sqlalchemy import bindparam, delete, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -169,6 +169,16 @@ def refresh(session: Session) -> int:
     return len(results)
 
 
+_SUMMARIES = select(
+    ComplianceResult.model_version_id,
+    ComplianceResult.compliant,
+    ComplianceResult.violations,
+    ComplianceResult.warnings,
+    ComplianceResult.obligations,
+    ComplianceResult.computed_at,
+).where(ComplianceResult.model_version_id.in_(bindparam("mv_ids", expanding=True)))
+
+
 def cached_summaries(session: Session, *, mv_ids: Iterable[int]) -> dict[int, ComplianceSummary]:
     """The stored compliance summary of each version in ``mv_ids``, in one query.
 
@@ -179,8 +189,8 @@ def cached_summaries(session: Session, *, mv_ids: Iterable[int]) -> dict[int, Co
     wanted = set(mv_ids)
     if not wanted:
         return {}
-    rows = session.scalars(select(ComplianceResult).where(ComplianceResult.model_version_id.in_(wanted)))
-    found = {row.model_version_id: _summary(row) for row in rows}
+    rows = session.execute(_SUMMARIES, {"mv_ids": list(wanted)}).tuples()
+    found = {row[0]: ComplianceSummary(*row) for row in rows}  # the summary's columns, not the report
     missing = wanted - found.keys()
     if missing:
         versions = session.scalars(select(ModelVersion).where(ModelVersion.id.in_(missing))).all()

@@ -64,13 +64,13 @@ class ModelVersion(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
     intended_use: Mapped[str] = mapped_column(String(16))
-    risk_tier: Mapped[str] = mapped_column(String(8), default="low")
+    risk_tier: Mapped[str] = mapped_column(String(8), default="low", index=True)
     intended_purpose: Mapped[str | None] = mapped_column(String(32))
     risk_assessed: Mapped[str | None] = mapped_column(String(8))  # what the rules alone say
     risk_reason: Mapped[str | None] = mapped_column(Text)  # why the tier is what it is
     stage: Mapped[str] = mapped_column(String(16), default="candidate", index=True)
     description: Mapped[str | None] = mapped_column(Text)
-    registered_by: Mapped[str] = mapped_column(String(128))
+    registered_by: Mapped[str] = mapped_column(String(128), index=True)  # the inventory's owner filter
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     model: Mapped[Model] = relationship(back_populates="versions")

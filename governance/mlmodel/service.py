@@ -7,12 +7,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.orm import Session, aliased, contains_eager, joinedload, selectinload
 
 from governance.audit import service as audit_service
 from governance.dataset import service as dataset_service
-from governance.dataset.models import DatasetVersion
+from governance.dataset.models import Dataset, DatasetVersion
 from governance.db import utcnow
 from governance.errors import Conflict, InvalidInput, NotFound
 from governance.license import service as license_service
@@ -125,6 +125,124 @@ def versions_query(*, name: str | None = None, stage: str | None = None) -> Sele
     if stage is not None:
         query = query.where(ModelVersion.stage == stage)
     return _version_loads(query.order_by(Model.name, ModelVersion.id))
+
+
+def _version_filters(name: str | None, stage: str | None) -> list[Any]:
+    conditions: list[Any] = []
+    if name is not None:
+        conditions.append(Model.name == name)
+    if stage is not None:
+        conditions.append(ModelVersion.stage == stage)
+    return conditions
+
+
+def count_versions(session: Session, *, name: str | None = None, stage: str | None = None) -> int:
+    """How many versions :func:`version_rows` pages over (``count(*)``)."""
+    query = select(func.count()).select_from(ModelVersion).join(Model, ModelVersion.model_id == Model.id)
+    return int(session.scalar(query.where(*_version_filters(name, stage))) or 0)
+
+
+# The list statements are built once: building one (aliases, column proxies) costs more than running it.
+_BASE_VERSION = aliased(ModelVersion, name="base_version")
+_BASE_MODEL = aliased(Model, name="base_model")
+_VERSION_ROWS = (
+    select(
+        ModelVersion.id,
+        Model.name,
+        ModelVersion.version,
+        ModelVersion.artifact_location,
+        ModelVersion.source_path,
+        ModelVersion.sha256,
+        ModelVersion.size_bytes,
+        ModelVersion.framework,
+        ModelVersion.task,
+        ModelVersion.license_expression,
+        _BASE_MODEL.name.label("base_name"),
+        _BASE_VERSION.version.label("base_version"),
+        ModelVersion.dependencies,
+        ModelVersion.hyperparameters,
+        ModelVersion.seed,
+        ModelVersion.metrics,
+        ModelVersion.mlflow_run_id,
+        ModelVersion.intended_use,
+        ModelVersion.intended_purpose,
+        ModelVersion.risk_tier,
+        ModelVersion.risk_assessed,
+        ModelVersion.risk_reason,
+        ModelVersion.stage,
+        ModelVersion.description,
+        ModelVersion.registered_by,
+        ModelVersion.created_at,
+    )
+    .join(Model, ModelVersion.model_id == Model.id)
+    .outerjoin(_BASE_VERSION, ModelVersion.base_model_version_id == _BASE_VERSION.id)
+    .outerjoin(_BASE_MODEL, _BASE_VERSION.model_id == _BASE_MODEL.id)
+    .order_by(Model.name, ModelVersion.id)
+)
+_DATASET_LINKS = (
+    select(ModelDataset.model_version_id, Dataset.name, DatasetVersion.version, ModelDataset.role)
+    .join(DatasetVersion, ModelDataset.dataset_version_id == DatasetVersion.id)
+    .join(Dataset, DatasetVersion.dataset_id == Dataset.id)
+    .where(ModelDataset.model_version_id.in_(bindparam("version_ids", expanding=True)))
+    .order_by(ModelDataset.id)
+)
+
+
+def version_rows(
+    session: Session, *, name: str | None = None, stage: str | None = None, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    """One page of versions as ``ModelVersion.to_dict()`` gives them, read as rows, not ORM objects.
+
+    Two queries whatever the page's size: the versions with their model's name and their base
+    model's ref (joined), then the dataset links of the page's versions. Lists read this way:
+    building ORM objects cost more than the queries themselves (issue 15).
+    """
+    query = _VERSION_ROWS.where(*_version_filters(name, stage)).limit(limit).offset(offset)
+    rows = session.execute(query).mappings().all()
+    links = dataset_links(session, version_ids=[r["id"] for r in rows])
+    return [
+        {
+            "name": r["name"],
+            "version": r["version"],
+            "ref": f"{r['name']}@{r['version']}",
+            "artifact_location": r["artifact_location"],
+            "source_path": r["source_path"],
+            "sha256": r["sha256"],
+            "size_bytes": r["size_bytes"],
+            "framework": r["framework"],
+            "task": r["task"],
+            "license": r["license_expression"],
+            "base_model": f"{r['base_name']}@{r['base_version']}" if r["base_name"] is not None else None,
+            "datasets": links.get(r["id"], []),
+            "dependencies": r["dependencies"],
+            "hyperparameters": r["hyperparameters"],
+            "seed": r["seed"],
+            "metrics": r["metrics"],
+            "mlflow_run_id": r["mlflow_run_id"],
+            "intended_use": r["intended_use"],
+            "intended_purpose": r["intended_purpose"],
+            "risk_tier": r["risk_tier"],
+            "risk_assessed": r["risk_assessed"],
+            "risk_reason": r["risk_reason"],
+            "stage": r["stage"],
+            "description": r["description"],
+            "registered_by": r["registered_by"],
+            "created_at": r["created_at"].isoformat(),
+        }
+        for r in rows
+    ]
+
+
+def dataset_links(session: Session, *, version_ids: list[int]) -> dict[int, list[dict[str, str]]]:
+    """The dataset links of each version (``{"dataset": ref, "role": ...}``), in one query."""
+    found: dict[int, list[dict[str, str]]] = {}
+    if not version_ids:
+        return found
+    for version_id, dataset, version, role in session.execute(
+        _DATASET_LINKS, {"version_ids": version_ids}
+    ).tuples():
+        found.setdefault(version_id, []).append({"dataset": f"{dataset}@{version}", "role": role})
+    return found
 
 
 def list_versions(

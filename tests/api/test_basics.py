@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -156,7 +157,8 @@ def test_register_and_ingest_over_http(
     assert bad.status_code == 422 and "missing column" in bad.json()["error"]["message"]
 
 
-def test_govern_serve(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_govern_serve(workers: int, tmp_path: Path) -> None:
     import os
     import socket
     import subprocess
@@ -174,6 +176,7 @@ def test_govern_serve(tmp_path: Path) -> None:
         "GOVERN_STORAGE_ROOT": str(tmp_path),
     }
     command = [sys.executable, "-m", "governance.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -186,6 +189,11 @@ def test_govern_serve(tmp_path: Path) -> None:
                 time.sleep(0.2)
         assert health.json()["schema_current"] is True
         assert httpx.get(f"http://127.0.0.1:{port}/api/v1/models").status_code == 401
+        if workers > 1:  # uvicorn's supervisor and a process per worker (and multiprocessing's tracker)
+            import psutil
+
+            spawned = [p.cmdline() for p in psutil.Process(process.pid).children()]
+            assert sum("multiprocessing.spawn" in " ".join(c) for c in spawned) == workers, spawned
     finally:
         process.terminate()
         process.wait(timeout=20)

@@ -1,7 +1,9 @@
-"""Lists page in SQL with a constant number of queries, and compliance verdicts are stored."""
+"""Lists page in SQL with a constant number of queries (the API's lists and the inventory page), read
+rows give what the ORM objects give, and compliance verdicts are stored."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +14,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 
 from benchmarks import fleet
+from dashboards import inventory
+from dashboards import queries as page_queries
+from dashboards.api.schemas import ModelVersionRead
+from governance.approval import service as approval_service
+from governance.approval.service import ApprovalPolicy
 from governance.auth import service as auth_service
+from governance.auth.principal import Principal
+from governance.changeplan.models import ChangePlanCheck
 from governance.compliance import cache
 from governance.compliance import service as compliance_service
 from governance.compliance.models import ComplianceResult
@@ -50,19 +59,125 @@ def queries(client: TestClient, db: Database, url: str, headers: dict[str, str])
     with counted(db) as statements:
         response = client.get(url, headers=headers)
     assert response.status_code == 200, response.text
+    if response.headers["content-type"].startswith("text/html"):  # the inventory page
+        total = re.search(r'<span id="total">(\d+)</span>', response.text)
+        assert total is not None, response.text
+        return len(statements), int(total.group(1))
     return len(statements), response.json()["total"]
 
 
-@pytest.mark.parametrize("url", ["/api/v1/models", "/api/v1/alerts", "/api/v1/monitors"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/models",
+        "/api/v1/alerts",
+        "/api/v1/monitors",
+        "/",
+        "/?per_page=100&sort=updated&desc=1",
+        "/?monitor=breach&sort=risk",
+        "/?compliance=ok",
+    ],
+)
 def test_queries_per_request_do_not_grow_with_rows(
     url: str, client: TestClient, db: Database, viewer: dict[str, str], tmp_path: Path
 ) -> None:
     fleet.build(db, tmp_path / "a", models=3, monitors=True, prefix="small")
     few, total_few = queries(client, db, url, viewer)
     fleet.build(db, tmp_path / "b", models=15, monitors=True, prefix="more")
+    _second_versions(db, tmp_path / "c", ["more-00001", "more-00002", "more-00003"])
     many, total_many = queries(client, db, url, viewer)
-    assert (total_few, total_many) == (3, 18)
+    if "compliance" in url:  # some of the fleet's models have warnings
+        assert total_many > total_few
+    else:
+        assert (total_few, total_many) == ((3, 21) if url == "/api/v1/models" else (3, 18))
     assert many == few, f"{url}: {few} queries for 3 rows, {many} for 18"
+
+
+def _second_versions(db: Database, folder: Path, names: list[str]) -> None:
+    """A medium-risk second version of each model, each with an approval request (the inventory
+    folds them under their model and shows their approvals)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with db.transaction() as session:
+        for name in names:
+            mv = factories.model(session, folder, f"{name}@2", risk_tier="medium", description="second")
+            approval_service.request(session, mv=mv, actor="factory", policy=ApprovalPolicy())
+
+
+def test_audit_and_approval_lists_page_with_a_constant_number_of_queries(
+    client: TestClient, db: Database, viewer: dict[str, str], tmp_path: Path
+) -> None:
+    fleet.build(db, tmp_path / "a", models=2, prefix="small")
+    _second_versions(db, tmp_path / "b", ["small-00000"])
+    few = {url: queries(client, db, url, viewer) for url in ("/api/v1/approvals", "/api/v1/audit/events")}
+    fleet.build(db, tmp_path / "c", models=12, prefix="more")
+    _second_versions(db, tmp_path / "d", [f"more-{i:05d}" for i in range(12)])
+    many = {url: queries(client, db, url, viewer) for url in few}
+    assert few["/api/v1/approvals"][1] == 1 and many["/api/v1/approvals"][1] == 13
+    assert many["/api/v1/audit/events"][1] > few["/api/v1/audit/events"][1] + 40  # more than a page
+    assert {u: n for u, (n, _) in many.items()} == {u: n for u, (n, _) in few.items()}
+
+
+def test_the_models_list_gives_what_each_version_gives(
+    client: TestClient, db: Database, viewer: dict[str, str], tmp_path: Path
+) -> None:
+    """The list reads rows, not ORM objects: every field as ``ModelVersion.to_dict()`` has it."""
+    fleet.build(db, tmp_path, models=6, prefix="eq")
+    _second_versions(db, tmp_path / "b", ["eq-00004"])
+    with db.transaction() as session:
+        factories.model(
+            session, tmp_path, "eq-00004@3", base="eq-00004@1", dependencies=HOUSE_DEP, seed=7,
+            hyperparameters={"lr": 0.01}, metrics={"accuracy": 0.5, "naïve": "é"}, description="ü",
+        )  # fmt: skip
+        expected = [
+            ModelVersionRead.model_validate(mv.to_dict()).model_dump(mode="json")
+            for mv in model_service.list_versions(session)
+        ]
+    listed = client.get("/api/v1/models?limit=500", headers=viewer).json()
+    assert listed["total"] == len(expected) == 8 and listed["items"] == expected
+    page = client.get("/api/v1/models?name=eq-00004&limit=2&offset=1", headers=viewer).json()
+    assert page["total"] == 3 and page["items"] == [e for e in expected if e["name"] == "eq-00004"][1:]
+    production = client.get("/api/v1/models?stage=production&limit=2", headers=viewer).json()
+    assert production["total"] == 6 and [m["ref"] for m in production["items"]] == [
+        "eq-00000@1",
+        "eq-00001@1",
+    ]
+
+
+def test_the_inventory_says_of_approvals_what_the_model_page_says(db: Database, tmp_path: Path) -> None:
+    """The inventory reads the approval column for the whole page at once; the model page asks
+    per version (``queries.approval_status``). They agree on every case."""
+    policy = ApprovalPolicy(medium=1, high=2)
+    with db.transaction() as session:
+        ann = Principal.of_user(auth_service.create_user(session, name="ann", role="approver", actor="t"))
+        factories.model(session, tmp_path, "low@1")  # not required
+        factories.model(session, tmp_path, "med@1", risk_tier="medium")  # not requested
+        rejected = factories.model(session, tmp_path, "med@2", risk_tier="medium")
+        first = approval_service.request(session, mv=rejected, actor="factory", policy=policy)
+        approval_service.reject(session, request_id=first.id, principal=ann, comment="not yet")
+        approval_service.request(session, mv=rejected, actor="factory", policy=policy)  # newer: pending
+        high = factories.model(session, tmp_path, "high@1", risk_tier="high")
+        half = approval_service.request(session, mv=high, actor="factory", policy=policy)
+        approval_service.approve(session, request_id=half.id, principal=ann)
+        replanned = factories.model(session, tmp_path, "low@2")  # a retrain outside its change plan
+        session.add(ChangePlanCheck(model_version=replanned, plan_version=1, within=False, deviations=[]))
+        inside = factories.model(session, tmp_path, "low@3")
+        session.add(ChangePlanCheck(model_version=inside, plan_version=1, within=True, deviations=[]))
+    with db.transaction() as session:
+        found = inventory.listing(session, policy, inventory.parse_filters(per_page="100"))
+        shown = {r["ref"]: r["approval"] for m in found["models"] for r in [m["head"], *m["others"]]}
+        expected = {
+            ref: page_queries.approval_status(session, model_service.get_by_ref(session, ref), policy)
+            for ref in shown
+        }
+    assert shown == expected
+    assert shown == {
+        "low@1": "not required",
+        "low@2": "not requested",
+        "low@3": "not required",
+        "med@1": "not requested",
+        "med@2": "pending 0/1",
+        "high@1": "pending 1/2",
+    }
 
 
 def test_pages_total_and_filters_come_from_sql(

@@ -58,7 +58,9 @@ def list_models(
     name: Annotated[str | None, Query(max_length=128)] = None,
     stage: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Page[Any]:
-    return page_of_query(session, service.versions_query(name=name, stage=stage), page, lambda x: x.to_dict())
+    items = service.version_rows(session, name=name, stage=stage, limit=page.limit, offset=page.offset)
+    total = service.count_versions(session, name=name, stage=stage)
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/{name}/history", response_model=Page[StageHistoryRead])
