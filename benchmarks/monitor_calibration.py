@@ -148,9 +148,9 @@ class Trained:
 
 @cache
 def trained(data: str, seed: int = 0, dropout: float = 0.0) -> Trained:
-    from monitors.modelio import MLPConfig
     from sklearn.datasets import load_breast_cancer, load_digits
 
+    from trainer.architectures import MLPConfig
     from trainer.config import TrainConfig
     from trainer.data import split_training_set, to_tensors
     from trainer.loop import train

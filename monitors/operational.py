@@ -10,8 +10,8 @@ Requests are rows with ``latency_ms``, ``timestamp`` and either ``error`` (bool 
 ...     "latency_ms": [20.0] * 100,
 ...     "error": [False] * 100,
 ... })
->>> assess_operational(requests, {"p95_ms": 20.0}, window_seconds=60, thresholds={"p95_relative": 1.5}).status
-'ok'
+>>> print(assess_operational(requests, {"p95_ms": 20.0}, window_seconds=60, thresholds={"p95_relative": 1.5}).status)
+ok
 """
 
 from __future__ import annotations

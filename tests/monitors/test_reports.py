@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dashboards.api.app import create_app
-from dashboards.api.security import DATA_HTML_CSP
+from dashboards.api.security import FRAMED_DATA_HTML_HEADERS
 from governance.auth import service as auth_service
 from governance.cli import scenario
 from governance.db import Database
@@ -79,7 +79,10 @@ def test_a_window_stores_its_verdict_and_the_report_is_drawn_when_opened(
         key = auth_service.create_key(s, user=user, actor="setup").plaintext
     client = TestClient(create_app(settings, db))
     served = client.get(f"/runs/{run_id}/report", headers={"Authorization": f"Bearer {key}"})
-    assert served.status_code == 200 and served.headers["content-security-policy"] == DATA_HTML_CSP
+    assert (
+        served.status_code == 200
+        and served.headers["content-security-policy"] == FRAMED_DATA_HTML_HEADERS["Content-Security-Policy"]
+    )
     assert served.text == drawn.read_text(encoding="utf-8")
     assert client.get(f"/runs/{run_id}/report", follow_redirects=False).status_code == 303  # to log in
 

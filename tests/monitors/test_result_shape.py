@@ -135,9 +135,8 @@ def test_the_check_table_is_the_list_of_kinds_with_no_import_needed() -> None:
 
 
 def test_the_cli_and_the_api_take_the_one_list_of_kinds() -> None:
-    from governance.cli.monitoring import monitor_add
-
     from dashboards.api.routes.monitors import MonitorCreate
+    from governance.cli.closed_loop import monitor_add
 
     kind_option = next(p for p in monitor_add.params if p.name == "kind")
     assert tuple(kind_option.type.choices) == MONITOR_KINDS  # type: ignore[attr-defined]
