@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,8 +36,14 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
-    """The whole HTTP surface over ``settings.database_url`` (or ``db``, opened by the caller)."""
+def create_app(settings: Settings, db: Database | None = None, *, serving: bool = False) -> FastAPI:
+    """The whole HTTP surface over ``settings.database_url`` (or ``db``, opened by the caller).
+
+    ``serving``: this process only serves (``govern serve``): once started, everything imported so
+    far is moved out of the garbage collector's reach (``gc.freeze``). A full collection over the
+    ~240,000 objects the imports leave takes about 100 ms here, a pause every request waiting
+    behind it would see; what requests allocate is still collected as usual.
+    """
     owned = db is None
     if db is None:
         from governance.migrate import open_database
@@ -45,6 +52,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if serving:
+            gc.collect()
+            gc.freeze()
         yield
         if owned:
             app.state.db.dispose()
@@ -84,4 +94,4 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 def app_from_environment() -> FastAPI:
     """The app over the ``GOVERN_*`` settings of the environment: what each process of
     ``govern serve --workers N`` serves."""
-    return create_app(Settings())
+    return create_app(Settings(), serving=True)

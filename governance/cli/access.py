@@ -203,7 +203,7 @@ def serve_command(cli: CliContext, host: str, port: int, workers: int) -> None:
 
     cli.db()  # migrate an empty database, refuse an outdated one, before listening
     if workers == 1:
-        uvicorn.run(create_app(cli.settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(cli.settings, serving=True), host=host, port=port, log_level="info")
         return
     # Several processes: uvicorn starts each from an import string, and each builds its app from the
     # environment (where the CLI's settings come from too).

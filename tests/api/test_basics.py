@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -197,3 +198,23 @@ def test_govern_serve(workers: int, tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_a_serving_process_freezes_its_imports_out_of_the_collector(db: Any, settings: Any) -> None:
+    """``govern serve`` moves what the imports left out of the garbage collector's reach once it
+    has started (a full collection over them is a pause every waiting request would see); an app
+    built for tests or for a CLI command leaves the collector alone."""
+    import gc
+
+    from dashboards.api.app import create_app
+
+    gc.unfreeze()
+    with TestClient(create_app(settings, db=db)) as plain:
+        assert plain.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() == 0
+    try:
+        with TestClient(create_app(settings, db=db, serving=True)) as serving:
+            assert serving.get("/healthz").status_code == 200
+            assert gc.get_freeze_count() > 100_000
+    finally:
+        gc.unfreeze()
