@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -251,7 +252,8 @@ def child_main(folder: Path) -> int:
 
     kind = spec["kind"]
     what = f"the {kind.replace('_', ' ')} check of {spec['model_ref']}"
-    try:
+
+    def evaluate() -> Any:
         data = WindowData(
             monitor=spec["monitor"],
             model_ref=spec["model_ref"],
@@ -268,8 +270,15 @@ def child_main(folder: Path) -> int:
             reference_label=spec["reference_label"],
             storage_root=spec["storage_root"],
         )
-        outcome = CHECKS[kind](data)
-        answer: dict[str, Any] = {"outcome": asdict(outcome)}
+        return CHECKS[kind](data)
+
+    return _answer(folder, what, limits, lambda: {"outcome": asdict(evaluate())})
+
+
+def _answer(folder: Path, what: str, limits: dict[str, Any], work: Callable[[], dict[str, Any]]) -> int:
+    """Run ``work`` and write its answer, or one sentence of what went wrong, as JSON for the parent."""
+    try:
+        answer = work()
     except GovernError as exc:
         answer = {"error": str(exc)}
     except BaseException as exc:  # the parent reports it in one sentence; nothing else leaves
@@ -289,21 +298,7 @@ def _task_main(folder: Path, spec: dict[str, Any]) -> int:
     from monitors.explanations import compute_from_spec
 
     what = f"the explanation of {spec.get('model_ref')}"
-    try:
-        answer: dict[str, Any] = {"result": compute_from_spec(spec)}
-    except GovernError as exc:
-        answer = {"error": str(exc)}
-    except BaseException as exc:  # one sentence to the parent, as for the checks
-        if _out_of_memory(exc):
-            answer = {"error": f"{what} ran out of its memory limit of {spec['limits']['memory_mb']} MB"}
-        else:
-            first = " ".join(str(exc).split("\n")[0].split())[:300]
-            answer = {"error": f"{type(exc).__name__}: {first}" if first else type(exc).__name__}
-    try:
-        _write(folder, answer)
-    except (TypeError, ValueError) as exc:
-        _write(folder, {"error": f"{what} gave a result that is not JSON ({exc})"})
-    return 0
+    return _answer(folder, what, spec["limits"], lambda: {"result": compute_from_spec(spec)})
 
 
 if __name__ == "__main__":
