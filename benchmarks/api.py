@@ -137,6 +137,10 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=2, help="govern serve --workers (default 2: two cores)"
     )
+    parser.add_argument(
+        "--database-url",
+        help="an empty PostgreSQL database to build the fleet in (default: a fresh SQLite file)",
+    )
     parser.add_argument("--load", help=argparse.SUPPRESS)  # the load generator's own process
     parser.add_argument("--key", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -150,7 +154,7 @@ def main() -> None:
     from governance.migrate import upgrade
 
     folder = Path(tempfile.mkdtemp(prefix="govern-bench-api-"))
-    url = f"sqlite:///{folder / 'govern.db'}"
+    url = args.database_url or f"sqlite:///{folder / 'govern.db'}"
     try:
         db = Database(url)
         upgrade(db.engine)
@@ -162,7 +166,12 @@ def main() -> None:
         db.dispose()
         print(
             f"registered {args.models} models with lineage, licenses and a breached monitor each "
-            f"in {time.perf_counter() - started:.1f} s; database {os.path.getsize(folder / 'govern.db') / 1e6:.1f} MB"
+            f"in {time.perf_counter() - started:.1f} s; database "
+            + (
+                f"{os.path.getsize(folder / 'govern.db') / 1e6:.1f} MB"
+                if url.startswith("sqlite")
+                else url.split("@")[-1]
+            )
         )
         port = fleet.free_port()
         env = {
