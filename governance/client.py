@@ -174,12 +174,27 @@ class Client:
                     del buffers[model], since[model]
 
     def _encode(self, model: str, group: list[dict[str, Any]]) -> None:
-        """Encode ``group`` as JSON lines and hand it to the sending thread (waits while two wait)."""
-        self._bodies.put((model, len(group), ("\n".join(map(_ENCODE, group)) + "\n").encode()))
+        """Encode ``group`` as JSON lines and hand it to the sending thread (waits while two wait);
+        a group that cannot be encoded (a value that refers to itself, say) is given up, alone."""
+        try:
+            body = ("\n".join(map(_ENCODE, group)) + "\n").encode()
+        except (TypeError, ValueError, RecursionError) as exc:
+            self._give_up(model, len(group), f"the records cannot be sent as JSON: {exc}")
+            with self._idle:
+                self._pending -= len(group)
+                self._idle.notify_all()
+            return
+        self._bodies.put((model, len(group), body))
 
     def _send_loop(self) -> None:
         while (item := self._bodies.get()) is not _STOP:
-            self._send(*item)
+            model, count, body = item
+            try:
+                self._send(model, count, body)
+            except (
+                Exception
+            ) as exc:  # one group's surprise must not stop the thread: flush would wait forever
+                self._give_up(model, count, f"{type(exc).__name__}: {exc}")
 
     def _send(self, model: str, count: int, body: bytes) -> None:
         url = f"{self.url}/api/v1/models/{quote(model, safe='@')}/records"

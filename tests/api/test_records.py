@@ -215,3 +215,22 @@ def test_the_client_retries_across_a_server_restart_and_loses_nothing(
     assert len(ids) == len(set(ids)) == 1000
     with db.transaction() as session:
         assert session.scalar(select(func.sum(InferenceBatch.rows))) == 1000
+
+
+def test_a_record_the_client_cannot_encode_is_given_up_alone() -> None:
+    """A record that refers to itself cannot become JSON: its group is given up with one sentence,
+    and the client's threads keep working (a later group is still tried, and flush returns)."""
+    looped: dict[str, Any] = {"request_id": "r-1", "prediction": 1}
+    looped["self"] = looped
+    client = Client(f"http://127.0.0.1:{fleet.free_port()}", "key", flush_interval=0.05, retry_for=0.2)
+    try:
+        client.log("scoring", looped)
+        assert client.flush(timeout=10)
+        assert client.stats.failed == 1 and "cannot be sent as JSON" in client.stats.errors[0]
+        client.log(
+            "scoring", {"request_id": "r-2", "prediction": 0}
+        )  # nobody listens: given up after retrying
+        assert client.flush(timeout=10)
+        assert client.stats.failed == 2 and client.stats.retries > 0
+    finally:
+        assert client.close(timeout=10)
