@@ -27,6 +27,7 @@ from governance.errors import InvalidInput
 from governance.mlmodel.models import ModelVersion
 from governance.production.models import InferenceBatch
 from governance.review import service as review_service
+from governance.review.models import MAX_REQUEST_ID
 from governance.storage import LocalStorage, sha256_file
 
 REQUIRED_PREDICTION_COLUMNS = ("request_id", "timestamp", "prediction")
@@ -96,6 +97,8 @@ def check_unique_ids(table: pa.Table, path: Path) -> pa.Table:
     ids = table.column("request_id").cast(pa.string())
     if ids.null_count:
         raise InvalidInput(f"column request_id of {path.name} has empty values")
+    if len(ids) and pc.max(pc.utf8_length(ids)).as_py() > MAX_REQUEST_ID:  # else it escapes review
+        raise InvalidInput(f"column request_id of {path.name} has a value over {MAX_REQUEST_ID} characters")
     if pc.count_distinct(ids).as_py() < len(ids):
         counts = pc.value_counts(ids)
         dupes = counts.field("values").filter(pc.greater(counts.field("counts"), 1))

@@ -10,6 +10,7 @@ needs to judge it (inputs, prediction, probability) and, once reviewed, the verd
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,8 @@ class ReviewConfig(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), unique=True)
     share: Mapped[float] = mapped_column()
     uncertainty_threshold: Mapped[float | None] = mapped_column()
+    # the sample's secret (hex): drawn once, never shown, so request ids cannot be chosen to avoid review
+    sampling_key: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_hex(32))
     updated_by: Mapped[str] = mapped_column(String(128))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -1,16 +1,21 @@
 """Which production records join the review queue, and writing them there.
 
 The draw is deterministic: a record is in the random sample when the keyed BLAKE2b hash of its
-request id, read as a number in [0, 1), is below the model's ``share``. Two schedulers, a retried
+request id, read as a number in [0, 1), is below the model's ``share``. The key is the model's own
+secret (``ReviewConfig.sampling_key``, drawn at random when review is first configured and kept in
+the registry, never shown), so whoever chooses the request ids cannot tell which will be sampled. Two schedulers, a retried
 window or a re-sent batch therefore pick the same records, and the sample of a window is the
 sample of its records whichever way they were batched. A record outside the sample still joins
 when it is uncertain (its top-class probability is below ``uncertainty_threshold``) or when a
 monitor marked it (the consistency check's inconsistent rows). Sampled wins over the other
 reasons, so the ``sampled`` items stay an unbiased sample of the traffic.
 
->>> draw("r1") == draw("r1")
+>>> key = bytes(32)
+>>> draw("r1", key) == draw("r1", key)
 True
->>> 0.0 <= draw("any id") < 1.0
+>>> draw("r1", key) != draw("r1", bytes([1]) * 32)
+True
+>>> 0.0 <= draw("any id", key) < 1.0
 True
 """
 
@@ -35,7 +40,6 @@ from governance.review.models import MAX_LABEL, MAX_REQUEST_ID, ReviewConfig, Re
 
 logger = logging.getLogger(__name__)
 
-_KEY = b"govern-review-sample-v1"
 PROBABILITY_PREFIX = "proba_"
 RECORD_COLUMNS = ("request_id", "timestamp", "prediction", "label", "latency_ms", "error", "status")
 MAX_INPUTS = 2000  # feature values kept per item (a larger image keeps its first ones)
@@ -43,9 +47,9 @@ MAX_VALUE = 1000  # characters of one text value kept
 CHUNK = 1000  # rows per executemany
 
 
-def draw(request_id: str) -> float:
-    """The record's place in [0, 1): keyed by its request id alone, the same in every process."""
-    digest = hashlib.blake2b(request_id.encode("utf-8"), digest_size=8, key=_KEY).digest()
+def draw(request_id: str, key: bytes) -> float:
+    """The record's place in [0, 1) under ``key``: the same in every process and after a restart."""
+    digest = hashlib.blake2b(request_id.encode("utf-8"), digest_size=8, key=key).digest()
     return int.from_bytes(digest, "big") / 2**64
 
 
@@ -67,9 +71,10 @@ def reasons(
 ) -> list[str | None]:
     """Per record, why it joins the queue (``sampled``, ``uncertain``, ``inconsistent``) or None."""
     threshold = config.uncertainty_threshold
+    key = bytes.fromhex(config.sampling_key)
     found: list[str | None] = []
     for i, rid in enumerate(request_ids):
-        if config.share > 0 and draw(rid) < config.share:
+        if config.share > 0 and draw(rid, key) < config.share:
             found.append("sampled")
         elif threshold is not None and top is not None and not math.isnan(top[i]) and top[i] < threshold:
             found.append("uncertain")

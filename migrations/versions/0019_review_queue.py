@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("model_id", sa.Integer(), nullable=False),
         sa.Column("share", sa.Double(), nullable=False),
         sa.Column("uncertainty_threshold", sa.Double(), nullable=True),
+        sa.Column("sampling_key", sa.String(length=64), nullable=False),
         sa.Column("updated_by", sa.String(length=128), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["model_id"], ["models.id"], name=op.f("fk_review_configs_model_id_models")),

@@ -112,6 +112,7 @@ def test_a_json_array_sent_by_model_name_goes_to_the_production_version(
         ("unknown", "has column(s) colour that are not in scoring@1's schema"),
         ("text", "column f00 of the request must be numeric"),
         ("repeat", "column request_id of the request repeats 'r1'"),
+        ("long_id", "column request_id of the request has a value over 512 characters"),
         ("no_id", "the records lack field request_id"),
         ("bad_json", "the records cannot be read as JSON lines"),
         ("nested", "field f00 of the records holds a list or an object"),
@@ -134,6 +135,8 @@ def test_invalid_records_are_refused_in_one_sentence_and_nothing_is_stored(
         payload = lines(records(features, 3, f00="high"))
     elif body == "repeat":
         payload = lines([*good, good[1]])
+    elif body == "long_id":  # such a record could never join the review queue
+        payload = lines([*good, {**good[0], "request_id": "x" * 513}])
     elif body == "no_id":
         payload = lines([{k: v for k, v in r.items() if k != "request_id"} for r in good])
     elif body == "bad_json":

@@ -124,6 +124,10 @@ def test_ingest_labels_and_windows(
         (lambda f: f.drop(columns=["request_id"]), "missing column(s) request_id"),
         (lambda f: f.assign(timestamp="not a time"), "column timestamp"),
         (lambda f: f.assign(request_id="same"), "repeats 'same'"),
+        (
+            lambda f: f.assign(request_id=[f"{'x' * 513}{i}" for i in range(len(f))]),
+            "request_id of batch.csv has a value over 512 characters",
+        ),
         (lambda f: f.assign(**{"mean radius": "big"}), "column mean radius of batch.csv must be numeric"),
         (lambda f: f.iloc[0:0], "holds no records"),
     ],
@@ -133,6 +137,7 @@ def test_ingest_labels_and_windows(
         "no-request-id",
         "bad-time",
         "duplicate-ids",
+        "overlong-ids",
         "wrong-type",
         "empty",
     ],

@@ -53,10 +53,18 @@ def _records(path: Path, start: datetime, first: int, n: int = N) -> pd.DataFram
     return frame
 
 
-def _expected(frame: pd.DataFrame, share: float = SHARE) -> dict[str, str]:
+def _key(db: Database, model: str = "loan") -> bytes:
+    """The model's sampling secret, as the registry keeps it."""
+    with db.transaction() as s:
+        config = review.get_config(s, model=model_service.get_model(s, name=model))
+        assert config is not None
+        return bytes.fromhex(config.sampling_key)
+
+
+def _expected(frame: pd.DataFrame, key: bytes, share: float = SHARE) -> dict[str, str]:
     found = {}
     for rid, p in zip(frame["request_id"], frame["proba_1"], strict=True):
-        if draw(rid) < share:
+        if draw(rid, key) < share:
             found[rid] = "sampled"
         elif p < THRESHOLD:
             found[rid] = "uncertain"
@@ -112,7 +120,7 @@ def test_records_are_queued_on_ingest_by_their_id_once(
         production.ingest(
             s, storage=storage, mv=mv, path=tmp_path / "w0.parquet", kind="predictions", actor="ed"
         )
-    expected = _expected(frame)
+    expected = _expected(frame, _key(db))
     queued = {i.request_id: i.reason for i in _queue(db)}
     assert queued == expected
     assert 30 < sum(r == "sampled" for r in queued.values()) < 70  # about a quarter of 200
@@ -316,7 +324,7 @@ def test_over_time_verdicts_are_the_labels_the_concept_drift_monitor_judges(
         [i for i in _queue(db, model_version_id=mv_id) if i.record_time and w.start <= i.record_time < w.end]
         for w in windows
     ]
-    assert [len(q) for q in queued] == [len(_expected(f)) for f in frames]
+    assert [len(q) for q in queued] == [len(_expected(f, _key(db))) for f in frames]
     for item in queued[0]:
         with db.transaction() as s:
             review.record_verdict(s, item_id=item.id, principal=people["rita"], verdict="agree")
@@ -368,3 +376,25 @@ def test_the_sampling_module_examples_run() -> None:
     from governance.review import sampling
 
     assert doctest.testmod(sampling).failed == 0
+
+
+def test_the_sample_is_keyed_by_a_secret_nobody_sending_records_can_read(
+    db: Database, loan: tuple[int, int]
+) -> None:
+    """Each model's sample is drawn under its own random key, kept in the registry and shown nowhere:
+    a serving application that picks request ids cannot pick ones that avoid review. The key stays
+    when the configuration changes (the same records stay sampled)."""
+    key = _key(db)
+    assert len(key) == 32 and key != bytes(32)
+    with db.transaction() as s:
+        model = model_service.get_model(s, name="loan")
+        config = review.configure(s, model=model, share=0.5, actor="ed")
+        assert bytes.fromhex(config.sampling_key) == key
+        assert key.hex() not in str(config.to_dict())
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "review.configure")).all()
+        assert events and all(key.hex() not in str(e.changes) for e in events)
+    ids = [f"req-{i}" for i in range(2000)]
+    other = bytes([7]) * 32
+    mine = {r for r in ids if draw(r, key) < 0.25}
+    theirs = {r for r in ids if draw(r, other) < 0.25}
+    assert 400 < len(mine) < 600 and len(mine ^ theirs) > 400  # another key, another sample
