@@ -65,6 +65,7 @@ from monitors.insight import NDCG_THRESHOLD
 from monitors.operational import assess_operational
 from monitors.performance import assess_performance
 from monitors.quality import assess_quality
+from monitors.result import Status
 from monitors.robustness import assess_robustness, evaluate_robustness_breach
 
 KINDS = ("model_drift", "quality", "consistency", "attribution_drift", "concept_drift", "robustness")
@@ -86,10 +87,10 @@ class Row:
     delay: str = "-"
     reference: str = "-"
 
-    def add(self, status: str) -> None:
+    def add(self, status: Status) -> None:
         self.windows += 1
-        self.flagged += status != "ok"
-        self.breached += status == "breach"
+        self.flagged += status is not Status.OK
+        self.breached += status is Status.BREACH
 
     def cells(self) -> list[str]:
         share = 100.0 / max(self.windows, 1)
@@ -259,7 +260,7 @@ def _planted_quality(
     return out
 
 
-def _quality_status(model: Trained, frame: pd.DataFrame) -> str:
+def _quality_status(model: Trained, frame: pd.DataFrame) -> Status:
     features = list(model.features)
     scored = frame.assign(prediction=model.predict(frame.fillna(model.reference[features].mean())))
     return assess_quality(
@@ -417,7 +418,7 @@ def _flipped(
 
 def _performance_status(
     model: Trained, labels: np.ndarray, predicted: np.ndarray, seed: int, with_rows: bool = False
-) -> str:
+) -> Status:
     # The check's defaults: max_drop 0.05, warn_drop 0.02, warn_fpr 0.05, 200 bootstrap resamples;
     # ``with_rows``: the validation set's size given (``--param baseline_rows=N``).
     return assess_performance(
@@ -458,9 +459,9 @@ def _stream_delays(data: str, rows: int, share: float, seeds: int, before: int) 
             if k >= before:
                 labels = _flipped(labels, model.classes, share, rng)
                 status = _performance_status(model, labels, predicted, k)
-                if found["warning"] is None and status != "ok":
+                if found["warning"] is None and status is not Status.OK:
                     found["warning"] = k - before + 1
-                if found["breach"] is None and status == "breach":
+                if found["breach"] is None and status is Status.BREACH:
                     found["breach"] = k - before + 1
             errors.append(labels != predicted)
         for level, at in found.items():

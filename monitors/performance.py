@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.stats import norm, rankdata
 
 from governance.errors import InvalidInput
-from monitors.result import RESULT_STATUSES, MonitorResult, Status, to_jsonable, worst_status
+from monitors.result import MonitorResult, Status, to_jsonable, worst_status
 
 logger = logging.getLogger(__name__)
 
@@ -326,8 +326,7 @@ def assess_performance(
     interval_z = float(norm.ppf(0.5 + confidence / 2))
     warn_z = float(norm.ppf(1.0 - warn_fpr))
     per_metric: dict[str, Status] = {}
-    worst_line = ""
-    worst_rank = -1
+    lines: dict[str, str] = {}
     for name, est in window.values.items():
         metrics[name] = est.value
         metrics[f"{name}_ci_low"] = est.ci_low
@@ -355,19 +354,17 @@ def assess_performance(
         else:
             status = Status.OK
         per_metric[name] = status
-        rank = RESULT_STATUSES.index(status)
-        if rank > worst_rank:
-            worst_rank = rank
-            worst_line = (
-                f"{name} {est.value:.3f} (95% CI {est.ci_low:.3f}-{est.ci_high:.3f}) against a baseline of "
-                f"{base:.3f} over {window.n} rows"
-            )
+        lines[name] = (
+            f"{name} {est.value:.3f} (95% CI {est.ci_low:.3f}-{est.ci_high:.3f}) against a baseline of "
+            f"{base:.3f} over {window.n} rows"
+        )
     missing = [m for m in baseline if m not in window.values]
     if missing:
         logger.info("baseline metrics %s are not computed on this window (no scores?)", missing)
     if not per_metric:
         raise InvalidInput(f"none of the baseline metrics {sorted(baseline)} can be computed on this window.")
     status = worst_status(per_metric.values())
+    worst_line = lines[next(m for m, s in per_metric.items() if s is status)]  # the first at that status
     verdict = {
         Status.OK: "Performance holds",
         Status.WARNING: "Performance has slipped",

@@ -124,3 +124,51 @@ def test_performance_estimation_stores_the_estimate_beside_the_realized_figures(
         assert m["lower_accuracy"] <= m["estimated_accuracy"] <= m["upper_accuracy"]
         assert abs(m["estimated_accuracy"] - m["realized_accuracy"]) < 0.1, m
         assert run.thresholds == {"accuracy": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "params", "expected"),
+    [
+        ({}, {"baseline_rows": "many"}, "baseline_rows 'many' is not a whole number"),
+        ({}, {"baseline_rows": 2.5}, "baseline_rows 2.5 is not a whole number"),
+        ({}, {"baseline_rows": -5}, "baseline rows -5 is not positive."),
+        ({}, {"baseline_rows": "1e400"}, "baseline_rows '1e400' is not a whole number"),
+        ({}, {"seed": [1]}, "seed [1] is not a whole number"),
+        ({"warn_fpr": 1.5}, {}, "warning false-positive rate 1.5 is not in (0, 0.5)."),
+        ({"warn_fpr": "nan"}, {}, "warn_fpr 'nan' is not a finite number"),
+    ],
+    ids=["text", "fraction", "negative", "huge", "list", "fpr-above-one", "fpr-nan"],
+)
+def test_hostile_params_fail_the_run_in_one_sentence(
+    deployed: tuple[Database, Settings],
+    thresholds: dict,
+    params: dict,
+    expected: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    db, settings = deployed
+    start = scenario.first_window(SMALL)
+    with db.transaction() as s:
+        mv = model_service.get_by_ref(s, "digits-classifier@1")
+        monitor_id = monitoring.create(
+            s,
+            name=f"hostile-{request.node.callspec.id}",
+            mv=mv,
+            kind="concept_drift",
+            schedule="every 1h",
+            window="1h",
+            start_at=start,
+            actor="t",
+            thresholds=thresholds,
+            params=params,
+        ).id
+    report = run_window(
+        db,
+        monitor_id=monitor_id,
+        window=Window(start, start + timedelta(hours=1)),
+        worker="t",
+        actor="t",
+        storage_root=settings.storage_root,
+    )
+    assert report is not None and report.status == "error"
+    assert report.summary == expected
