@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -220,6 +221,13 @@ class Fitted:
         a = self.architecture
         return (a.in_channels, a.height, a.width) if isinstance(a, CNNConfig) else None
 
+    @cached_property
+    def challenger(self) -> LoadedModel:
+        """The trained model, loaded once for the gates and the explanation: the platform archive
+        :func:`fit` just saved (an architecture of ours and ``weights_only`` tensors, read by the
+        safe loader), so running it here runs no code that came from outside the platform."""
+        return load_model(self.model_path, device="cpu")
+
 
 def fit(db: Database, snap: JobSnapshot, *, config: WorkerConfig) -> Fitted:
     current = load_model(snap.retrained.path, expected_sha256=snap.retrained.sha256, device="cpu")
@@ -266,7 +274,7 @@ def fit(db: Database, snap: JobSnapshot, *, config: WorkerConfig) -> Fitted:
 
 def gate(snap: JobSnapshot, fitted: Fitted) -> list[gates.Gate]:
     """The model gates with the change plan's thresholds (the license gate needs the registry)."""
-    challenger = load_model(fitted.model_path, device="cpu")
+    challenger = fitted.challenger
     champion = load_model(snap.champion.path, expected_sha256=snap.champion.sha256, device="cpu")
     features, label, splits, thresholds = (
         list(snap.data.features),
@@ -317,8 +325,7 @@ def explain(snap: JobSnapshot, fitted: Fitted) -> dict[str, Any] | None:
         rows = rows.reshape(-1, *fitted.image_shape)
     names = features if len(features) == int(np.prod(rows.shape[1:])) else None
     try:
-        model = load_model(fitted.model_path, device="cpu")
-        return explain_loaded(model.module, rows, feature_names=names, what="the candidate")
+        return explain_loaded(fitted.challenger.module, rows, feature_names=names, what="the candidate")
     except GovernError as exc:
         logger.warning("the candidate's explanation was not computed: %s", exc)
         return None
