@@ -21,11 +21,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import numpy as np
@@ -118,9 +119,9 @@ class JobSnapshot:
     training_ref: str
     reference_ref: str
     plan_version: int
-    plan_gates: dict[str, Any]
-    deviations: list[str]  # how the job departs from its change plan; empty: within it
-    champion_rows: np.ndarray = field(repr=False)  # fingerprints of the rows the champion trained on
+    plan_gates: Mapping[str, Mapping[str, Any]]  # read-only: gate name -> its thresholds
+    deviations: tuple[str, ...]  # how the job departs from its change plan; empty: within it
+    champion_rows: np.ndarray = field(repr=False)  # read-only fingerprints of the champion's rows
 
 
 def take_snapshot(db: Database, *, job_id: int, data: TrainingData, config: WorkerConfig) -> JobSnapshot:
@@ -154,10 +155,19 @@ def take_snapshot(db: Database, *, job_id: int, data: TrainingData, config: Work
             training_ref=str(data.summary["training_set"]),
             reference_ref=reference.ref,
             plan_version=data.plan_version,
-            plan_gates=dict(plan.document["gates"]),
-            deviations=changeplan_service.deviations(plan.document, epochs=epochs, adversarial=adversarial),
-            champion_rows=champion_training_rows(champion, data.features),
+            plan_gates=MappingProxyType(
+                {name: MappingProxyType(dict(t)) for name, t in plan.document["gates"].items()}
+            ),
+            deviations=tuple(
+                changeplan_service.deviations(plan.document, epochs=epochs, adversarial=adversarial)
+            ),
+            champion_rows=_read_only(champion_training_rows(champion, data.features)),
         )
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
 
 
 def champion_training_rows(mv: ModelVersion, features: list[str]) -> np.ndarray:
@@ -419,7 +429,7 @@ def _register_candidate_once(
             session,
             mv=candidate,
             plan=changeplan_service.get_version(session, model=candidate.model, version=snap.plan_version),
-            found=snap.deviations,
+            found=list(snap.deviations),
             job_id=snap.job_id,
             actor=config.actor,
         )
@@ -471,7 +481,7 @@ def _register_candidate_once(
             "change_plan": {
                 "version": snap.plan_version,
                 "within": not snap.deviations,
-                "deviations": snap.deviations,
+                "deviations": list(snap.deviations),
             },
             "test_metrics": result.test_metrics,
             "mlflow_run_id": result.tracking_run_id,
