@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from governance.dataset import service as dataset_service
 from governance.dataset.files import inspect_file
 from governance.db import Database
 from governance.errors import NotFound
 from governance.mlmodel import service as model_service
+from governance.mlmodel.models import ModelVersion
 from governance.monitoring import service as monitoring_service
 from governance.monitoring.schedule import Window
 from governance.monitoring.service import CheckOutcome
@@ -83,26 +86,7 @@ def build(
     for first in range(0, models, batch):
         with db.transaction() as session:
             for i in range(first, min(first + batch, models)):
-                path = folder / f"{prefix}-{i}.pt"
-                path.write_bytes(f"weights of {prefix} model {i}".encode())
-                mv = model_service.register(
-                    session,
-                    storage=None,
-                    artifact=model_service.inspect_artifact(path),
-                    name=f"{prefix}-{i:05d}",
-                    version="1",
-                    intended_use=("commercial", "internal", "research")[i % 3],
-                    actor="fleet",
-                    license_expression=MODEL_LICENSES[i % len(MODEL_LICENSES)],
-                    datasets=[
-                        (datasets[i % len(datasets)], "train"),
-                        (datasets[(i + 1) % len(datasets)], "reference"),
-                    ],
-                    base_model=f"{prefix}-{i - 1:05d}@1" if i % 5 == 4 else None,
-                    task="classification",
-                    metrics={"accuracy": 0.9},
-                ).version
-                model_service.set_stage(session, mv=mv, stage="production", actor="fleet")
+                mv = production_version(session, folder, prefix=prefix, i=i, datasets=datasets, actor="fleet")
                 if monitors:
                     monitor = monitoring_service.create(
                         session,
@@ -128,6 +112,39 @@ def build(
                 session, run_id=run_id, outcome=outcome, duration_ms=5, actor="scheduler"
             )
     return Fleet(models=models, datasets=len(datasets), monitors=len(monitor_ids))
+
+
+def production_version(
+    session: Session,
+    folder: Path,
+    *,
+    prefix: str,
+    i: int,
+    datasets: list[str],
+    actor: str,
+    accuracy: float = 0.9,
+) -> ModelVersion:
+    """The fleet's ``i``-th model, ``{prefix}-{i:05d}@1``, registered and in production: its license,
+    training and reference datasets picked from ``datasets`` by ``i``, every fifth fine-tuned from
+    the one before (its artifact a few bytes under ``folder``: nothing here loads it)."""
+    path = folder / f"{prefix}-{i}.pt"
+    path.write_bytes(f"weights of {prefix} model {i}".encode())
+    mv = model_service.register(
+        session,
+        storage=None,
+        artifact=model_service.inspect_artifact(path),
+        name=f"{prefix}-{i:05d}",
+        version="1",
+        intended_use=("commercial", "internal", "research")[i % 3],
+        actor=actor,
+        license_expression=MODEL_LICENSES[i % len(MODEL_LICENSES)],
+        datasets=[(datasets[i % len(datasets)], "train"), (datasets[(i + 1) % len(datasets)], "reference")],
+        base_model=f"{prefix}-{i - 1:05d}@1" if i % 5 == 4 else None,
+        task="classification",
+        metrics={"accuracy": accuracy},
+    ).version
+    model_service.set_stage(session, mv=mv, stage="production", actor=actor)
+    return mv
 
 
 def served_model(

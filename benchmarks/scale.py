@@ -41,7 +41,6 @@ HOUR = datetime(2025, 6, 2, 10, tzinfo=UTC)  # the monitored hour; the hour befo
 FEATURES = [f"x{i}" for i in range(8)]
 KINDS = ("data_drift", "concept_drift", "model_drift")
 DATASET_LICENSES = ("CC-BY-4.0", "CC0-1.0", "CC-BY-SA-4.0", "ODbL-1.0", "CC-BY-NC-4.0", "MIT")
-MODEL_LICENSES = ("Apache-2.0", "MIT", "OpenRAIL-M", "CC-BY-4.0")
 
 
 @dataclass(frozen=True)
@@ -119,9 +118,9 @@ def build(database_url: str, folder: Path, *, models: int, rows: int, batch: int
     switched to write-ahead logging, so the schedulers' readers do not wait for a writer)."""
     import hashlib
 
+    from benchmarks.fleet import production_version
     from governance.db import Database
     from governance.migrate import upgrade
-    from governance.mlmodel import service as model_service
     from governance.monitoring import service as monitoring
     from governance.production import service as production
     from governance.storage import LocalStorage
@@ -136,26 +135,9 @@ def build(database_url: str, folder: Path, *, models: int, rows: int, batch: int
     for first in range(0, models, batch):
         with db.transaction() as session:
             for i in range(first, min(first + batch, models)):
-                path = folder / f"scale-{i}.pt"
-                path.write_bytes(f"weights of scale model {i}".encode())  # the drift checks never load it
-                mv = model_service.register(
-                    session,
-                    storage=None,
-                    artifact=model_service.inspect_artifact(path),
-                    name=f"scale-{i:05d}",
-                    version="1",
-                    intended_use=("commercial", "internal", "research")[i % 3],
-                    actor="scale",
-                    license_expression=MODEL_LICENSES[i % len(MODEL_LICENSES)],
-                    datasets=[
-                        (datasets[i % len(datasets)], "train"),
-                        (datasets[(i + 1) % len(datasets)], "reference"),
-                    ],
-                    base_model=f"scale-{i - 1:05d}@1" if i % 5 == 4 else None,
-                    task="classification",
-                    metrics={"accuracy": 0.92},
-                ).version
-                model_service.set_stage(session, mv=mv, stage="production", actor="scale")
+                mv = production_version(  # the drift checks never load its artifact
+                    session, folder, prefix="scale", i=i, datasets=datasets, actor="scale", accuracy=0.92
+                )
                 predictions, labels = _records(i, rows, rng)
                 for kind, table in (("predictions", predictions), ("labels", labels)):
                     sha = hashlib.sha256(f"scale {i} {kind} {rows}".encode()).hexdigest()

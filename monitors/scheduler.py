@@ -26,6 +26,7 @@ import socket
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -184,6 +185,23 @@ def _in_pool(
     return [r for monitor_id in sorted(done, key=order.__getitem__) for r in done[monitor_id]]
 
 
+def tick_on_pool(
+    db: Database, pool: ProcessPoolExecutor, *, processes: int, **options: Any
+) -> tuple[list[RunReport], ProcessPoolExecutor]:
+    """A :func:`tick` on the scheduler's long-lived ``pool``, and the pool for the next tick.
+
+    A pool one of whose processes died (killed for memory, a crash in native code) refuses every
+    later task, so it is replaced by ``processes`` fresh ones; the windows the dead process had
+    claimed keep their ``running`` rows until their lease runs out and a later tick runs them
+    again, and the windows the other processes finished are stored as usual."""
+    try:
+        return tick(db, pool=pool, **options), pool
+    except BrokenProcessPool:
+        logger.error("a window process died; starting a new pool (its windows run again later)")
+        pool.shutdown(wait=False, cancel_futures=True)
+        return [], start_pool(db, processes)
+
+
 def _progress(total: int) -> Callable[[str], None]:
     counter: Iterator[int] = iter(range(1, total + 1))
 
@@ -215,17 +233,20 @@ def serve(
     pool = start_pool(db, pool_size(processes)) if pool_size(processes) > 1 else None
 
     def job() -> None:
-        reports = tick(
-            db,
-            actor=actor,
-            storage_root=storage_root,
-            worker=worker,
-            lease=lease,
-            progress=sys.stderr.isatty(),
-            deliverer=deliverer,
-            model_limits=model_limits,
-            pool=pool,
-        )
+        nonlocal pool
+        options: dict[str, Any] = {
+            "actor": actor,
+            "storage_root": storage_root,
+            "worker": worker,
+            "lease": lease,
+            "progress": sys.stderr.isatty(),
+            "deliverer": deliverer,
+            "model_limits": model_limits,
+        }
+        if pool is None:
+            reports = tick(db, **options)
+        else:
+            reports, pool = tick_on_pool(db, pool, processes=pool_size(processes), **options)
         for r in reports:
             logger.info("%s %s %s (%d ms)", r.monitor, r.window.label(), r.status, r.duration_ms)
 

@@ -21,10 +21,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import numpy as np
@@ -117,9 +119,9 @@ class JobSnapshot:
     training_ref: str
     reference_ref: str
     plan_version: int
-    plan_gates: dict[str, Any]
-    deviations: list[str]  # how the job departs from its change plan; empty: within it
-    champion_rows: np.ndarray = field(repr=False)  # fingerprints of the rows the champion trained on
+    plan_gates: Mapping[str, Mapping[str, Any]]  # read-only: gate name -> its thresholds
+    deviations: tuple[str, ...]  # how the job departs from its change plan; empty: within it
+    champion_rows: np.ndarray = field(repr=False)  # read-only fingerprints of the champion's rows
 
 
 def take_snapshot(db: Database, *, job_id: int, data: TrainingData, config: WorkerConfig) -> JobSnapshot:
@@ -153,10 +155,19 @@ def take_snapshot(db: Database, *, job_id: int, data: TrainingData, config: Work
             training_ref=str(data.summary["training_set"]),
             reference_ref=reference.ref,
             plan_version=data.plan_version,
-            plan_gates=dict(plan.document["gates"]),
-            deviations=changeplan_service.deviations(plan.document, epochs=epochs, adversarial=adversarial),
-            champion_rows=champion_training_rows(champion, data.features),
+            plan_gates=MappingProxyType(
+                {name: MappingProxyType(dict(t)) for name, t in plan.document["gates"].items()}
+            ),
+            deviations=tuple(
+                changeplan_service.deviations(plan.document, epochs=epochs, adversarial=adversarial)
+            ),
+            champion_rows=_read_only(champion_training_rows(champion, data.features)),
         )
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
 
 
 def champion_training_rows(mv: ModelVersion, features: list[str]) -> np.ndarray:
@@ -220,6 +231,13 @@ class Fitted:
         a = self.architecture
         return (a.in_channels, a.height, a.width) if isinstance(a, CNNConfig) else None
 
+    @cached_property
+    def challenger(self) -> LoadedModel:
+        """The trained model, loaded once for the gates and the explanation: the platform archive
+        :func:`fit` just saved (an architecture of ours and ``weights_only`` tensors, read by the
+        safe loader), so running it here runs no code that came from outside the platform."""
+        return load_model(self.model_path, device="cpu")
+
 
 def fit(db: Database, snap: JobSnapshot, *, config: WorkerConfig) -> Fitted:
     current = load_model(snap.retrained.path, expected_sha256=snap.retrained.sha256, device="cpu")
@@ -266,7 +284,7 @@ def fit(db: Database, snap: JobSnapshot, *, config: WorkerConfig) -> Fitted:
 
 def gate(snap: JobSnapshot, fitted: Fitted) -> list[gates.Gate]:
     """The model gates with the change plan's thresholds (the license gate needs the registry)."""
-    challenger = load_model(fitted.model_path, device="cpu")
+    challenger = fitted.challenger
     champion = load_model(snap.champion.path, expected_sha256=snap.champion.sha256, device="cpu")
     features, label, splits, thresholds = (
         list(snap.data.features),
@@ -317,8 +335,7 @@ def explain(snap: JobSnapshot, fitted: Fitted) -> dict[str, Any] | None:
         rows = rows.reshape(-1, *fitted.image_shape)
     names = features if len(features) == int(np.prod(rows.shape[1:])) else None
     try:
-        model = load_model(fitted.model_path, device="cpu")
-        return explain_loaded(model.module, rows, feature_names=names, what="the candidate")
+        return explain_loaded(fitted.challenger.module, rows, feature_names=names, what="the candidate")
     except GovernError as exc:
         logger.warning("the candidate's explanation was not computed: %s", exc)
         return None
@@ -412,7 +429,7 @@ def _register_candidate_once(
             session,
             mv=candidate,
             plan=changeplan_service.get_version(session, model=candidate.model, version=snap.plan_version),
-            found=snap.deviations,
+            found=list(snap.deviations),
             job_id=snap.job_id,
             actor=config.actor,
         )
@@ -464,7 +481,7 @@ def _register_candidate_once(
             "change_plan": {
                 "version": snap.plan_version,
                 "within": not snap.deviations,
-                "deviations": snap.deviations,
+                "deviations": list(snap.deviations),
             },
             "test_metrics": result.test_metrics,
             "mlflow_run_id": result.tracking_run_id,

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from benchmarks import scale
 from governance.db import Database
 from governance.monitoring.models import MonitorRun
 from governance.monitoring.service import RESULT_STATUSES
+from monitors import scheduler
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,3 +89,28 @@ def test_two_schedulers_with_pools_run_every_window_once(database_url: str, tmp_
     assert {(rows, attempts) for _, rows, attempts in per_window} == {(1, 1)}  # none run twice
     assert statuses <= set(RESULT_STATUSES)
     assert len({c.rsplit("/", 1)[0] for c in claimers}) == 2  # both schedulers' pools claimed
+
+
+@pytest.mark.slow
+def test_a_pool_whose_process_died_is_replaced(tmp_path: Path) -> None:
+    """``govern scheduler`` keeps its pool across ticks: once a process of it died (killed for
+    memory, say) the pool refuses every task, so the scheduler starts a new one and ticks on."""
+    url = f"sqlite:///{tmp_path / 'govern.db'}"
+    world = scale.build(url, tmp_path / "world", models=1, rows=60)
+    scale.make_due(url)
+    db = Database(url)
+    pool = scheduler.start_pool(db, 2)
+    options = {"actor": "scheduler", "storage_root": tmp_path / "world" / "storage", "drain_seconds": 1}
+    try:
+        with pytest.raises(BrokenProcessPool):
+            pool.submit(os._exit, 9).result()  # a pool process dies
+        reports, fresh = scheduler.tick_on_pool(db, pool, processes=2, **options)
+        assert reports == [] and fresh is not pool
+        pool = fresh
+        reports, kept = scheduler.tick_on_pool(db, pool, processes=2, **options)
+        assert kept is pool
+        assert {r.status for r in reports} <= set(RESULT_STATUSES)
+        assert len(reports) == world.monitors  # none was lost to the dead pool
+    finally:
+        pool.shutdown(cancel_futures=True)
+        db.dispose()
