@@ -280,8 +280,11 @@ def _share_heat(change: float) -> int:
 
 def _shares(values: Any) -> dict[str, float]:
     numbers = _numeric(values) if isinstance(values, dict) else {}
-    total = sum(abs(v) for v in numbers.values())
-    return {k: abs(v) / total for k, v in numbers.items()} if total > 0 else {}
+    largest = max((abs(v) for v in numbers.values()), default=0.0)
+    if largest == 0:
+        return {}
+    total = math.fsum(abs(v) / largest for v in numbers.values())  # scaled: huge values cannot overflow
+    return {k: abs(v) / largest / total for k, v in numbers.items()}
 
 
 def _attribution_heatmap(
