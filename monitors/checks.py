@@ -11,6 +11,7 @@ storage root, written atomically.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -75,6 +76,25 @@ class Check(ABC):
         return labelled
 
 
+def _number(value: Any, name: str, kind: type[int] | type[float] = float) -> Any:
+    """``value`` (a monitor's param or threshold ``name``) as a finite number of ``kind``;
+    InvalidInput in one sentence otherwise (a param may arrive as any JSON value or text)."""
+    whole = kind is int
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str, np.number)):
+            raise ValueError
+        if whole and isinstance(value, (int, np.integer)):
+            return int(value)
+        number = float(value)
+        if not math.isfinite(number) or (whole and not number.is_integer()):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"{name} {value!r} is not {'a whole number' if whole else 'a finite number'}"
+        ) from None
+    return int(number) if whole else number
+
+
 def _store_plots(data: WindowData, suffix: str, draw: Callable[[Path], tuple[Path, ...]]) -> list[str]:
     """Files ``draw`` writes beside a local stem, stored (atomically) under the storage root's reports."""
     storage = Storage(data.storage_root)
@@ -122,8 +142,8 @@ def _drift_options(data: WindowData) -> dict[str, Any]:
 
     return {
         "preset": str(pick("preset", "calibrated")),
-        "column_fpr": float(pick("column_fpr", 0.05)),
-        "family_fpr": float(pick("family_fpr", 0.01)),
+        "column_fpr": _number(pick("column_fpr", 0.05), "column_fpr"),
+        "family_fpr": _number(pick("family_fpr", 0.01), "family_fpr"),
         "correction": str(pick("correction", "holm")),
     }
 
@@ -147,7 +167,7 @@ class DataDriftCheck(Check):
     def evaluate(self, data: WindowData) -> MonitorResult:
         from monitors.drift import detect_drift
 
-        share = float(data.thresholds.get("drift_share", 0.5))
+        share = _number(data.thresholds.get("drift_share", 0.5), "drift_share")
         methods = data.params.get("methods")
         column_thresholds = data.params.get("column_thresholds")
         options = _drift_options(data)
@@ -169,7 +189,7 @@ class DataDriftCheck(Check):
                 data.reference[data.features],
                 current,
                 alpha=options["family_fpr"],
-                seed=int(data.params.get("seed", 0)),
+                seed=_number(data.params.get("seed", 0), "seed", int),
             )
             details["multivariate"] = [t.to_dict() for t in joint]
             for t in joint:
@@ -232,8 +252,10 @@ class RobustnessCheck(Check):
 
         model = data.load_model()
         labelled = self.labelled(data)
-        epsilon = float(data.thresholds.get("epsilon", 0.1))
-        epsilons = sorted({0.0, epsilon, *map(float, data.params.get("epsilons", [0.05, 0.1, 0.2]))})
+        epsilon = _number(data.thresholds.get("epsilon", 0.1), "epsilon")
+        epsilons = sorted(
+            {0.0, epsilon, *(_number(e, "epsilons") for e in data.params.get("epsilons", [0.05, 0.1, 0.2]))}
+        )
         result = assess_robustness(
             model.module,
             _inputs(data, model, labelled),
@@ -244,8 +266,8 @@ class RobustnessCheck(Check):
             reference=data.reference[data.features].to_numpy(np.float32)
             if model.input_bounds is None
             else None,
-            max_samples=int(data.params.get("max_samples", 200)),
-            seed=int(data.params.get("seed", 0)),
+            max_samples=_number(data.params.get("max_samples", 200), "max_samples", int),
+            seed=_number(data.params.get("seed", 0), "seed", int),
         )
         verdict = evaluate_robustness_breach(
             result, epsilon=epsilon, min_accuracy=data.thresholds.get("min_accuracy", 0.5)
@@ -280,10 +302,10 @@ class AttributionDriftCheck(Check):
             _inputs(data, model, data.frame),
             method=str(data.params.get("method", "ig")),
             feature_names=data.features,
-            top_k=int(data.params.get("top_k", 10)),
-            threshold=float(data.thresholds.get("ndcg", NDCG_THRESHOLD)),
-            max_rows=int(data.params.get("max_rows", 300)),
-            seed=int(data.params.get("seed", 0)),
+            top_k=_number(data.params.get("top_k", 10), "top_k", int),
+            threshold=_number(data.thresholds.get("ndcg", NDCG_THRESHOLD), "ndcg"),
+            max_rows=_number(data.params.get("max_rows", 300), "max_rows", int),
+            seed=_number(data.params.get("seed", 0), "seed", int),
         )
         return drift.restated(details=drift.to_dict())
 
@@ -301,9 +323,9 @@ class ConsistencyCheck(Check):
         result = check_consistency(
             model.module,
             _inputs(data, model, data.frame),
-            tolerance=float(data.thresholds.get("tolerance", 1e-4)),
-            rtol=float(data.thresholds.get("rtol", 1e-4)),
-            max_rows=int(data.params.get("max_rows", 512)),
+            tolerance=_number(data.thresholds.get("tolerance", 1e-4), "tolerance"),
+            rtol=_number(data.thresholds.get("rtol", 1e-4), "rtol"),
+            max_rows=_number(data.params.get("max_rows", 512), "max_rows", int),
         )
         return result.restated(details=result.to_dict(), rows=result.n_rows)
 
@@ -345,11 +367,11 @@ class ConceptDriftCheck(Check):
             y_pred,
             task=task,
             baseline=baseline,
-            max_drop=float(data.thresholds.get("max_drop", 0.05)),
-            warn_drop=float(data.thresholds.get("warn_drop", 0.02)),
-            warn_fpr=float(data.thresholds.get("warn_fpr", 0.05)),
-            baseline_rows=int(baseline_rows) if baseline_rows else None,
-            seed=int(data.params.get("seed", 0)),
+            max_drop=_number(data.thresholds.get("max_drop", 0.05), "max_drop"),
+            warn_drop=_number(data.thresholds.get("warn_drop", 0.02), "warn_drop"),
+            warn_fpr=_number(data.thresholds.get("warn_fpr", 0.05), "warn_fpr"),
+            baseline_rows=_number(baseline_rows, "baseline_rows", int) if baseline_rows else None,
+            seed=_number(data.params.get("seed", 0), "seed", int),
         )
         errors = (y_true.astype(str) != y_pred.astype(str)).astype(float)
         points = detect_drift_points(errors, detector=str(data.params.get("detector", "adwin")))
@@ -369,7 +391,7 @@ class ModelDriftCheck(Check):
             baseline = dict(data.params["baseline"])
         if baseline is None or (isinstance(baseline, pd.DataFrame) and baseline.empty):
             raise InvalidInput(f"model drift on {data.model_ref} has no baseline window with requests")
-        thresholds = {k: float(v) for k, v in data.thresholds.items()} or {
+        thresholds = {k: _number(v, k) for k, v in data.thresholds.items()} or {
             "p95_relative": 1.5,
             "error_rate": 0.05,
         }
@@ -393,9 +415,9 @@ class QualityCheck(Check):
             label="label" if has_labels else None,
             prediction="prediction" if "prediction" in frame else None,
             protected=tuple(data.params.get("protected", ())),
-            min_examples=int(data.params.get("min_examples", 100)),
+            min_examples=_number(data.params.get("min_examples", 100), "min_examples", int),
             reference=data.reference[data.features] if data.reference_path is not None else None,
-            thresholds={k: float(v) for k, v in data.thresholds.items()} or None,
+            thresholds={k: _number(v, k) for k, v in data.thresholds.items()} or None,
         )
 
 
@@ -444,7 +466,7 @@ class PerformanceEstimationCheck(Check):
         reference = data.reference
         if label not in reference:
             raise InvalidInput(f"the reference of {data.model_ref} has no label column {label!r}")
-        reference = reference.iloc[: int(data.params.get("max_rows", 5000))]
+        reference = reference.iloc[: _number(data.params.get("max_rows", 5000), "max_rows", int)]
         ref_proba = _probabilities(model, _inputs(data, model, reference))
         classes = [str(c) for c in (model.metadata.get("classes") or range(ref_proba.shape[1]))]
         ref_frame = _scored(classes, ref_proba, np.asarray(classes)[ref_proba.argmax(1)], reference[label])
@@ -458,10 +480,13 @@ class PerformanceEstimationCheck(Check):
         labels = window["label"] if "label" in window and window["label"].notna().all() else None
         cur_frame = _scored(classes, proba, predicted, labels)
         estimator = CBPE(
-            label="label", prediction="prediction", metrics=metrics, seed=int(data.params.get("seed", 0))
+            label="label",
+            prediction="prediction",
+            metrics=metrics,
+            seed=_number(data.params.get("seed", 0), "seed", int),
         )
         chunk = estimator.fit(ref_frame).estimate(cur_frame, chunk_size=len(cur_frame)).chunks[0]
-        thresholds = {k: float(v) for k, v in data.thresholds.items() if k in metrics}
+        thresholds = {k: _number(v, k) for k, v in data.thresholds.items() if k in metrics}
         if not thresholds:
             reference_accuracy = float((ref_frame["prediction"] == ref_frame["label"]).mean())
             thresholds = {"accuracy": reference_accuracy - 0.05} if "accuracy" in metrics else {}

@@ -157,3 +157,10 @@ def test_hostile_feature_names_and_huge_attributions_stay_inert_on_the_page(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     shares = re.findall(r"<title>[^<]*: ([\d.]+)% \(attribution", page.text)
     assert shares == ["50.0", "50.0", "0.0"], shares
+
+
+@pytest.mark.parametrize("run_id", [0, -1, 2**31, 2**63, 10**30])
+def test_a_run_id_out_of_range_is_refused_not_a_crash(client: TestClient, world: World, run_id: int) -> None:
+    h = {**world.headers("viewer"), "Accept": "text/html"}
+    for path in (f"/runs/{run_id}", f"/runs/{run_id}/report"):
+        assert client.get(path, headers=h).status_code == 422, path
