@@ -24,20 +24,6 @@ DRIFT_KINDS = ("data_drift", "concept_drift", "model_drift", "attribution_drift"
 FINISHED = ("ok", "warning", "breach", "error")
 
 
-def _latest(session: Session, monitor: Monitor, mv_id: int) -> MonitorRun | None:
-    """The monitor's latest finished run of version ``mv_id`` (a following monitor judges several)."""
-    return session.scalar(
-        select(MonitorRun)
-        .where(
-            MonitorRun.monitor_id == monitor.id,
-            MonitorRun.model_version_id == mv_id,
-            MonitorRun.status.in_(FINISHED),
-        )
-        .order_by(MonitorRun.window_start.desc())
-        .limit(1)
-    )
-
-
 def compliance_report(session: Session, mv: ModelVersion) -> compliance_service.ComplianceReport:
     """The version's compliance findings: the one call every page makes (switch here to stored results)."""
     return compliance_service.check(session, mv=mv)
@@ -280,8 +266,11 @@ def _share_heat(change: float) -> int:
 
 def _shares(values: Any) -> dict[str, float]:
     numbers = _numeric(values) if isinstance(values, dict) else {}
-    total = sum(abs(v) for v in numbers.values())
-    return {k: abs(v) / total for k, v in numbers.items()} if total > 0 else {}
+    largest = max((abs(v) for v in numbers.values()), default=0.0)
+    if largest == 0:
+        return {}
+    total = math.fsum(abs(v) / largest for v in numbers.values())  # scaled: huge values cannot overflow
+    return {k: abs(v) / largest / total for k, v in numbers.items()}
 
 
 def _attribution_heatmap(

@@ -36,6 +36,7 @@ from dashboards.api.deps import (
     session_token,
 )
 from dashboards.api.metrics import REFUSALS
+from dashboards.api.schemas import RowId
 from dashboards.api.security import FRAMED_DATA_HTML_HEADERS
 from governance.audit import service as audit_service
 from governance.auth import sessions as session_service
@@ -223,7 +224,7 @@ def model(
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(run_id: int, request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
+def run_page(run_id: RowId, request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
     """A monitor run framed by the app: what was judged (model, version, monitor, window, status),
     a way back to the model's page, and its report in a sandboxed frame (``/runs/ID/report``,
     served under ``CSP: sandbox``: nothing from the data runs, in the frame or here)."""
@@ -234,7 +235,7 @@ def run_page(run_id: int, request: Request, session: SessionDep, user: PageUser)
 
 
 @router.get("/runs/{run_id}/report")
-def run_report(run_id: int, request: Request, session: SessionDep, user: PageUser) -> Response:
+def run_report(run_id: RowId, request: Request, session: SessionDep, user: PageUser) -> Response:
     """The Evidently HTML report of a monitor run: drawn on demand and cached (``app.state.run_reports``),
     or the file an older run saved under the storage root.
 

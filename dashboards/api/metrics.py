@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from governance.approval.models import ApprovalRequest
+from governance.approval.models import REQUEST_STATUSES, ApprovalRequest
 from governance.audit.models import AuditEvent
-from governance.mlmodel.models import ModelVersion
+from governance.mlmodel.models import STAGES, ModelVersion
 from governance.monitoring.models import (
     ALERT_STATUSES,
     JOB_STATUSES,
@@ -49,6 +49,11 @@ class RefusalCounter:
 
 
 REFUSALS = RefusalCounter()
+
+
+def _counts_by(session: Session, column: Any) -> dict[str, int]:
+    """How many rows of ``column``'s table hold each of its values."""
+    return {value: n for value, n in session.execute(select(column, func.count()).group_by(column))}
 
 
 def _escape(value: str) -> str:
@@ -143,51 +148,15 @@ def exposition(session: Session) -> str:
             for name, mv_id, severity, status, count in open_counts
         ),
     )
-    alert_totals = dict(
-        session.execute(select(Alert.status, func.count(Alert.id)).group_by(Alert.status)).all()
-    )
-    out.family(
-        "govern_alerts",
-        "gauge",
-        "Alerts by status.",
-        (({"status": s}, float(alert_totals.get(s, 0))) for s in ALERT_STATUSES),
-    )
-    jobs = dict(
-        session.execute(
-            select(RetrainJob.status, func.count(RetrainJob.id)).group_by(RetrainJob.status)
-        ).all()
-    )
-    out.family(
-        "govern_retrain_jobs",
-        "gauge",
-        "Retrain jobs by status.",
-        (({"status": s}, float(jobs.get(s, 0))) for s in JOB_STATUSES),
-    )
-    approvals = dict(
-        session.execute(
-            select(ApprovalRequest.status, func.count(ApprovalRequest.id)).group_by(ApprovalRequest.status)
-        ).all()
-    )
-    out.family(
-        "govern_approval_requests",
-        "gauge",
-        "Approval requests by status.",
-        (
-            ({"status": s}, float(approvals.get(s, 0)))
-            for s in ("pending", "approved", "rejected", "cancelled")
-        ),
-    )
-    stages = dict(
-        session.execute(
-            select(ModelVersion.stage, func.count(ModelVersion.id)).group_by(ModelVersion.stage)
-        ).all()
-    )
-    out.family(
-        "govern_model_versions",
-        "gauge",
-        "Model versions by stage.",
-        (({"stage": s}, float(stages.get(s, 0))) for s in ("candidate", "staging", "production", "archived")),
-    )
+    for family, help_text, column, key, states in (
+        ("govern_alerts", "Alerts by status.", Alert.status, "status", ALERT_STATUSES),
+        ("govern_retrain_jobs", "Retrain jobs by status.", RetrainJob.status, "status", JOB_STATUSES),
+        ("govern_approval_requests", "Approval requests by status.", ApprovalRequest.status, "status",
+         REQUEST_STATUSES),
+        ("govern_model_versions", "Model versions by stage.", ModelVersion.stage, "stage", STAGES),
+    ):  # fmt: skip
+        counts = _counts_by(session, column)
+        out.family(family, "gauge", help_text, (({key: s}, float(counts.get(s, 0))) for s in states))
     events = session.scalar(select(func.count(AuditEvent.id))) or 0
     out.family("govern_audit_events", "gauge", "Events in the audit log.", [({}, float(events))])
     out.family(

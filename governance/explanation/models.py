@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -49,8 +50,9 @@ class ModelExplanation(Base):
     def top(self, k: int = 10) -> list[dict[str, Any]]:
         """The ``k`` features the model relies on most, each with its share of the total attribution."""
         ranked = self.ranking()
-        total = sum(v for _, v in ranked) or 1.0
-        return [{"feature": n, "attribution": v, "share": v / total} for n, v in ranked[:k]]
+        largest = ranked[0][1] if ranked and ranked[0][1] > 0 else 1.0
+        total = math.fsum(v / largest for _, v in ranked) or 1.0  # scaled: huge values cannot overflow
+        return [{"feature": n, "attribution": v, "share": v / largest / total} for n, v in ranked[:k]]
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -132,3 +132,35 @@ def test_an_approver_sees_what_the_model_relies_on(client: TestClient, world: Wo
         row,
     ), row
     assert 'href="/models/tumour/1#explanation"' in page
+
+
+def test_hostile_feature_names_and_huge_attributions_stay_inert_on_the_page(
+    client: TestClient, world: World, db: Database
+) -> None:
+    from governance.explanation import service as explanation_service
+    from governance.mlmodel import service as model_service
+
+    hostile = '"></text><script>alert(1)</script><text x="'
+    with db.transaction() as session:
+        explanation_service.record(
+            session,
+            mv=model_service.get_by_ref(session, world.high),
+            attributions={hostile: 1.5e308, "b": 1.5e308, "c": 0.0},  # their sum overflows a float
+            method="ig",
+            n_rows=3,
+            seconds=0.1,
+            source="test",
+            actor="editor",
+        )
+    page = client.get("/models/tumour/1", headers=world.headers("viewer"))
+    assert page.status_code == 200 and "<script>alert(1)" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    shares = re.findall(r"<title>[^<]*: ([\d.]+)% \(attribution", page.text)
+    assert shares == ["50.0", "50.0", "0.0"], shares
+
+
+@pytest.mark.parametrize("run_id", [0, -1, 2**31, 2**63, 10**30])
+def test_a_run_id_out_of_range_is_refused_not_a_crash(client: TestClient, world: World, run_id: int) -> None:
+    h = {**world.headers("viewer"), "Accept": "text/html"}
+    for path in (f"/runs/{run_id}", f"/runs/{run_id}/report"):
+        assert client.get(path, headers=h).status_code == 422, path

@@ -210,3 +210,27 @@ def test_every_kind_shows_its_false_alarm_rate_or_threshold_beside_its_verdict()
         queries.false_alarm_rate({"max_drop_accuracy": 0.05}, "concept_drift") is None
     )  # runs before warn_fpr
     assert queries.false_alarm_rate({"ndcg": "x"}, "attribution_drift") is None
+
+
+def test_the_attribution_heatmap_takes_huge_and_broken_attributions() -> None:
+    from datetime import UTC, datetime
+
+    from governance.monitoring.models import Monitor, MonitorRun
+
+    def run(hour: int, current: dict[str, object]) -> MonitorRun:
+        reference = {"a": 1.5e308, "b": 1.5e308, "c": 0.0}  # their sum overflows a float
+        details = {"current": {"attributions": current}, "reference": {"attributions": reference}}
+        return MonitorRun(
+            status="ok",
+            metrics={"ndcg": 1.0},
+            details=details,
+            window_end=datetime(2026, 11, 1, hour, tzinfo=UTC),
+        )
+
+    runs = [run(1, {"a": -1e308, "b": 1e308, "c": float("nan")}), run(2, {"a": "x", "b": None, "c": 2.0})]
+    found = queries._attribution_heatmap(Monitor(name="m"), runs)
+    assert found is not None
+    rows = {r["feature"]: r for r in found["rows"]}
+    assert [rows[n]["reference"] for n in "abc"] == [50.0, 50.0, 0.0]
+    assert [c["share"] for c in rows["a"]["cells"]] == [50.0, 0.0]
+    assert [c["share"] for c in rows["c"]["cells"]] == [0.0, 100.0]
