@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -37,39 +38,32 @@ from sqlalchemy.orm import Session
 
 from governance.db import LOCK_STORAGE_PATH, Base, advisory_xact_lock
 from governance.errors import InvalidInput, Unavailable
-from governance.files import (
-    _SCHEME as _SCHEME,
-)
-from governance.files import (
-    _SHA256 as _SHA256,
-)
-from governance.files import (
-    _SUFFIX as _SUFFIX,
-)
 from governance.files import (  # re-exported: callers name them from here too
-    CHUNK as CHUNK,
+    CHUNK,
+    StorageRoot,
+    check_parts,
+    check_readable,
+    filesystem,
+    is_url,
+    parse_root,
+    sha256_file,
 )
-from governance.files import (
-    StorageRoot as StorageRoot,
-)
-from governance.files import (
-    _check_parts as _check_parts,
-)
-from governance.files import (
-    check_readable as check_readable,
-)
-from governance.files import (
-    filesystem as filesystem,
-)
-from governance.files import (
-    is_url as is_url,
-)
-from governance.files import (
-    parse_root as parse_root,
-)
-from governance.files import (
-    sha256_file as sha256_file,
-)
+
+__all__ = [
+    "CHUNK",
+    "LocalStorage",
+    "Storage",
+    "StorageRoot",
+    "StoredFile",
+    "check_readable",
+    "filesystem",
+    "is_url",
+    "parse_root",
+    "sha256_file",
+]
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SUFFIX = re.compile(r"^(\.[A-Za-z0-9]{1,10}){0,3}$")
 
 
 @dataclass(frozen=True)
@@ -97,7 +91,7 @@ class Storage:
     def location(self, *names: str) -> str:
         """The location of ``root/<names...>``; a name that would leave the root is refused."""
         parts = [part for name in names for part in str(name).split("/")]
-        _check_parts(parts, "/".join(str(n) for n in names))
+        check_parts(parts, "/".join(str(n) for n in names))
         if isinstance(self.root, Path):
             return str(self.root.joinpath(*parts))
         return "/".join([self.root, *parts])
@@ -117,7 +111,7 @@ class Storage:
         if not text.startswith(self.root + "/"):
             return False
         try:
-            _check_parts(text[len(self.root) + 1 :].split("/"), text)
+            check_parts(text[len(self.root) + 1 :].split("/"), text)
         except InvalidInput:
             return False
         return True

@@ -28,9 +28,10 @@ from sqlalchemy import select
 
 from governance.db import Database
 from governance.errors import Conflict, NotFound
+from governance.files import StorageRoot, is_url
 from governance.monitoring.models import MonitorRun
 from governance.monitoring.schedule import Window, parse_duration
-from governance.storage import Storage, StorageRoot, is_url
+from governance.storage import Storage
 
 logger = logging.getLogger(__name__)
 

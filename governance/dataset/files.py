@@ -12,7 +12,7 @@ from typing import Any
 
 from governance import data
 from governance.errors import InvalidInput
-from governance.storage import check_readable, sha256_file
+from governance.files import check_readable, sha256_file
 
 REGISTERED_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".npz")
 SUFFIXES = {suffix: data.SUFFIXES[suffix] for suffix in REGISTERED_SUFFIXES}  # the format each one is
