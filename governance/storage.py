@@ -90,8 +90,7 @@ class Storage:
     # -- names --------------------------------------------------------------------------------------
     def location(self, *names: str) -> str:
         """The location of ``root/<names...>``; a name that would leave the root is refused."""
-        parts = [part for name in names for part in str(name).split("/")]
-        check_parts(parts, "/".join(str(n) for n in names))
+        parts = _checked_parts(names)
         if isinstance(self.root, Path):
             return str(self.root.joinpath(*parts))
         return "/".join([self.root, *parts])
@@ -122,7 +121,7 @@ class Storage:
         if isinstance(self.root, Path):
             return Path(self.location(*names))
         digest = hashlib.sha256(self.root.encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"govern-{digest}" / Path(*names)
+        return Path(tempfile.gettempdir()) / f"govern-{digest}" / Path(*_checked_parts(names))
 
     # -- reading ------------------------------------------------------------------------------------
     def exists(self, location: str) -> bool:
@@ -248,6 +247,13 @@ class Storage:
 
 
 LocalStorage = Storage  # the name callers used before roots could be URLs
+
+
+def _checked_parts(names: tuple[str, ...]) -> list[str]:
+    """The parts of ``root/<names...>``; a name that would leave the root is refused."""
+    parts = [part for name in names for part in str(name).split("/")]
+    check_parts(parts, "/".join(str(n) for n in names))
+    return parts
 
 
 def _mtime(info: dict[str, Any]) -> float:

@@ -184,6 +184,8 @@ def test_a_name_that_would_leave_the_root_is_refused(storage: Storage, names: tu
         storage.location(*names)
     with pytest.raises(InvalidInput, match="would leave the storage root"):
         storage.put_bytes_stream(None, io.BytesIO(b"x"), kind="datasets", name="/".join(names))
+    with pytest.raises(InvalidInput, match="would leave the storage root"):
+        storage.local_dir(*names)  # the scratch folder of a URL root too: never beside it
     assert _everything(storage) == []
 
 
