@@ -170,6 +170,9 @@ class Storage:
         return files
 
     def delete(self, location: str) -> None:
+        """Remove ``location`` (a file under this root; one elsewhere is refused, never touched)."""
+        if not self.contains(location):
+            raise InvalidInput(f"{location} is not under the storage root {self.root}")
         fs, path = filesystem(location)
         try:
             fs.rm_file(path)
