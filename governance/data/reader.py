@@ -51,6 +51,7 @@ SUFFIXES = {
     ".csv.gz": "csv",
     ".csv.bz2": "csv",
     ".csv.xz": "csv",
+    ".csv.zip": "csv",
     ".gz": "csv",
     ".txt": "csv",
     ".tsv": "tsv",
