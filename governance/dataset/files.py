@@ -30,10 +30,9 @@ class DatasetFile:
 
 
 def file_suffix(path: Path) -> str:
-    name = path.name.lower()
-    for suffix in sorted(SUFFIXES, key=len, reverse=True):
-        if name.endswith(suffix):
-            return suffix
+    suffix = data.suffix_of(path.name, SUFFIXES)
+    if suffix is not None:
+        return suffix
     raise InvalidInput(f"file {path} has an unsupported format (expected .csv, .csv.gz, .parquet or .npz)")
 
 
