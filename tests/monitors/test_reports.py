@@ -171,3 +171,10 @@ def test_gc_keeps_a_report_a_run_names_by_a_path_relative_to_another_working_fol
     result = collect_garbage(db, storage, retention="30d")
     assert result["removed"] == [str(orphan)] and result["kept_named"] == 2
     assert legacy.exists() and plot.exists() and not orphan.exists()
+
+
+def test_a_bad_retention_from_the_environment_is_named_as_such(
+    tmp_path: Path, govern: Callable[..., Any]
+) -> None:
+    bad = govern("storage", "gc", env_extra={"GOVERN_REPORT_RETENTION": "forever"}, expect=2)
+    assert "GOVERN_REPORT_RETENTION" in bad.stderr and "\n" not in bad.stderr.strip()
