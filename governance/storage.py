@@ -82,7 +82,7 @@ class Storage:
         parsed = parse_root(root)
         self.url = is_url(parsed)
         self.root: StorageRoot = parsed if isinstance(parsed, str) else parsed.absolute()
-        self.fs, self._base = filesystem(self.root)
+        self.fs = filesystem(self.root)[0]
 
     def __repr__(self) -> str:
         return f"Storage({str(self.root)!r})"
@@ -173,11 +173,7 @@ class Storage:
         """Remove ``location`` (a file under this root; one elsewhere is refused, never touched)."""
         if not self.contains(location):
             raise InvalidInput(f"{location} is not under the storage root {self.root}")
-        fs, path = filesystem(location)
-        try:
-            fs.rm_file(path)
-        except FileNotFoundError:
-            return
+        _delete(location)
 
     # -- writing ------------------------------------------------------------------------------------
     def put_file(self, session: Session | None, source: Path, *, kind: str, sha256: str, suffix: str) -> str:
