@@ -20,8 +20,6 @@ from governance.errors import InvalidInput
 CHUNK = 1 << 20
 StorageRoot = Path | str  # a local folder, or the URL of a folder on another file system
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_SUFFIX = re.compile(r"^(\.[A-Za-z0-9]{1,10}){0,3}$")
 
 
 def sha256_file(path: Path) -> str:
@@ -78,7 +76,7 @@ def parse_root(value: str | os.PathLike[str]) -> StorageRoot:
     except ImportError as exc:
         raise InvalidInput(f"storage root {text} needs a package that is not installed: {exc}") from exc
     rest = text[match.end() :].strip("/")
-    _check_parts(rest.split("/") if rest else [], text)
+    check_parts(rest.split("/") if rest else [], text)
     return f"{protocol}://{rest}"
 
 
@@ -97,7 +95,8 @@ def filesystem(location: str | Path) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, path
 
 
-def _check_parts(parts: list[str], whole: str) -> None:
+def check_parts(parts: list[str], whole: str) -> None:
+    """Refuse a storage name whose parts would leave the root (``..``, empty, a scheme, a backslash)."""
     for part in parts:
         if part in ("", ".", "..") or "\\" in part or "\x00" in part or _SCHEME.match(part):
             raise InvalidInput(f"storage name {whole!r} would leave the storage root")

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -37,39 +38,32 @@ from sqlalchemy.orm import Session
 
 from governance.db import LOCK_STORAGE_PATH, Base, advisory_xact_lock
 from governance.errors import InvalidInput, Unavailable
-from governance.files import (
-    _SCHEME as _SCHEME,
-)
-from governance.files import (
-    _SHA256 as _SHA256,
-)
-from governance.files import (
-    _SUFFIX as _SUFFIX,
-)
 from governance.files import (  # re-exported: callers name them from here too
-    CHUNK as CHUNK,
+    CHUNK,
+    StorageRoot,
+    check_parts,
+    check_readable,
+    filesystem,
+    is_url,
+    parse_root,
+    sha256_file,
 )
-from governance.files import (
-    StorageRoot as StorageRoot,
-)
-from governance.files import (
-    _check_parts as _check_parts,
-)
-from governance.files import (
-    check_readable as check_readable,
-)
-from governance.files import (
-    filesystem as filesystem,
-)
-from governance.files import (
-    is_url as is_url,
-)
-from governance.files import (
-    parse_root as parse_root,
-)
-from governance.files import (
-    sha256_file as sha256_file,
-)
+
+__all__ = [
+    "CHUNK",
+    "LocalStorage",
+    "Storage",
+    "StorageRoot",
+    "StoredFile",
+    "check_readable",
+    "filesystem",
+    "is_url",
+    "parse_root",
+    "sha256_file",
+]
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SUFFIX = re.compile(r"^(\.[A-Za-z0-9]{1,10}){0,3}$")
 
 
 @dataclass(frozen=True)
@@ -88,7 +82,7 @@ class Storage:
         parsed = parse_root(root)
         self.url = is_url(parsed)
         self.root: StorageRoot = parsed if isinstance(parsed, str) else parsed.absolute()
-        self.fs, self._base = filesystem(self.root)
+        self.fs = filesystem(self.root)[0]
 
     def __repr__(self) -> str:
         return f"Storage({str(self.root)!r})"
@@ -96,8 +90,7 @@ class Storage:
     # -- names --------------------------------------------------------------------------------------
     def location(self, *names: str) -> str:
         """The location of ``root/<names...>``; a name that would leave the root is refused."""
-        parts = [part for name in names for part in str(name).split("/")]
-        _check_parts(parts, "/".join(str(n) for n in names))
+        parts = _checked_parts(names)
         if isinstance(self.root, Path):
             return str(self.root.joinpath(*parts))
         return "/".join([self.root, *parts])
@@ -117,7 +110,7 @@ class Storage:
         if not text.startswith(self.root + "/"):
             return False
         try:
-            _check_parts(text[len(self.root) + 1 :].split("/"), text)
+            check_parts(text[len(self.root) + 1 :].split("/"), text)
         except InvalidInput:
             return False
         return True
@@ -128,7 +121,7 @@ class Storage:
         if isinstance(self.root, Path):
             return Path(self.location(*names))
         digest = hashlib.sha256(self.root.encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"govern-{digest}" / Path(*names)
+        return Path(tempfile.gettempdir()) / f"govern-{digest}" / Path(*_checked_parts(names))
 
     # -- reading ------------------------------------------------------------------------------------
     def exists(self, location: str) -> bool:
@@ -177,11 +170,10 @@ class Storage:
         return files
 
     def delete(self, location: str) -> None:
-        fs, path = filesystem(location)
-        try:
-            fs.rm_file(path)
-        except FileNotFoundError:
-            return
+        """Remove ``location`` (a file under this root; one elsewhere is refused, never touched)."""
+        if not self.contains(location):
+            raise InvalidInput(f"{location} is not under the storage root {self.root}")
+        _delete(location)
 
     # -- writing ------------------------------------------------------------------------------------
     def put_file(self, session: Session | None, source: Path, *, kind: str, sha256: str, suffix: str) -> str:
@@ -254,6 +246,13 @@ class Storage:
 
 
 LocalStorage = Storage  # the name callers used before roots could be URLs
+
+
+def _checked_parts(names: tuple[str, ...]) -> list[str]:
+    """The parts of ``root/<names...>``; a name that would leave the root is refused."""
+    parts = [part for name in names for part in str(name).split("/")]
+    check_parts(parts, "/".join(str(n) for n in names))
+    return parts
 
 
 def _mtime(info: dict[str, Any]) -> float:

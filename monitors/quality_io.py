@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from governance import data
@@ -12,7 +11,7 @@ MAX_REGISTRATION_ROWS = 2_000_000
 
 
 def file_report(
-    path: Any, *, label: str | None, max_rows: int = MAX_REGISTRATION_ROWS
+    path: data.Source, *, label: str | None, max_rows: int = MAX_REGISTRATION_ROWS
 ) -> dict[str, Any] | None:
     """The quality report stored with a dataset version when it is registered.
 
@@ -20,11 +19,10 @@ def file_report(
     NPZ arrays get no report at registration (``govern quality`` runs it on demand). A label that
     is not a column is left to the registry's own validation.
     """
-    source = Path(path) if isinstance(path, str) else path
-    fmt = data.open_data(source).format
-    if fmt not in ("csv", "parquet") or (fmt == "parquet" and data.scan(source)[0] > max_rows):
+    fmt = data.open_data(path).format
+    if fmt not in ("csv", "parquet") or (fmt == "parquet" and data.scan(path)[0] > max_rows):
         return None  # a Parquet file's rows are in its footer: a large one is not read at all
-    frame = data.read_frame(source, max_rows=max_rows + 1)
+    frame = data.read_frame(path, max_rows=max_rows + 1)
     if len(frame) > max_rows:
         return None
     report = assess_quality(frame, label=label if label in frame.columns else None)

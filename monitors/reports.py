@@ -28,9 +28,10 @@ from sqlalchemy import select
 
 from governance.db import Database
 from governance.errors import Conflict, NotFound
+from governance.files import StorageRoot, is_url
 from governance.monitoring.models import MonitorRun
 from governance.monitoring.schedule import Window, parse_duration
-from governance.storage import Storage, StorageRoot, is_url
+from governance.storage import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +151,27 @@ def _named_paths(value: Any, found: set[str]) -> None:
         for item in value:
             _named_paths(item, found)
     elif isinstance(value, str) and (os.sep in value or "/" in value) and len(value) < 4096:
-        found.add(_key(value))
+        found.add(value)
+
+
+@dataclass(frozen=True)
+class _Named:
+    """The files run rows name: exact locations, and relative paths (an old relative storage root)
+    matched by their tail, whoever's working folder they were written from."""
+
+    keys: frozenset[str]
+    tails: frozenset[str]
+
+    @classmethod
+    def of(cls, texts: set[str]) -> _Named:
+        relative = {os.path.normpath(t) for t in texts if not is_url(t) and not os.path.isabs(t)}
+        return cls(frozenset(_key(t) for t in texts), frozenset(relative))
+
+    def __contains__(self, location: str) -> bool:
+        if _key(location) in self.keys:
+            return True
+        parts = location.split("/")
+        return any("/".join(parts[i:]) in self.tails for i in range(1, len(parts)))
 
 
 def collect_garbage(
@@ -159,16 +180,17 @@ def collect_garbage(
     """Remove report files under ``storage_root/reports`` older than ``retention`` that no run names."""
     seconds = parse_duration(retention, "report retention")
     storage = Storage(storage_root)
-    named: set[str] = set()
+    texts: set[str] = set()
     with db.transaction() as session:
         for details in session.scalars(select(MonitorRun.details)):
-            _named_paths(details, named)
+            _named_paths(details, texts)
+    named = _Named.of(texts)
     removed: list[str] = []
     kept_named = kept_fresh = 0
     freed = 0
     cutoff = time.time() - seconds
     for stored in storage.list("reports"):
-        if _key(stored.location) in named:
+        if stored.location in named:
             kept_named += 1
             continue
         if stored.modified >= cutoff:

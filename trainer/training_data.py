@@ -37,7 +37,7 @@ from governance.mlmodel.models import ModelVersion
 from governance.monitoring.models import RetrainJob
 from governance.production import service as production
 from governance.production.records import labelled_records
-from governance.storage import LocalStorage
+from governance.storage import Storage
 from trainer.workflows import register_dataset_with_quality
 
 
@@ -161,7 +161,7 @@ def assemble(
     return parent, reference, produced, features, label, plan, summary
 
 
-def register(session: Session, *, job: RetrainJob, storage: LocalStorage, actor: str) -> TrainingData:
+def register(session: Session, *, job: RetrainJob, storage: Storage, actor: str) -> TrainingData:
     """Assemble the job's training data and register it (reused when the content is already there)."""
     parent, reference, produced, features, label, plan, summary = assemble(session, job=job)
     parts = [frame for frame in (reference, produced.drop(columns="timestamp")) if len(frame)]

@@ -25,8 +25,9 @@ def storage_gc(cli: CliContext, retention: str | None, dry_run: bool, as_json: b
     from governance.monitoring.schedule import parse_duration
     from monitors.reports import collect_garbage
 
+    given = "--retention" if retention else "GOVERN_REPORT_RETENTION"
     retention = retention or cli.settings.report_retention
-    parse_duration(retention, "--retention")  # one sentence and exit 2 before touching anything
+    parse_duration(retention, given)  # one sentence naming where it came from, exit 2, nothing touched
     result = collect_garbage(cli.db(), cli.settings.storage_root, retention=retention, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     emit(

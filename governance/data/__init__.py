@@ -14,6 +14,7 @@ from governance.data.reader import (
     read_frame,
     read_table,
     scan,
+    suffix_of,
 )
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "read_frame",
     "read_table",
     "scan",
+    "suffix_of",
 ]

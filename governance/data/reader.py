@@ -29,7 +29,7 @@ import bz2
 import gzip
 import lzma
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +51,7 @@ SUFFIXES = {
     ".csv.gz": "csv",
     ".csv.bz2": "csv",
     ".csv.xz": "csv",
+    ".csv.zip": "csv",
     ".gz": "csv",
     ".txt": "csv",
     ".tsv": "tsv",
@@ -106,12 +107,17 @@ class DataFile:
         return self.problem(f"is not a readable {FORMATS[self.format]}: {reason}")
 
 
+def suffix_of(name: str | Path, suffixes: Iterable[str] = SUFFIXES) -> str | None:
+    """The longest of ``suffixes`` that ``name`` ends with (case aside), or None."""
+    lowered = str(name).lower()
+    return next((s for s in sorted(suffixes, key=len, reverse=True) if lowered.endswith(s)), None)
+
+
 def format_of(name: str | Path, *, what: str = "file") -> str:
     """The format a file name's suffix says (``csv``, ``tsv``, ``parquet`` or ``npz``)."""
-    lowered = str(name).lower()
-    for suffix in sorted(SUFFIXES, key=len, reverse=True):
-        if lowered.endswith(suffix):
-            return SUFFIXES[suffix]
+    suffix = suffix_of(name)
+    if suffix is not None:
+        return SUFFIXES[suffix]
     raise InvalidInput(
         f"{what} {name} has an unsupported format (expected CSV, gzipped CSV, TSV, Parquet or NPZ)"
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 from governance import data
 from governance.errors import InvalidInput
-from governance.storage import check_readable, sha256_file
+from governance.files import check_readable, sha256_file
 
 REGISTERED_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".npz")
 SUFFIXES = {suffix: data.SUFFIXES[suffix] for suffix in REGISTERED_SUFFIXES}  # the format each one is
@@ -30,10 +30,9 @@ class DatasetFile:
 
 
 def file_suffix(path: Path) -> str:
-    name = path.name.lower()
-    for suffix in sorted(SUFFIXES, key=len, reverse=True):
-        if name.endswith(suffix):
-            return suffix
+    suffix = data.suffix_of(path.name, SUFFIXES)
+    if suffix is not None:
+        return suffix
     raise InvalidInput(f"file {path} has an unsupported format (expected .csv, .csv.gz, .parquet or .npz)")
 
 

@@ -33,7 +33,7 @@ def file_format(path: str | Path) -> str:
 def iter_chunks(path: str | Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     """Yield the file's rows as data frames: one per Parquet row group, or ``chunk_rows`` CSV rows."""
     file_format(path)
-    return data.iter_chunks(Path(path), chunk_rows=chunk_rows)
+    return data.iter_chunks(path, chunk_rows=chunk_rows)
 
 
 def profile_path(
@@ -58,4 +58,4 @@ def profile_path(
 def read_frame(path: str | Path) -> pd.DataFrame:
     """The whole file as one data frame (for small inputs and the HTML report)."""
     file_format(path)
-    return data.read_frame(Path(path))
+    return data.read_frame(path)

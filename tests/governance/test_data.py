@@ -6,7 +6,9 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import lzma
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,13 @@ def _parquet(frame: pd.DataFrame, row_group_size: int | None = None) -> bytes:
     return sink.getvalue()
 
 
+def _zipped(name: str, content: bytes) -> bytes:
+    sink = io.BytesIO()
+    with zipfile.ZipFile(sink, "w") as archive:
+        archive.writestr(name, content)
+    return sink.getvalue()
+
+
 def _npz(frame: pd.DataFrame) -> bytes:
     sink = io.BytesIO()
     np.savez(sink, **{c: frame[c].to_numpy() for c in ("x", "y")})
@@ -51,6 +60,8 @@ WRITERS: dict[str, Callable[[pd.DataFrame], bytes]] = {
     "rows.csv": _csv,
     "rows.csv.gz": lambda f: gzip.compress(_csv(f)),
     "rows.csv.bz2": lambda f: bz2.compress(_csv(f)),
+    "rows.csv.xz": lambda f: lzma.compress(_csv(f)),
+    "rows.csv.zip": lambda f: _zipped("rows.csv", _csv(f)),
     "rows.tsv": lambda f: f.to_csv(index=False, sep="\t").encode(),
     "rows.txt": _csv,
     "rows.parquet": _parquet,

@@ -184,6 +184,8 @@ def test_a_name_that_would_leave_the_root_is_refused(storage: Storage, names: tu
         storage.location(*names)
     with pytest.raises(InvalidInput, match="would leave the storage root"):
         storage.put_bytes_stream(None, io.BytesIO(b"x"), kind="datasets", name="/".join(names))
+    with pytest.raises(InvalidInput, match="would leave the storage root"):
+        storage.local_dir(*names)  # the scratch folder of a URL root too: never beside it
     assert _everything(storage) == []
 
 
@@ -195,6 +197,12 @@ def test_only_files_under_the_root_are_its_own(storage: Storage, tmp_path: Path)
         assert not storage.contains(outside), outside
         with pytest.raises(InvalidInput, match="is not under the storage root"):
             storage.write_bytes(outside, b"x")
+    elsewhere = tmp_path / "elsewhere.html"  # a file another root (or a hostile row) names
+    elsewhere.write_bytes(b"keep")
+    for outside in (str(elsewhere), f"file://{elsewhere}", str(storage.root) + "/../x"):
+        with pytest.raises(InvalidInput, match="is not under the storage root"):
+            storage.delete(outside)
+    assert elsewhere.read_bytes() == b"keep"
     with pytest.raises(InvalidInput, match="is not a content-addressed file name"):
         storage.path_for("datasets", "../" + "a" * 61, ".csv")
     with pytest.raises(InvalidInput, match="is not a content-addressed file name"):

@@ -152,3 +152,29 @@ def _named_runs(db: Database, settings: Settings, report: Path, plot: Path) -> i
             assert run is not None
             run.status, run.details = "ok", details
     return monitor_id
+
+
+def test_gc_keeps_a_report_a_run_names_by_a_path_relative_to_another_working_folder(
+    db: Database, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs stored under the old relative root name ``govern-storage/reports/...``; a gc started from
+    another folder (or after the root became absolute) must still see that name."""
+    from monitors.reports import collect_garbage
+
+    storage = tmp_path / "srv" / "govern-storage"
+    legacy = _age(storage / "reports" / "drift" / "20260101T000000-data-drift.html", 400)
+    plot = _age(storage / "reports" / "robust" / "20260101T000000-robustness.png", 400)
+    orphan = _age(storage / "reports" / "gone" / "20250101T000000-data-drift.html", 400)
+    settings = Settings(database_url=database_url, storage_root=storage, actor="t")
+    _named_runs(db, settings, Path("govern-storage/reports/drift/20260101T000000-data-drift.html"), plot)
+    monkeypatch.chdir(tmp_path)  # not the folder the runs were written from
+    result = collect_garbage(db, storage, retention="30d")
+    assert result["removed"] == [str(orphan)] and result["kept_named"] == 2
+    assert legacy.exists() and plot.exists() and not orphan.exists()
+
+
+def test_a_bad_retention_from_the_environment_is_named_as_such(
+    tmp_path: Path, govern: Callable[..., Any]
+) -> None:
+    bad = govern("storage", "gc", env_extra={"GOVERN_REPORT_RETENTION": "forever"}, expect=2)
+    assert "GOVERN_REPORT_RETENTION" in bad.stderr and "\n" not in bad.stderr.strip()

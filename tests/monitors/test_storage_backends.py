@@ -154,3 +154,21 @@ def test_a_monitor_on_a_pq_dataset_runs_and_reports_on_every_storage(
     time.sleep(1.1)
     gone = collect_garbage(db, settings.storage_root, retention="1s")
     assert gone["removed"] == [cached] and not storage.exists(cached)
+
+
+def test_the_drift_and_quality_readers_take_a_storage_url(storage_root: Path | str) -> None:
+    """A location on an object store is read there, not turned into a local path (``memory:/x``)."""
+    from monitors.drift.io import profile_path, read_frame
+    from monitors.quality_io import file_report
+
+    frame = _frame(50, 0.0, seed=3)
+    folder = f"{storage_root}/rows"
+    fs, base = fsspec.core.url_to_fs(folder)
+    fs.makedirs(base, exist_ok=True)
+    location = f"{folder}/rows.csv"
+    with fs.open(f"{base}/rows.csv", "wb") as out:
+        out.write(frame.to_csv(index=False).encode())
+    pd.testing.assert_frame_equal(read_frame(location), frame)
+    assert profile_path(location).rows == 50
+    report = file_report(location, label="y")
+    assert report is not None and report["metrics"]["rows"] == 50
