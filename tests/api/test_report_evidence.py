@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +18,8 @@ from governance.mlmodel import service as model_service
 from governance.monitoring import jobs as job_service
 from governance.monitoring import service as monitoring_service
 from governance.monitoring.models import RetrainJob
+from governance.monitoring.schedule import Window
+from governance.monitoring.service import CheckOutcome
 from governance.report import mapping, render
 from governance.report.service import SECTIONS, _unique
 from tests.api.world import START, World
@@ -248,3 +251,31 @@ def test_a_mapping_row_with_no_evidence_is_never_answered() -> None:
     rows = mapping.annex_iv_table(everything)
     assert all(r["evidence"] == "present" for r in rows if r["sections"])
     assert [r["point"] for r in rows if not r["sections"]] == ["7"]  # no standards are recorded anywhere
+
+
+def test_a_metric_name_that_reads_as_mathtext_is_drawn_as_written(
+    client: TestClient, world: World, db: Database
+) -> None:
+    """A drift metric named ``$\\frac{$`` (from a hostile column name) once failed matplotlib's
+    mathtext parser and so the whole report: it is drawn as written, in HTML and PDF alike."""
+    hostile = "share_$\\frac{$_<b>"
+    with db.transaction() as session:
+        monitor_id = monitoring_service.get(session, ident="tumour-drift").id
+    run_id = monitoring_service.claim(
+        db,
+        monitor_id=monitor_id,
+        window=Window(START + timedelta(hours=9), START + timedelta(hours=10)),
+        worker="t",
+    )
+    assert run_id is not None
+    with db.transaction() as session:
+        monitoring_service.finish(
+            session,
+            run_id=run_id,
+            outcome=CheckOutcome("ok", {hostile: 0.25}, {}, "hostile metric name"),
+            duration_ms=5,
+            actor="scheduler",
+        )
+    html = _get(client, world, "html").decode()
+    assert "share_$\\frac{$_&lt;b&gt;" in html and "_<b>" not in html  # in the runs table, escaped
+    assert _get(client, world, "pdf").startswith(b"%PDF")
