@@ -21,6 +21,7 @@ from governance.monitoring.models import RetrainJob
 from governance.monitoring.schedule import Window
 from governance.monitoring.service import CheckOutcome
 from governance.report import mapping, render
+from governance.report.pdf import _Pdf
 from governance.report.service import SECTIONS, _unique
 from tests.api.world import START, World
 
@@ -279,3 +280,21 @@ def test_a_metric_name_that_reads_as_mathtext_is_drawn_as_written(
     html = _get(client, world, "html").decode()
     assert "share_$\\frac{$_&lt;b&gt;" in html and "_<b>" not in html  # in the runs table, escaped
     assert _get(client, world, "pdf").startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        ["x" * 3000, "x"],  # one unbroken value (a hostile feature name) beside a one-letter column
+        ["x" * 400, "y" * 400, "z"],
+    ],
+)
+def test_a_pdf_table_with_a_very_long_word_keeps_every_column_drawable(row: list[str]) -> None:
+    """Squeezed to its longest word, a narrow column was narrower than its bold header and fpdf
+    could not draw a single character: the whole PDF failed."""
+    doc = _Pdf("m", {}, {})
+    doc.add_page()
+    doc.rows(["a", "b", "c"][: len(row)], [row], (1,) * len(row))
+    text = "".join(_pdf_text(bytes(doc.output())).split())
+    for value in row:
+        assert text.count(value[0]) >= len(value)  # drawn whole, wrapped across lines
