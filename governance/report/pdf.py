@@ -22,6 +22,8 @@ from governance.report.render import NOT_RECORDED, number, section_titles, times
 _FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 _NBSP = "\u00a0"
 _PAD = 2.2  # mm of cell padding and rule, both sides together
+_MOST_LINES = 30  # lines of a table cell; twice that (words wrapped early) still fits a page
+_CLIPPED = " … (clipped here; the JSON report has it whole)"
 _NARROWEST = 14.0  # mm a column keeps whole words up to when a table cannot keep every word whole
 
 
@@ -109,9 +111,24 @@ class _Pdf(FPDF):
         ) as t:
             t.row(header)
             for row in cells:
-                t.row(row)
+                t.row([c if i in fixed else self._clip(c, widths[i]) for i, c in enumerate(row)])
         self.set_font("DejaVu", "", 9)
         self.ln(1)
+
+    def _clip(self, text: str, width: float) -> str:
+        """``text`` cut to about ``_MOST_LINES`` lines of a ``width`` column: fpdf cannot draw a
+        row higher than a page (a 10,000-character comment); the JSON report keeps it whole."""
+        line = width - _PAD
+
+        def lines(part: str) -> float:
+            return (self.get_string_width(part) + part.count("\n") * line) / line
+
+        if lines(text) <= _MOST_LINES:
+            return text
+        keep = len(text)
+        while keep and lines(text[:keep]) > _MOST_LINES - 2:
+            keep = int(keep * 0.9)
+        return text[:keep] + _CLIPPED
 
     def section(self, key: str, links: dict[str, int]) -> None:
         self.heading(self.titles[key], link=links[key])

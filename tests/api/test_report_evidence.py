@@ -298,3 +298,26 @@ def test_a_pdf_table_with_a_very_long_word_keeps_every_column_drawable(row: list
     text = "".join(_pdf_text(bytes(doc.output())).split())
     for value in row:
         assert text.count(value[0]) >= len(value)  # drawn whole, wrapped across lines
+
+
+def test_a_comment_as_long_as_the_api_takes_is_clipped_in_the_pdf_and_whole_in_json(
+    client: TestClient, world: World
+) -> None:
+    """A 10,000-character approval comment made a table row higher than a page, which fpdf
+    cannot draw: the PDF failed. The PDF clips it, saying so; the JSON report keeps it whole."""
+    comment = "because " * 1249 + "end"  # 10,000 characters, the API's most
+    r = client.post(
+        "/api/v1/approvals", json={"model": "tumour@1", "comment": "ready"}, headers=world.headers("editor")
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(
+        f"/api/v1/approvals/{r.json()['id']}/approve",
+        json={"comment": comment},
+        headers=world.headers("approver"),
+    )
+    assert r.status_code == 200, r.text
+    text = _flat(_pdf_text(_get(client, world, "pdf")))
+    assert "because because" in text and "clipped here; the JSON report has it whole" in text
+    report = json.loads(_get(client, world, "json"))
+    decisions = [a for q in report["approvals"]["requests"] for a in q["decisions"]]
+    assert [a["comment"] for a in decisions] == [comment]
