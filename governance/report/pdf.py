@@ -17,7 +17,8 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from governance.report import charts, explanations
-from governance.report.render import NOT_RECORDED, number, section_titles, timestamp
+from governance.report.mapping import NOT_RECORDED
+from governance.report.render import number, section_titles, timestamp
 
 _FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 _NBSP = "\u00a0"
