@@ -153,16 +153,20 @@ class Settings(BaseSettings):
     @field_validator("api_key")
     @classmethod
     def _empty_api_key_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
-        return None if value is None or value.get_secret_value() == "" else value
+        return _unset_if_empty(value)
 
     @field_validator("audit_key")
     @classmethod
     def _audit_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or value.get_secret_value() == "":
-            return None  # GOVERN_AUDIT_KEY= (empty) means not set
-        if len(value.get_secret_value()) < 16:
+        value = _unset_if_empty(value)
+        if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("the audit key must be at least 16 characters")
         return value
+
+
+def _unset_if_empty(value: SecretStr | None) -> SecretStr | None:
+    """``GOVERN_API_KEY=`` (empty) means not set, as if the variable were absent."""
+    return None if value is None or value.get_secret_value() == "" else value
 
 
 def get_settings() -> Settings:

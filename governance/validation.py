@@ -94,7 +94,13 @@ def parse_time(text: str, what: str) -> datetime:
         value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError as exc:
         raise InvalidInput(f"{what} '{shown(text)}' is not an ISO date or time") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not value.tzinfo:
+        return value.replace(tzinfo=UTC)
+    try:  # year 1 an hour east of UTC is before year 1 in UTC: no datetime can hold it there
+        value.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidInput(f"{what} '{shown(text)}' is outside the years 1 to 9999 in UTC") from exc
+    return value
 
 
 def _refuse_constant(name: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -93,34 +94,47 @@ class ModelVersion(Base):
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.model.name,
-            "version": self.version,
-            "ref": self.ref,
-            "artifact_location": self.artifact_location,
-            "source_path": self.source_path,
-            "sha256": self.sha256,
-            "size_bytes": self.size_bytes,
-            "framework": self.framework,
-            "task": self.task,
-            "license": self.license_expression,
-            "base_model": self.base_model.ref if self.base_model is not None else None,
-            "datasets": [{"dataset": link.dataset_version.ref, "role": link.role} for link in self.datasets],
-            "dependencies": self.dependencies,
-            "hyperparameters": self.hyperparameters,
-            "seed": self.seed,
-            "metrics": self.metrics,
-            "mlflow_run_id": self.mlflow_run_id,
-            "intended_use": self.intended_use,
-            "intended_purpose": self.intended_purpose,
-            "risk_tier": self.risk_tier,
-            "risk_assessed": self.risk_assessed,
-            "risk_reason": self.risk_reason,
-            "stage": self.stage,
-            "description": self.description,
-            "registered_by": self.registered_by,
-            "created_at": self.created_at.isoformat(),
-        }
+        return version_dict(
+            lambda column: getattr(self, column),
+            name=self.model.name,
+            base_model=self.base_model.ref if self.base_model is not None else None,
+            datasets=[{"dataset": link.dataset_version.ref, "role": link.role} for link in self.datasets],
+        )
+
+
+def version_dict(
+    column: Callable[[str], Any], *, name: str, base_model: str | None, datasets: list[dict[str, str]]
+) -> dict[str, Any]:
+    """A version as the API and the CLI show it. ``column`` reads a column of ``model_versions`` by
+    its attribute name, from an ORM object or from a row (the lists read rows): both give this dict."""
+    return {
+        "name": name,
+        "version": column("version"),
+        "ref": f"{name}@{column('version')}",
+        "artifact_location": column("artifact_location"),
+        "source_path": column("source_path"),
+        "sha256": column("sha256"),
+        "size_bytes": column("size_bytes"),
+        "framework": column("framework"),
+        "task": column("task"),
+        "license": column("license_expression"),
+        "base_model": base_model,
+        "datasets": datasets,
+        "dependencies": column("dependencies"),
+        "hyperparameters": column("hyperparameters"),
+        "seed": column("seed"),
+        "metrics": column("metrics"),
+        "mlflow_run_id": column("mlflow_run_id"),
+        "intended_use": column("intended_use"),
+        "intended_purpose": column("intended_purpose"),
+        "risk_tier": column("risk_tier"),
+        "risk_assessed": column("risk_assessed"),
+        "risk_reason": column("risk_reason"),
+        "stage": column("stage"),
+        "description": column("description"),
+        "registered_by": column("registered_by"),
+        "created_at": column("created_at").isoformat(),
+    }
 
 
 class ModelDataset(Base):

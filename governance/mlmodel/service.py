@@ -32,6 +32,7 @@ from governance.mlmodel.models import (
     ModelDataset,
     ModelVersion,
     StageTransition,
+    version_dict,
 )
 from governance.policy import risk as risk_rules
 from governance.refs import check_name, check_version, parse_ref
@@ -201,34 +202,12 @@ def version_rows(
     rows = session.execute(query).mappings().all()
     links = dataset_links(session, version_ids=[r["id"] for r in rows])
     return [
-        {
-            "name": r["name"],
-            "version": r["version"],
-            "ref": f"{r['name']}@{r['version']}",
-            "artifact_location": r["artifact_location"],
-            "source_path": r["source_path"],
-            "sha256": r["sha256"],
-            "size_bytes": r["size_bytes"],
-            "framework": r["framework"],
-            "task": r["task"],
-            "license": r["license_expression"],
-            "base_model": f"{r['base_name']}@{r['base_version']}" if r["base_name"] is not None else None,
-            "datasets": links.get(r["id"], []),
-            "dependencies": r["dependencies"],
-            "hyperparameters": r["hyperparameters"],
-            "seed": r["seed"],
-            "metrics": r["metrics"],
-            "mlflow_run_id": r["mlflow_run_id"],
-            "intended_use": r["intended_use"],
-            "intended_purpose": r["intended_purpose"],
-            "risk_tier": r["risk_tier"],
-            "risk_assessed": r["risk_assessed"],
-            "risk_reason": r["risk_reason"],
-            "stage": r["stage"],
-            "description": r["description"],
-            "registered_by": r["registered_by"],
-            "created_at": r["created_at"].isoformat(),
-        }
+        version_dict(
+            r.__getitem__,
+            name=r["name"],
+            base_model=f"{r['base_name']}@{r['base_version']}" if r["base_name"] is not None else None,
+            datasets=links.get(r["id"], []),
+        )
         for r in rows
     ]
 

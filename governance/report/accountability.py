@@ -13,6 +13,7 @@ from governance.approval.models import ApprovalRequest
 from governance.auth import principal as principals
 from governance.mlmodel.models import ModelVersion
 from governance.monitoring.models import Monitor, RetrainJob
+from governance.report.mapping import NOT_RECORDED
 
 
 def limitations(
@@ -150,7 +151,7 @@ def responsibilities(
     approvers = [
         {
             "name": a.approver,
-            "role": a.approver_role or "not recorded",
+            "role": a.approver_role or NOT_RECORDED,
             "verification": principals.LABELS.get(a.verification, "not verified")
             if a.verification
             else "not verified",

@@ -9,6 +9,11 @@ from typing import Any
 from matplotlib.figure import Figure
 
 
+def _plain(text: str) -> str:
+    """``text`` drawn as written: a name with ``$...$`` in it is not mathtext (which could fail to parse)."""
+    return str(text).replace("$", r"\$")
+
+
 def _figure() -> tuple[Figure, Any]:
     fig = Figure(figsize=(6.4, 3.0), dpi=100, layout="constrained")
     return fig, fig.add_subplot()
@@ -33,10 +38,10 @@ def drift_figure(series: dict[str, Any]) -> Figure | None:
     fig, ax = _figure()
     times = [datetime.fromisoformat(r["window_end"]) for r in runs]
     for name in names[:6]:
-        ax.plot(times, [r["metrics"].get(name) for r in runs], marker=".", label=name)
+        ax.plot(times, [r["metrics"].get(name) for r in runs], marker=".", label=_plain(name))
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    ax.set_title(f"{series['monitor']} ({series['kind']})", fontsize=10)
+    ax.set_title(_plain(f"{series['monitor']} ({series['kind']})"), fontsize=10)
     fig.autofmt_xdate()
     return fig
 

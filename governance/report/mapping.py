@@ -13,6 +13,8 @@ from typing import Any
 
 from governance.report import explanations
 
+NOT_RECORDED = "not recorded"  # what a section, a mapping row or a field without evidence says
+
 # EU AI Act, Annex IV (technical documentation referred to in Article 11(1)).
 EU_AI_ACT_ANNEX_IV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
@@ -124,7 +126,7 @@ def _rows(
         answered = [s for s in sections if present.get(s)]
         missing = [s for s in sections if not present.get(s)]
         if not answered:
-            status = "not recorded"
+            status = NOT_RECORDED
         elif missing:
             status = "partial"
         else:
@@ -168,9 +170,9 @@ def sr_11_7_inventory(report: dict[str, Any], present: dict[str, bool]) -> list[
     return [
         {
             "field": name,
-            "value": values[name] if values[name] else "not recorded",
+            "value": values[name] if values[name] else NOT_RECORDED,
             "section": section,
-            "evidence": "present" if values[name] and present.get(section) else "not recorded",
+            "evidence": "present" if values[name] and present.get(section) else NOT_RECORDED,
         }
         for name, section in SR_11_7_FIELDS
     ]

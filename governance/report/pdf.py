@@ -17,11 +17,15 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from governance.report import charts, explanations
-from governance.report.render import NOT_RECORDED, number, section_titles, timestamp
+from governance.report.mapping import NOT_RECORDED
+from governance.report.render import number, section_titles, timestamp
 
 _FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 _NBSP = "\u00a0"
 _PAD = 2.2  # mm of cell padding and rule, both sides together
+_MOST_LINES = 30  # lines of a table cell; twice that (words wrapped early) still fits a page
+_CLIPPED = " … (clipped here; the JSON report has it whole)"
+_NARROWEST = 14.0  # mm a column keeps whole words up to when a table cannot keep every word whole
 
 
 def ts(value: Any) -> str:
@@ -86,10 +90,13 @@ class _Pdf(FPDF):
         cells = [["-" if v is None or v == "" else str(v) for v in row] for row in rows]
         self.set_font("DejaVu", "B", 7.5)
         heads = [self.get_string_width(h) for h in header]
+        head_words = [max((self.get_string_width(w) for w in h.split()), default=0.0) for h in header]
         self.set_font("DejaVu", "", 7.5)
         fixed = {i: max(heads[i], *(self.get_string_width(c[i]) for c in cells)) + _PAD for i in nowrap}
-        words = {
-            i: max(self.get_string_width(word) for c in [header, *cells] for word in c[i].split() or [""])
+        words = {  # the header's words as drawn, in bold
+            i: max(
+                head_words[i], *(self.get_string_width(word) for c in cells for word in c[i].split() or [""])
+            )
             + _PAD
             for i in range(len(header))
             if i not in fixed
@@ -105,9 +112,24 @@ class _Pdf(FPDF):
         ) as t:
             t.row(header)
             for row in cells:
-                t.row(row)
+                t.row([c if i in fixed else self._clip(c, widths[i]) for i, c in enumerate(row)])
         self.set_font("DejaVu", "", 9)
         self.ln(1)
+
+    def _clip(self, text: str, width: float) -> str:
+        """``text`` cut to about ``_MOST_LINES`` lines of a ``width`` column: fpdf cannot draw a
+        row higher than a page (a 10,000-character comment); the JSON report keeps it whole."""
+        line = width - _PAD
+
+        def lines(part: str) -> float:
+            return (self.get_string_width(part) + part.count("\n") * line) / line
+
+        if lines(text) <= _MOST_LINES:
+            return text
+        keep = len(text)
+        while keep and lines(text[:keep]) > _MOST_LINES - 2:
+            keep = int(keep * 0.9)
+        return text[:keep] + _CLIPPED
 
     def section(self, key: str, links: dict[str, int]) -> None:
         self.heading(self.titles[key], link=links[key])
@@ -122,8 +144,15 @@ def _share(
     width = dict(fixed)
     free = dict(least)
     if sum(free.values()) > room:  # cannot keep every word whole: shares by need
-        total = sum(free.values()) or 1.0
-        width.update({i: max(room, 20) * free[i] / total for i in free})
+        room = max(room, 20)
+        # each column keeps its longest word up to _NARROWEST first, so one very long word (a
+        # hostile feature name) cannot squeeze the others below a character's width
+        least_kept = {i: min(free[i], _NARROWEST) for i in free}
+        if sum(least_kept.values()) > room:
+            least_kept = dict.fromkeys(free, 0.0)
+        spare = room - sum(least_kept.values())
+        total = sum(free[i] - least_kept[i] for i in free) or 1.0
+        width.update({i: least_kept[i] + spare * (free[i] - least_kept[i]) / total for i in free})
         return tuple(width[i] for i in range(len(weights)))
     while free:
         total = sum(weights[i] for i in free) or 1.0

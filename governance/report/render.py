@@ -11,6 +11,7 @@ import jinja2
 
 from governance.errors import InvalidInput
 from governance.report import charts
+from governance.report.mapping import NOT_RECORDED
 
 FORMATS = ("json", "html", "pdf")
 MEDIA_TYPES = {"json": "application/json", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
@@ -20,9 +21,6 @@ _env = jinja2.Environment(
     autoescape=jinja2.select_autoescape(["html"]),
     undefined=jinja2.StrictUndefined,
 )
-
-
-NOT_RECORDED = "not recorded"
 
 
 def timestamp(value: Any) -> str:

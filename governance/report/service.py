@@ -27,6 +27,7 @@ from governance.monitoring.models import Alert, Monitor, MonitorRun, RetrainJob
 from governance.policy import service as policy_service
 from governance.production.service import feature_schema
 from governance.report import accountability, explanations, mapping, technical
+from governance.report.mapping import NOT_RECORDED
 from governance.review import evidence as review_evidence
 
 DRIFT_KINDS = ("data_drift", "concept_drift", "model_drift", "attribution_drift")
@@ -55,7 +56,6 @@ SECTIONS = (
     ("mapping", "Mapping to EU AI Act Annex IV, SR 26-2 and SR 11-7"),
     ("signoff", "Sign-off"),
 )
-NOT_RECORDED = "not recorded"
 MAX_RUNS_PER_MONITOR = 200
 
 

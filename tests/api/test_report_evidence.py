@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +18,10 @@ from governance.mlmodel import service as model_service
 from governance.monitoring import jobs as job_service
 from governance.monitoring import service as monitoring_service
 from governance.monitoring.models import RetrainJob
+from governance.monitoring.schedule import Window
+from governance.monitoring.service import CheckOutcome
 from governance.report import mapping, render
+from governance.report.pdf import _Pdf
 from governance.report.service import SECTIONS, _unique
 from tests.api.world import START, World
 
@@ -248,3 +252,72 @@ def test_a_mapping_row_with_no_evidence_is_never_answered() -> None:
     rows = mapping.annex_iv_table(everything)
     assert all(r["evidence"] == "present" for r in rows if r["sections"])
     assert [r["point"] for r in rows if not r["sections"]] == ["7"]  # no standards are recorded anywhere
+
+
+def test_a_metric_name_that_reads_as_mathtext_is_drawn_as_written(
+    client: TestClient, world: World, db: Database
+) -> None:
+    """A drift metric named ``$\\frac{$`` (from a hostile column name) once failed matplotlib's
+    mathtext parser and so the whole report: it is drawn as written, in HTML and PDF alike."""
+    hostile = "share_$\\frac{$_<b>"
+    with db.transaction() as session:
+        monitor_id = monitoring_service.get(session, ident="tumour-drift").id
+    run_id = monitoring_service.claim(
+        db,
+        monitor_id=monitor_id,
+        window=Window(START + timedelta(hours=9), START + timedelta(hours=10)),
+        worker="t",
+    )
+    assert run_id is not None
+    with db.transaction() as session:
+        monitoring_service.finish(
+            session,
+            run_id=run_id,
+            outcome=CheckOutcome("ok", {hostile: 0.25}, {}, "hostile metric name"),
+            duration_ms=5,
+            actor="scheduler",
+        )
+    html = _get(client, world, "html").decode()
+    assert "share_$\\frac{$_&lt;b&gt;" in html and "_<b>" not in html  # in the runs table, escaped
+    assert _get(client, world, "pdf").startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        ["x" * 3000, "x"],  # one unbroken value (a hostile feature name) beside a one-letter column
+        ["x" * 400, "y" * 400, "z"],
+    ],
+)
+def test_a_pdf_table_with_a_very_long_word_keeps_every_column_drawable(row: list[str]) -> None:
+    """Squeezed to its longest word, a narrow column was narrower than its bold header and fpdf
+    could not draw a single character: the whole PDF failed."""
+    doc = _Pdf("m", {}, {})
+    doc.add_page()
+    doc.rows(["a", "b", "c"][: len(row)], [row], (1,) * len(row))
+    text = "".join(_pdf_text(bytes(doc.output())).split())
+    for value in row:
+        assert text.count(value[0]) >= len(value)  # drawn whole, wrapped across lines
+
+
+def test_a_comment_as_long_as_the_api_takes_is_clipped_in_the_pdf_and_whole_in_json(
+    client: TestClient, world: World
+) -> None:
+    """A 10,000-character approval comment made a table row higher than a page, which fpdf
+    cannot draw: the PDF failed. The PDF clips it, saying so; the JSON report keeps it whole."""
+    comment = "because " * 1249 + "end"  # 10,000 characters, the API's most
+    r = client.post(
+        "/api/v1/approvals", json={"model": "tumour@1", "comment": "ready"}, headers=world.headers("editor")
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(
+        f"/api/v1/approvals/{r.json()['id']}/approve",
+        json={"comment": comment},
+        headers=world.headers("approver"),
+    )
+    assert r.status_code == 200, r.text
+    text = _flat(_pdf_text(_get(client, world, "pdf")))
+    assert "because because" in text and "clipped here; the JSON report has it whole" in text
+    report = json.loads(_get(client, world, "json"))
+    decisions = [a for q in report["approvals"]["requests"] for a in q["decisions"]]
+    assert [a["comment"] for a in decisions] == [comment]
