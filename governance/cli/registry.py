@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from governance.cli.app import CliContext, Failed, emit, json_option, main, pass_ctx, table
+from governance.dataset.models import PERSONAL_DATA_CLASSES
 from governance.errors import InvalidInput
 from governance.mlmodel.models import INTENDED_PURPOSES
 
@@ -149,7 +150,7 @@ def dataset_group() -> None:
 @click.option("--source", help="Where the data comes from (provenance).")
 @click.option(
     "--personal-data",
-    type=click.Choice(["none", "pseudonymous", "personal", "sensitive"]),
+    type=click.Choice(PERSONAL_DATA_CLASSES),
     default="none",
     show_default=True,
 )

@@ -218,3 +218,13 @@ def test_revoked_and_unknown_keys_are_refused(client: TestClient, world: World) 
     tampered = world.keys["editor"][:-2] + "xx"
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {tampered}"}).status_code == 401
     assert client.get("/api/v1/me", headers={"Authorization": "Basic abc"}).status_code == 401
+
+
+def test_an_admin_may_create_a_user_of_every_role() -> None:
+    """The API's role choices are the registry's roles (a reviewer could not be created over HTTP)."""
+    from typing import get_args
+
+    from dashboards.api.routes.access import UserCreate
+    from governance.auth.models import ROLES
+
+    assert set(get_args(UserCreate.model_fields["role"].annotation)) == set(ROLES)

@@ -15,7 +15,7 @@ router = APIRouter(tags=["access"])
 
 class UserCreate(InputModel):
     name: Name
-    role: Literal["viewer", "editor", "approver", "admin", "risk_officer", "business_owner"]
+    role: Literal["viewer", "editor", "approver", "admin", "risk_officer", "business_owner", "reviewer"]
 
 
 @router.get("/me", response_model=UserRead)
