@@ -396,7 +396,7 @@ def _summaries(session: Session, versions: list[Any]) -> dict[int, ComplianceSum
 
 def approval_levels(session: Session, policy: ApprovalPolicy) -> dict[str, tuple[str, ...]]:
     """The approval levels the policy in force asks of each risk tier."""
-    document = policy_service.document_of(policy_service.current(session, seed=policy.to_document()))
+    document = policy_service.in_force(session, seed=policy.to_document())
     return {tier: document.tier(tier).approvals for tier in RISK_TIERS}
 
 

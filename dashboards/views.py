@@ -36,6 +36,7 @@ from dashboards.api.deps import (
     session_token,
 )
 from dashboards.api.metrics import REFUSALS
+from dashboards.api.page_cache import PageCache
 from dashboards.api.schemas import RowId
 from dashboards.api.security import FRAMED_DATA_HTML_HEADERS
 from governance.audit import service as audit_service
@@ -158,24 +159,30 @@ def _inventory_filters(request: Request) -> inventory_query.Filters:
 
 
 @router.get("/", response_class=HTMLResponse)
-def inventory(request: Request, session: SessionDep, user: PageUser, policy: PolicyDep) -> HTMLResponse:
-    try:
-        filters = _inventory_filters(request)
-    except InvalidInput as exc:
+def inventory(request: Request, session: SessionDep, user: PageUser, policy: PolicyDep) -> Response:
+    """The inventory; served again from the process's page cache while no commit changed the data."""
+
+    def build() -> Response:
+        try:
+            filters = _inventory_filters(request)
+        except InvalidInput as exc:
+            return _page(
+                request, "inventory.html", user, status_code=400, problem=str(exc),
+                f=inventory_query.Filters(), listing=None, **_inventory_choices(session),
+            )  # fmt: skip
+        listing = inventory_query.listing(session, policy, filters)
         return _page(
-            request, "inventory.html", user, status_code=400, problem=str(exc),
-            f=inventory_query.Filters(), listing=None, **_inventory_choices(session),
-        )  # fmt: skip
-    listing = inventory_query.listing(session, policy, filters)
-    return _page(
-        request,
-        "inventory.html",
-        user,
-        f=filters,
-        listing=listing,
-        problem=None,
-        **_inventory_choices(session),
-    )
+            request,
+            "inventory.html",
+            user,
+            f=filters,
+            listing=listing,
+            problem=None,
+            **_inventory_choices(session),
+        )
+
+    cache: PageCache = request.app.state.page_cache
+    return cache.serve(request, session, user, build)
 
 
 def _inventory_choices(session: Session) -> dict[str, Any]:

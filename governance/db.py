@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, create_engine, event, make_url, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -51,18 +52,117 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get foreign keys and a busy timeout."""
+    """An engine for ``url``; SQLite files get foreign keys, a busy timeout, the write-ahead log
+    and a pool that keeps its connections."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # A pool as deep as the request threads, last in first out: connections are kept, not
+        # opened per request (each new one is a miss for ``data_version``'s page cache).
+        in_memory = make_url(url).database in (None, "", ":memory:")
+        pooling = {} if in_memory else {"pool_size": 20, "max_overflow": 20, "pool_use_lifo": True}
+        engine = create_engine(url, connect_args={"timeout": 30}, **pooling)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
+            if not in_memory:
+                # Write-ahead log (kept in the file once set): readers never wait for a writer, and
+                # a writer waits its turn (busy timeout) instead of failing at once with "database
+                # is locked" when the rollback journal's lock upgrade would deadlock; the server's
+                # workers, schedulers and retrain workers write side by side.
+                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
+
+        @event.listens_for(engine, "savepoint")
+        def _begin_before_savepoint(conn: Connection, _name: str) -> None:
+            # pysqlite opens a transaction before a write only; a SAVEPOINT outside one starts its
+            # own, and its RELEASE would commit what came before the session's commit: a change
+            # made in a savepoint (a seeded policy, a stored verdict, a batch row) would outlive
+            # the rollback of the operation around it. A real BEGIN first nests it as intended.
+            raw: Any = conn.connection.dbapi_connection
+            if raw is not None and not raw.in_transaction:
+                raw.execute("BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+class _SqliteEpoch:
+    """One process-wide number that moves whenever any SQLite connection of the process sees data
+    it had not seen: what makes SQLite's per-connection change counters comparable across a pool.
+
+    Each connection remembers the (``PRAGMA data_version``, ``total_changes``) it last observed; an
+    observation that differs, or a connection's first one (it cannot know what came before it),
+    moves the epoch. A commit between two readings of the epoch is therefore noticed by whichever
+    connection reads next, whichever it is, and the reading after it differs.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._epoch = 0
+
+    def observe(self, conn: Connection) -> int | None:
+        proxied = conn.connection
+        raw: Any = proxied.dbapi_connection
+        if raw is None or raw.in_transaction:  # pysqlite opens a transaction before a write only
+            return None
+        seen = (conn.exec_driver_sql("PRAGMA data_version").scalar_one(), raw.total_changes)
+        with self._lock:
+            if proxied.info.get("data_version_seen") != seen:
+                proxied.info["data_version_seen"] = seen
+                self._epoch += 1
+            return self._epoch
+
+
+_SQLITE_EPOCH = _SqliteEpoch()
+
+
+def warm_pool(engine: Engine) -> int:
+    """Open the pool's connections of a SQLite file now and let ``data_version`` observe each:
+    a connection's first observation moves the epoch (it cannot know what came before it), so a
+    server warms them at start instead of invalidating its page cache as load opens them one by
+    one. Returns how many were opened; other dialects need none (0)."""
+    if engine.dialect.name != "sqlite" or not hasattr(engine.pool, "size"):
+        return 0
+    held: list[Connection] = []
+    try:
+        for _ in range(engine.pool.size()):
+            conn = engine.connect()
+            held.append(conn)
+            _SQLITE_EPOCH.observe(conn)
+    finally:
+        for conn in held:
+            conn.close()
+    return len(held)
+
+
+def data_version(session: Session) -> Hashable | None:
+    """A token that is equal at two moments only if no transaction committed data in between, or
+    None when there is no such token: the session has written (what it reads is its own, not yet
+    everyone's) or the dialect has none.
+
+    Read it before and after building something from the database: equal tokens mean the whole
+    build saw one state of the data, and a later equal token means that state is still current, so
+    the result may be served again (``dashboards.api.page_cache``). Any commit changes it, by any
+    process or tool, migrations and hand-made SQL included; it costs one statement.
+
+    - SQLite: ``PRAGMA data_version`` moves when another connection commits, ``total_changes`` when
+      this one writes (counted when made, so a rollback moves it too); ``_SqliteEpoch`` turns these
+      per-connection counters into one number for the process.
+    - PostgreSQL: the current snapshot (``xmin:xmax:in-progress``) fixes which transactions are
+      visible; its ``xmax`` moves whenever one that wrote ends.
+    """
+    conn = session.connection()
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        epoch = _SQLITE_EPOCH.observe(conn)
+        return None if epoch is None else ("sqlite", epoch)
+    if dialect == "postgresql":
+        snapshot, own = conn.exec_driver_sql(
+            "SELECT pg_current_snapshot()::text, pg_current_xact_id_if_assigned()::text"
+        ).one()
+        return None if own is not None else ("postgresql", snapshot)
+    return None
 
 
 # ``mapped_column(..., info=STORED_FILE)`` marks a column that names a file under the storage root:

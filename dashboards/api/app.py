@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from dashboards.api import errors
 from dashboards.api.guards import RequestGuard
+from dashboards.api.page_cache import PageCache
 from dashboards.api.routes import (
     access,
     alerts,
@@ -29,7 +30,7 @@ from dashboards.api.routes import (
 )
 from dashboards.api.security import SecurityMiddleware
 from governance.audit.hashing import bind_key
-from governance.db import Database
+from governance.db import Database, warm_pool
 from governance.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def create_app(settings: Settings, db: Database | None = None, *, serving: bool 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if serving:
+            warm_pool(app.state.db.engine)  # the page cache's SQLite connections, opened once
             gc.collect()
             gc.freeze()
         yield
@@ -83,6 +85,7 @@ def create_app(settings: Settings, db: Database | None = None, *, serving: bool 
 
     from monitors.reports import RunReports  # reports of monitor runs, drawn when opened
 
+    app.state.page_cache = PageCache()  # the inventory and the lists, kept while the data stays
     app.state.run_reports = RunReports(db, settings.storage_root, settings.report_retention)
 
     from dashboards.views import mount  # the entry point may join the dashboards to the core

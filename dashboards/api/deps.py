@@ -101,8 +101,9 @@ def authorize(request: Request, session: Session, db: Database, role: str) -> Us
     """
     key = presented_key(request)
     token = None if key else session_token(request)
+    api_key = auth_service.live_key(session, plaintext=key) if key else None
     if key:
-        user = auth_service.authenticate(session, plaintext=key, touch=False)
+        user = api_key.user if api_key is not None else None
     else:
         user = session_service.authenticate(session, token=token) if token else None
     if user is None:
@@ -118,8 +119,8 @@ def authorize(request: Request, session: Session, db: Database, role: str) -> Us
         name, has = user.name, user.role
         record_denial(db, request, status=403, actor=name, reason=f"role {has} lacks {role}", role=role)
         raise PermissionDenied(f"{name} is a {has} and this needs the {role} role")
-    if key:
-        auth_service.authenticate(session, plaintext=key, touch=True)
+    if api_key is not None:
+        auth_service.mark_used(api_key)  # only a caller let in: a refused one writes nothing here
     principals.bind(session, Principal.of_user(user))  # the request's audit events say "API key"
     return user
 

@@ -92,7 +92,7 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def exposition(session: Session) -> str:
+def exposition(session: Session, page_cache: dict[str, int] | None = None) -> str:
     out = _Exposition()
     metric_samples: list[tuple[dict[str, str], float]] = []
     status_samples: list[tuple[dict[str, str], float]] = []
@@ -165,4 +165,12 @@ def exposition(session: Session) -> str:
         "Requests refused without an authenticated user (counted here, not audited), by reason.",
         (({"reason": r}, float(n)) for r, n in REFUSALS.snapshot().items()),
     )
+    if page_cache is not None:
+        out.family(
+            "govern_page_cache_responses_total",
+            "counter",
+            "Inventory and model-list responses of this process: served from the page cache (hit), "
+            "built and kept (kept), built for one caller only (not_kept).",
+            (({"result": r}, float(n)) for r, n in page_cache.items()),
+        )
     return out.text()

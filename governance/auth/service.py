@@ -134,8 +134,8 @@ def prefix_of(plaintext: str) -> str | None:
     return prefix if sep and prefix and len(prefix) <= 16 and "\x00" not in prefix else None
 
 
-def authenticate(session: Session, *, plaintext: str, touch: bool = True) -> User | None:
-    """The user a live key belongs to, or None (unknown, revoked, or a disabled user)."""
+def live_key(session: Session, *, plaintext: str) -> ApiKey | None:
+    """The key ``plaintext`` is, if it is live: known, not revoked, of a user not disabled."""
     prefix = prefix_of(plaintext)
     if prefix is None:
         return None
@@ -144,8 +144,22 @@ def authenticate(session: Session, *, plaintext: str, touch: bool = True) -> Use
         return None
     if key.revoked_at is not None or key.user.disabled_at is not None:
         return None
+    return key
+
+
+def mark_used(key: ApiKey) -> None:
+    """Record that ``key`` was used now; coarse on purpose (``LAST_USED_RESOLUTION``): a write per
+    request would serialise every request on SQLite."""
     now = utcnow()
-    # Coarse on purpose: a write per request would serialise every request on SQLite.
-    if touch and (key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION):
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         key.last_used_at = now
+
+
+def authenticate(session: Session, *, plaintext: str, touch: bool = True) -> User | None:
+    """The user a live key belongs to, or None (unknown, revoked, or a disabled user)."""
+    key = live_key(session, plaintext=plaintext)
+    if key is None:
+        return None
+    if touch:
+        mark_used(key)
     return key.user

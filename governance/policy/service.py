@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from governance.approval.models import ApprovalRequest
@@ -53,6 +54,14 @@ def document_of(version: PolicyVersion) -> PolicyDocument:
     return from_data(version.document)
 
 
+def in_force(session: Session, *, seed: PolicyDocument) -> PolicyDocument:
+    """The policy in force, for reading only: the latest stored version, else ``seed`` (what
+    :func:`current` would store first), without writing it; pages that only show the policy's
+    consequences call this, so loading them never writes."""
+    found = latest(session)
+    return document_of(found) if found is not None else seed
+
+
 def _write(session: Session, *, document: PolicyDocument, actor: str, comment: str | None) -> PolicyVersion:
     number = int(session.scalar(select(func.max(PolicyVersion.version))) or 0) + 1
     found = PolicyVersion(version=number, document=document.to_data(), comment=comment, created_by=actor)
@@ -74,18 +83,26 @@ def current(session: Session, *, seed: PolicyDocument | None = None) -> PolicyVe
     found = latest(session)
     if found is not None:
         return found
-    # Seeding is rare (once per registry): PostgreSQL serialises it with an advisory lock; SQLite
-    # has one writer, and a process that loses the race fails on the unique version and may retry.
+    # Seeding is rare (once per registry): PostgreSQL serialises it with an advisory lock; on SQLite
+    # (one writer) the loser of a race fails on the unique version, undoes its attempt (savepoint)
+    # and reads the winner's: the first page loads of a new registry all answer.
     advisory_xact_lock(session, LOCK_POLICY_SEED, 1)
     found = latest(session)
     if found is not None:
         return found
-    return _write(
-        session,
-        document=seed or default_document(),
-        actor=SYSTEM,
-        comment="first version, seeded from GOVERN_APPROVALS_MEDIUM and GOVERN_APPROVALS_HIGH",
-    )
+    try:
+        with session.begin_nested():
+            return _write(
+                session,
+                document=seed or default_document(),
+                actor=SYSTEM,
+                comment="first version, seeded from GOVERN_APPROVALS_MEDIUM and GOVERN_APPROVALS_HIGH",
+            )
+    except IntegrityError:
+        found = latest(session)
+        if found is None:
+            raise
+        return found
 
 
 def set_policy(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 
 from dashboards.api.deps import (
     DatabaseDep,
@@ -18,6 +18,7 @@ from dashboards.api.deps import (
     Viewer,
     page_of_query,
 )
+from dashboards.api.page_cache import PageCache
 from dashboards.api.schemas import (
     MAX_REF,
     MAX_TEXT,
@@ -52,15 +53,23 @@ class PromotionCreate(InputModel):
 
 @router.get("", response_model=Page[ModelVersionRead])
 def list_models(
+    request: Request,
     session: SessionDep,
     user: Viewer,
     page: PageDep,
     name: Annotated[str | None, Query(max_length=128)] = None,
     stage: Annotated[str | None, Query(max_length=16)] = None,
-) -> Page[Any]:
-    items = service.version_rows(session, name=name, stage=stage, limit=page.limit, offset=page.offset)
-    total = service.count_versions(session, name=name, stage=stage)
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+) -> Response:
+    """One page of versions; served again from the page cache while no commit changed the data."""
+
+    def build() -> Response:
+        items = service.version_rows(session, name=name, stage=stage, limit=page.limit, offset=page.offset)
+        total = service.count_versions(session, name=name, stage=stage)
+        listed = Page[ModelVersionRead](items=items, total=total, limit=page.limit, offset=page.offset)
+        return Response(listed.model_dump_json(by_alias=True), media_type="application/json")
+
+    cache: PageCache = request.app.state.page_cache
+    return cache.serve(request, session, user, build)
 
 
 @router.get("/{name}/history", response_model=Page[StageHistoryRead])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 
 from dashboards.api import metrics
@@ -28,6 +28,7 @@ def healthz(db: DatabaseDep) -> dict[str, Any]:
 
 
 @router.get("/metrics", response_class=Response)
-def prometheus(session: SessionDep, user: Viewer) -> Response:
+def prometheus(request: Request, session: SessionDep, user: Viewer) -> Response:
     """Latest monitor metrics per model and monitor, active alerts and job counts (needs a viewer key)."""
-    return Response(metrics.exposition(session), media_type=metrics.CONTENT_TYPE)
+    page_cache = request.app.state.page_cache.counts()
+    return Response(metrics.exposition(session, page_cache), media_type=metrics.CONTENT_TYPE)
