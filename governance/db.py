@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -52,14 +54,10 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get foreign keys, a busy timeout, the write-ahead log
-    and a pool that keeps its connections."""
+    """An engine for ``url``; SQLite files get foreign keys, a busy timeout and the write-ahead log."""
     if url.startswith("sqlite"):
-        # A pool as deep as the request threads, last in first out: connections are kept, not
-        # opened per request (each new one is a miss for ``data_version``'s page cache).
         in_memory = make_url(url).database in (None, "", ":memory:")
-        pooling = {} if in_memory else {"pool_size": 20, "max_overflow": 20, "pool_use_lifo": True}
-        engine = create_engine(url, connect_args={"timeout": 30}, **pooling)
+        engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -87,53 +85,48 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-class _SqliteEpoch:
-    """One process-wide number that moves whenever any SQLite connection of the process sees data
-    it had not seen: what makes SQLite's per-connection change counters comparable across a pool.
+class _SqliteProbe:
+    """A connection of its own that only ever reads ``PRAGMA data_version``: since it writes
+    nothing, every commit to the file (by any connection of this process or another, or a tool)
+    moves the number it sees, so one number stands for the file's state across the whole pool.
+    One per engine and process (a forked child opens its own)."""
 
-    Each connection remembers the (``PRAGMA data_version``, ``total_changes``) it last observed; an
-    observation that differs, or a connection's first one (it cannot know what came before it),
-    moves the epoch. A commit between two readings of the epoch is therefore noticed by whichever
-    connection reads next, whichever it is, and the reading after it differs.
-    """
-
-    def __init__(self) -> None:
+    def __init__(self, engine: Engine) -> None:
+        cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        self._connection = engine.dialect.loaded_dbapi.connect(
+            *cargs, **{**cparams, "check_same_thread": False}
+        )
         self._lock = threading.Lock()
-        self._epoch = 0
+        self.pid = os.getpid()
 
-    def observe(self, conn: Connection) -> int | None:
-        proxied = conn.connection
-        raw: Any = proxied.dbapi_connection
-        if raw is None or raw.in_transaction:  # pysqlite opens a transaction before a write only
-            return None
-        seen = (conn.exec_driver_sql("PRAGMA data_version").scalar_one(), raw.total_changes)
+    def version(self) -> int:
         with self._lock:
-            if proxied.info.get("data_version_seen") != seen:
-                proxied.info["data_version_seen"] = seen
-                self._epoch += 1
-            return self._epoch
+            return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
 
 
-_SQLITE_EPOCH = _SqliteEpoch()
+_PROBES: weakref.WeakKeyDictionary[Engine, _SqliteProbe] = weakref.WeakKeyDictionary()
+_PROBES_LOCK = threading.Lock()
 
 
-def warm_pool(engine: Engine) -> int:
-    """Open the pool's connections of a SQLite file now and let ``data_version`` observe each:
-    a connection's first observation moves the epoch (it cannot know what came before it), so a
-    server warms them at start instead of invalidating its page cache as load opens them one by
-    one. Returns how many were opened; other dialects need none (0)."""
-    if engine.dialect.name != "sqlite" or not hasattr(engine.pool, "size"):
-        return 0
-    held: list[Connection] = []
-    try:
-        for _ in range(engine.pool.size()):
-            conn = engine.connect()
-            held.append(conn)
-            _SQLITE_EPOCH.observe(conn)
-    finally:
-        for conn in held:
-            conn.close()
-    return len(held)
+def _sqlite_probe(engine: Engine) -> _SqliteProbe:
+    with _PROBES_LOCK:
+        probe = _PROBES.get(engine)
+        if probe is None or probe.pid != os.getpid():
+            probe = _PROBES[engine] = _SqliteProbe(engine)
+        return probe
+
+
+def close_probe(engine: Engine) -> None:
+    """Close ``engine``'s probe (``Database.dispose``): the file's last connection then checkpoints
+    the write-ahead log into it."""
+    with _PROBES_LOCK:
+        probe = _PROBES.pop(engine, None)
+    if probe is not None and probe.pid == os.getpid():
+        probe.close()
 
 
 def data_version(session: Session) -> Hashable | None:
@@ -146,17 +139,20 @@ def data_version(session: Session) -> Hashable | None:
     the result may be served again (``dashboards.api.page_cache``). Any commit changes it, by any
     process or tool, migrations and hand-made SQL included; it costs one statement.
 
-    - SQLite: ``PRAGMA data_version`` moves when another connection commits, ``total_changes`` when
-      this one writes (counted when made, so a rollback moves it too); ``_SqliteEpoch`` turns these
-      per-connection counters into one number for the process.
+    - SQLite: ``PRAGMA data_version`` of a connection that never writes (``_SqliteProbe``) moves
+      with every commit to the file. The session's statements each see the latest commit
+      (pysqlite reads outside a transaction), so no commit between two equal readings means the
+      reads between them saw the state the token names.
     - PostgreSQL: the current snapshot (``xmin:xmax:in-progress``) fixes which transactions are
       visible; its ``xmax`` moves whenever one that wrote ends.
     """
     conn = session.connection()
     dialect = conn.dialect.name
     if dialect == "sqlite":
-        epoch = _SQLITE_EPOCH.observe(conn)
-        return None if epoch is None else ("sqlite", epoch)
+        raw: Any = conn.connection.dbapi_connection
+        if raw is None or raw.in_transaction:  # pysqlite opens a transaction before a write only
+            return None
+        return ("sqlite", _sqlite_probe(conn.engine).version())
     if dialect == "postgresql":
         snapshot, own = conn.exec_driver_sql(
             "SELECT pg_current_snapshot()::text, pg_current_xact_id_if_assigned()::text"
@@ -217,4 +213,5 @@ class Database:
             session.info.pop("on_rollback", None)
 
     def dispose(self) -> None:
+        close_probe(self.engine)
         self.engine.dispose()

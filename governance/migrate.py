@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -25,7 +26,9 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The newest migration this code ships (read once per process: ``/healthz`` asks each time)."""
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 

@@ -30,7 +30,7 @@ from dashboards.api.routes import (
 )
 from dashboards.api.security import SecurityMiddleware
 from governance.audit.hashing import bind_key
-from governance.db import Database, warm_pool
+from governance.db import Database
 from governance.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,6 @@ def create_app(settings: Settings, db: Database | None = None, *, serving: bool 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if serving:
-            warm_pool(app.state.db.engine)  # the page cache's SQLite connections, opened once
             gc.collect()
             gc.freeze()
         yield

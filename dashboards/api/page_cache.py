@@ -27,6 +27,7 @@ from governance.auth.models import User
 from governance.db import data_version
 
 DEFAULT_ENTRIES = 64
+BUILD_WAIT_S = 10.0  # how long a request waits for another's build of its page before building its own
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class _Entry:
     body: bytes
     media_type: str | None
     headers: tuple[tuple[str, str], ...]
+
+    def response(self) -> Response:
+        return Response(self.body, media_type=self.media_type, headers=dict(self.headers))
 
 
 class PageCache:
@@ -43,6 +47,7 @@ class PageCache:
         self.entries = entries
         self._kept: OrderedDict[tuple[Hashable, Hashable], _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        self._building: dict[tuple[Hashable, Hashable], threading.Event] = {}
         self.hits = 0  # served from an entry
         self.kept = 0  # built and kept
         self.not_kept = 0  # built and not kept: no token, a write, a commit during the build, not 200
@@ -81,7 +86,32 @@ class PageCache:
         key = ((str(request.url), user.id, user.name, user.role), version)
         entry = self._get(key)
         if entry is not None:
-            return Response(entry.body, media_type=entry.media_type, headers=dict(entry.headers))
+            return entry.response()
+        # One build per key and version: requests that miss while it runs (right after a commit,
+        # all of them do) wait for it instead of each building the same page on the same cores.
+        with self._lock:
+            running = self._building.get(key)
+            if running is None:
+                self._building[key] = threading.Event()
+        if running is not None:
+            running.wait(BUILD_WAIT_S)
+            entry = self._get(key)
+            if entry is not None:
+                return entry.response()
+            return self._build(key, version, session, build)  # that build was not kept
+        try:
+            return self._build(key, version, session, build)
+        finally:
+            with self._lock:
+                self._building.pop(key).set()
+
+    def _build(
+        self,
+        key: tuple[Hashable, Hashable],
+        version: Hashable,
+        session: Session,
+        build: Callable[[], Response],
+    ) -> Response:
         response = build()
         if response.status_code == 200 and data_version(session) == version:
             headers = tuple(

@@ -139,7 +139,7 @@ def live_key(session: Session, *, plaintext: str) -> ApiKey | None:
     prefix = prefix_of(plaintext)
     if prefix is None:
         return None
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    key = session.scalar(select(ApiKey).options(joinedload(ApiKey.user)).where(ApiKey.prefix == prefix))
     if key is None or not hmac.compare_digest(key.key_hash, hash_key(plaintext)):
         return None
     if key.revoked_at is not None or key.user.disabled_at is not None:
