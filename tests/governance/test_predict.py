@@ -85,7 +85,7 @@ def fraud(govern: Govern, trained: dict[str, Path]) -> Govern:
     for version, key in (("1", "softmax"), ("2", "logit")):
         govern(
             "model", "register", str(trained[key]), "--name", "fraud", "--version", version,
-            "--reference-data", "blobs@1", "--intended-use", "internal", "--no-capture-deps",
+            "--reference-data", "blobs@1", "--intended-use", "internal", "--no-capture-deps", "--no-explain",
         )  # fmt: skip
     return govern
 
