@@ -94,7 +94,8 @@ class _SqliteProbe:
     def __init__(self, engine: Engine) -> None:
         cargs, cparams = engine.dialect.create_connect_args(engine.url)
         self._connection = engine.dialect.loaded_dbapi.connect(
-            *cargs, **{**cparams, "check_same_thread": False}
+            *cargs,
+            **{**cparams, "check_same_thread": False, "timeout": 30},  # busy: wait, as the pool
         )
         self._lock = threading.Lock()
         self.pid = os.getpid()
