@@ -16,6 +16,7 @@ from governance.monitoring.models import MONITOR_KINDS, MonitorRun
 from governance.monitoring.schedule import Window
 from governance.settings import Settings
 from monitors.checks import CHECKS
+from monitors.runner import RunReport
 from trainer.workflows import run_window
 
 SMALL = scenario.Scenario(windows=3, drift_from=2, rows_per_window=120, epochs=8)
@@ -32,6 +33,38 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Database, Settin
     pool = scenario.deploy(db, settings, root / "work", SMALL, lambda _: None)
     scenario.stream(db, settings, root / "work", SMALL, pool, lambda _: None)
     return db, settings
+
+
+def _run_one_window(
+    deployed: tuple[Database, Settings],
+    *,
+    name: str,
+    kind: str,
+    thresholds: dict,
+    params: dict,
+    hour: int = 0,
+) -> RunReport | None:
+    """A monitor ``name`` of ``kind`` on the deployed model, and its window ``hour`` hours after the first."""
+    db, settings = deployed
+    start = scenario.first_window(SMALL)
+    with db.transaction() as s:
+        mv = model_service.get_by_ref(s, "digits-classifier@1")
+        monitor_id = monitoring.create(
+            s,
+            name=name,
+            mv=mv,
+            kind=kind,
+            schedule="every 1h",
+            window="1h",
+            start_at=start,
+            actor="t",
+            thresholds=thresholds,
+            params=params,
+        ).id
+    span = Window(start + timedelta(hours=hour), start + timedelta(hours=hour + 1))
+    return run_window(
+        db, monitor_id=monitor_id, window=span, worker="t", actor="t", storage_root=settings.storage_root
+    )
 
 
 PARAMS = {
@@ -52,26 +85,10 @@ def test_every_kind_has_a_check() -> None:
 def test_every_monitor_kind_gives_the_shared_result(
     deployed: tuple[Database, Settings], kind: str, window: int
 ) -> None:
-    db, settings = deployed
-    start = scenario.first_window(SMALL)
+    db, _ = deployed
     thresholds, params = PARAMS.get(kind, ({}, {}))
-    with db.transaction() as s:
-        mv = model_service.get_by_ref(s, "digits-classifier@1")
-        monitor_id = monitoring.create(
-            s,
-            name=f"{kind}-{window}",
-            mv=mv,
-            kind=kind,
-            schedule="every 1h",
-            window="1h",
-            start_at=start,
-            actor="t",
-            thresholds=thresholds,
-            params=params,
-        ).id
-    span = Window(start + timedelta(hours=window), start + timedelta(hours=window + 1))
-    report = run_window(
-        db, monitor_id=monitor_id, window=span, worker="t", actor="t", storage_root=settings.storage_root
+    report = _run_one_window(
+        deployed, name=f"{kind}-{window}", kind=kind, thresholds=thresholds, params=params, hour=window
     )
     assert report is not None
     assert report.status in ("ok", "warning", "breach"), report.summary
@@ -92,29 +109,13 @@ def test_every_monitor_kind_gives_the_shared_result(
 def test_performance_estimation_stores_the_estimate_beside_the_realized_figures(
     deployed: tuple[Database, Settings],
 ) -> None:
-    db, settings = deployed
-    start = scenario.first_window(SMALL)
-    with db.transaction() as s:
-        mv = model_service.get_by_ref(s, "digits-classifier@1")
-        monitor_id = monitoring.create(
-            s,
-            name="estimate-clean",
-            mv=mv,
-            kind="performance_estimation",
-            schedule="every 1h",
-            window="1h",
-            start_at=start,
-            actor="t",
-            thresholds={"accuracy": 0.5},
-            params={"metrics": ["accuracy", "f1"]},
-        ).id
-    report = run_window(
-        db,
-        monitor_id=monitor_id,
-        window=Window(start, start + timedelta(hours=1)),
-        worker="t",
-        actor="t",
-        storage_root=settings.storage_root,
+    db, _ = deployed
+    report = _run_one_window(
+        deployed,
+        name="estimate-clean",
+        kind="performance_estimation",
+        thresholds={"accuracy": 0.5},
+        params={"metrics": ["accuracy", "f1"]},
     )
     assert report is not None and report.status == "ok", report.summary
     with db.transaction() as s:
@@ -146,29 +147,12 @@ def test_hostile_params_fail_the_run_in_one_sentence(
     expected: str,
     request: pytest.FixtureRequest,
 ) -> None:
-    db, settings = deployed
-    start = scenario.first_window(SMALL)
-    with db.transaction() as s:
-        mv = model_service.get_by_ref(s, "digits-classifier@1")
-        monitor_id = monitoring.create(
-            s,
-            name=f"hostile-{request.node.callspec.id}",
-            mv=mv,
-            kind="concept_drift",
-            schedule="every 1h",
-            window="1h",
-            start_at=start,
-            actor="t",
-            thresholds=thresholds,
-            params=params,
-        ).id
-    report = run_window(
-        db,
-        monitor_id=monitor_id,
-        window=Window(start, start + timedelta(hours=1)),
-        worker="t",
-        actor="t",
-        storage_root=settings.storage_root,
+    report = _run_one_window(
+        deployed,
+        name=f"hostile-{request.node.callspec.id}",
+        kind="concept_drift",
+        thresholds=thresholds,
+        params=params,
     )
     assert report is not None and report.status == "error"
     assert report.summary == expected
