@@ -153,6 +153,8 @@ def data_version(session: Session) -> Hashable | None:
         raw: Any = conn.connection.dbapi_connection
         if raw is None or raw.in_transaction:  # pysqlite opens a transaction before a write only
             return None
+        if conn.engine.url.database in (None, "", ":memory:"):
+            return None  # a probe would open a database of its own, which never changes
         return ("sqlite", _sqlite_probe(conn.engine).version())
     if dialect == "postgresql":
         snapshot, own = conn.exec_driver_sql(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from governance.db import Database
+from governance.db import Database, data_version
 from governance.policy import service as policy_service
 from governance.policy.models import PolicyVersion
 
@@ -35,3 +35,14 @@ def test_a_read_only_page_does_not_seed_the_policy(db: Database) -> None:
         document = policy_service.in_force(session, seed=policy_service.default_document())
         assert document == policy_service.default_document()
         assert session.scalar(select(func.count()).select_from(PolicyVersion)) == 0
+
+
+def test_an_in_memory_database_has_no_data_version() -> None:
+    """A second connection to ``sqlite://`` is another database: its version would never move, so
+    nothing built on it may be kept."""
+    memory = Database("sqlite://")
+    try:
+        with memory.transaction() as session:
+            assert data_version(session) is None
+    finally:
+        memory.dispose()
